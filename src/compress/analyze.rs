@@ -1,0 +1,411 @@
+//! Analysis: find, for each gzip member or zstd frame of a blob, an encoder model that
+//! reproduces it exactly, and prove it there and then.
+//!
+//! A candidate is proven by running it over the plain stream (read back from the store) and
+//! comparing every output byte with the original blob as it is produced; the first differing
+//! byte rejects it, so a wrong candidate costs only the first block or so. A member no model
+//! reproduces goes to preflate (with its own per-piece round-trip check); if that fails too,
+//! the whole blob is carried as it is. Candidates are ordered by cheap signals from the
+//! header (OS byte, XFL, the pgzip mtime fingerprint).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use super::decode::{Format, Layout, Member};
+use super::gzip::{self, HeaderInfo, OS_UNKNOWN, PGZIP_ZERO_MTIME};
+use super::method::{Deflate, GzipMember, Method, PreflatePiece, ZstdFrame};
+use super::models::{self, StreamEncoder};
+use super::rebuild::pump;
+use crate::error::{Error, IoContext, Result};
+use crate::id::Digest;
+use crate::reassemble::ContentReader;
+use crate::store::Store;
+
+/// preflate keeps positions in 32-bit signed integers: members beyond this are not given
+/// to it (they are carried whole if no exact model matches).
+const PREFLATE_MAX_PLAIN: u64 = 1536 << 20;
+/// Plain text preflate decodes per piece: bounds its memory (about 350 MB peak measured at
+/// 16 MiB, issue #4).
+const PREFLATE_PIECE_PLAIN: usize = 16 << 20;
+/// Compressed bytes handed to preflate per call.
+const PREFLATE_WINDOW: usize = 4 << 20;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeOptions {
+    pub use_preflate: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions { use_preflate: true }
+    }
+}
+
+/// Find the method that rebuilds the blob at `blob_path` (whose plain stream is stored
+/// under `content`). Never fails for want of a model: the last rung is `Method::Whole`, in
+/// which case the caller must store the blob's own bytes.
+pub fn analyze(
+    store: &Store,
+    content: &Digest,
+    blob_path: &Path,
+    layout: &Layout,
+    opts: AnalyzeOptions,
+) -> Result<Method> {
+    match layout.format {
+        Format::Plain => Ok(Method::Plain),
+        Format::Gzip => analyze_gzip(store, content, blob_path, layout, opts),
+        Format::Zstd => analyze_zstd(store, content, blob_path, layout),
+    }
+}
+
+fn analyze_gzip(
+    store: &Store,
+    content: &Digest,
+    blob_path: &Path,
+    layout: &Layout,
+    opts: AnalyzeOptions,
+) -> Result<Method> {
+    let mut members = Vec::with_capacity(layout.members.len());
+    let mut plain_offset = 0u64;
+    for (i, m) in layout.members.iter().enumerate() {
+        let info = gzip::parse_header(&m.header).map_err(|_| {
+            Error::format(
+                blob_path.display().to_string(),
+                format!("gzip member {i} has a bad header"),
+            )
+        })?;
+        let mut found = None;
+        for cand in deflate_candidates(&info, store, blob_path, m)? {
+            let mut enc = match models::deflate_encoder(&cand) {
+                Some(e) => e,
+                None => continue,
+            };
+            if matches_member(store, content, plain_offset, m, blob_path, enc.as_mut())? {
+                found = Some(cand);
+                break;
+            }
+        }
+        if found.is_none() && opts.use_preflate && m.plain_len <= PREFLATE_MAX_PLAIN {
+            found = preflate_member(blob_path, m)?;
+        }
+        match found {
+            Some(deflate) => members.push(GzipMember {
+                header: m.header.clone(),
+                plain_len: m.plain_len,
+                deflate,
+            }),
+            None => {
+                return Ok(Method::Whole {
+                    reason: format!("encoder not recognised ({})", encoder_guess(&info)),
+                });
+            }
+        }
+        plain_offset += m.plain_len;
+    }
+    let trailing = read_range(blob_path, layout.trailing.start, layout.trailing.end)?;
+    Ok(Method::Gzip { members, trailing })
+}
+
+/// What the header suggests made the stream, for messages.
+pub fn encoder_guess(h: &HeaderInfo) -> &'static str {
+    match (h.os, h.mtime) {
+        (OS_UNKNOWN, PGZIP_ZERO_MTIME) => "klauspost/pgzip",
+        (OS_UNKNOWN, _) => "Go compress/gzip",
+        (3, _) => "GNU gzip, pigz or zlib",
+        _ => "unknown",
+    }
+}
+
+/// Candidate models, most likely first.
+fn deflate_candidates(h: &HeaderInfo, _store: &Store, blob_path: &Path, m: &Member) -> Result<Vec<Deflate>> {
+    let go_levels: &[i8] = match h.xfl {
+        2 => &[9],
+        4 => &[1],
+        _ => &[6, 5, 4, 3, 2, 7, 8, -2, 0],
+    };
+    let zlib_levels: &[u8] = match h.xfl {
+        2 => &[9],
+        4 => &[1],
+        _ => &[6, 5, 4, 3, 2, 7, 8, 0],
+    };
+    let go: Vec<Deflate> = go_levels.iter().map(|&level| Deflate::GoStd { level }).collect();
+    let zlib: Vec<Deflate> = zlib_levels
+        .iter()
+        .map(|&level| Deflate::Zlib { level, mem_level: 8 })
+        .collect();
+    let pgzip = || -> Result<Vec<Deflate>> {
+        let mut blocks = Vec::new();
+        if let Some(b) = detect_pgzip_block(blob_path, m)? {
+            blocks.push(b);
+        }
+        for b in [1 << 20, 256 << 10] {
+            if !blocks.contains(&b) {
+                blocks.push(b);
+            }
+        }
+        let levels: &[i8] = match h.xfl {
+            2 => &[9],
+            4 => &[1],
+            _ => &[-1, 6, 4, 3, 2, 7, 8],
+        };
+        Ok(blocks
+            .iter()
+            .flat_map(|&block_size| {
+                levels
+                    .iter()
+                    .map(move |&level| Deflate::Pgzip { level, block_size })
+            })
+            .collect())
+    };
+    Ok(match (h.os, h.mtime) {
+        (OS_UNKNOWN, PGZIP_ZERO_MTIME) => pgzip()?,
+        (OS_UNKNOWN, _) => [go, pgzip()?].concat(),
+        _ => zlib,
+    })
+}
+
+/// pgzip ends every block with a sync flush (`00 00 ff ff`): the plain length up to the
+/// first one is the block size.
+fn detect_pgzip_block(blob_path: &Path, m: &Member) -> Result<Option<u32>> {
+    let head_len = (m.body.end - m.body.start).min(8 << 20);
+    let head = read_range(blob_path, m.body.start, m.body.start + head_len)?;
+    let Some(pos) = head.windows(4).position(|w| w == [0, 0, 0xff, 0xff]) else {
+        return Ok(None);
+    };
+    let mut z = flate2::Decompress::new(false);
+    let mut out = vec![0u8; 1 << 20];
+    let input = &head[..pos + 4];
+    while (z.total_in() as usize) < input.len() {
+        let before = (z.total_in(), z.total_out());
+        if z.decompress(
+            &input[z.total_in() as usize..],
+            &mut out,
+            flate2::FlushDecompress::Sync,
+        )
+        .is_err()
+            || (z.total_in(), z.total_out()) == before
+        {
+            return Ok(None);
+        }
+    }
+    let n = z.total_out();
+    Ok((n >= 4096 && n < m.plain_len && n <= u32::MAX as u64).then_some(n as u32))
+}
+
+/// Compares produced bytes against the original as they come.
+struct Comparer {
+    expected: BufReader<io::Take<File>>,
+    buf: Vec<u8>,
+}
+
+const MISMATCH: &str = "booster: candidate output differs";
+
+impl Write for Comparer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.resize(data.len(), 0);
+        let mut got = 0;
+        while got < data.len() {
+            let n = self.expected.read(&mut self.buf[got..])?;
+            if n == 0 {
+                return Err(io::Error::other(MISMATCH));
+            }
+            got += n;
+        }
+        if self.buf[..] != *data {
+            return Err(io::Error::other(MISMATCH));
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn open_range(path: &Path, start: u64, end: u64) -> Result<Comparer> {
+    let mut f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
+    f.seek(SeekFrom::Start(start))
+        .ctx(|| format!("seeking in {}", path.display()))?;
+    Ok(Comparer {
+        expected: BufReader::with_capacity(1 << 20, f.take(end - start)),
+        buf: Vec::new(),
+    })
+}
+
+fn is_mismatch(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.to_string() == MISMATCH)
+}
+
+/// Run `enc` over the member's plain bytes; true when it reproduces the body exactly.
+fn matches_member(
+    store: &Store,
+    content: &Digest,
+    plain_offset: u64,
+    m: &Member,
+    blob_path: &Path,
+    enc: &mut dyn StreamEncoder,
+) -> Result<bool> {
+    let mut plain = ContentReader::open_at(store, content, plain_offset)?;
+    let mut cmp = open_range(blob_path, m.body.start, m.body.end)?;
+    match pump(enc, &mut plain, m.plain_len, &mut cmp, None) {
+        Ok(()) => {
+            // Every byte matched; the candidate must also have produced all of them.
+            let mut rest = [0u8; 1];
+            Ok(cmp
+                .expected
+                .read(&mut rest)
+                .ctx(|| format!("reading {}", blob_path.display()))?
+                == 0)
+        }
+        Err(e) if is_mismatch(&e) => Ok(false),
+        Err(e) => match e.into_inner().map(|i| i.downcast::<Error>()) {
+            Some(Ok(err)) => Err(*err),
+            Some(Err(other)) => Err(Error::format(blob_path.display().to_string(), other.to_string())),
+            None => Err(Error::format(
+                blob_path.display().to_string(),
+                "I/O error during analysis",
+            )),
+        },
+    }
+}
+
+/// Run preflate over one member, piece by piece, with its own round-trip verification.
+fn preflate_member(blob_path: &Path, m: &Member) -> Result<Option<Deflate>> {
+    let res = std::panic::catch_unwind(|| preflate_member_inner(blob_path, m));
+    match res {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(blob = %blob_path.display(), "preflate panicked; the layer will be carried whole");
+            Ok(None)
+        }
+    }
+}
+
+fn preflate_member_inner(blob_path: &Path, m: &Member) -> Result<Option<Deflate>> {
+    let config = preflate_rs::PreflateConfig {
+        max_chain_length: 4096,
+        plain_text_limit: PREFLATE_PIECE_PLAIN,
+        verify_compression: true,
+    };
+    let mut f = File::open(blob_path).ctx(|| format!("opening {}", blob_path.display()))?;
+    f.seek(SeekFrom::Start(m.body.start))
+        .ctx(|| format!("seeking in {}", blob_path.display()))?;
+    let body_len = m.body.end - m.body.start;
+    let mut proc = preflate_rs::PreflateStreamProcessor::new(&config);
+    let mut window: Vec<u8> = Vec::new();
+    let mut read_so_far = 0u64;
+    let mut pieces = Vec::new();
+    let mut plain_total = 0u64;
+    while !proc.is_done() {
+        // Top the window up.
+        if window.len() < PREFLATE_WINDOW && read_so_far < body_len {
+            let want = (PREFLATE_WINDOW - window.len()).min((body_len - read_so_far) as usize);
+            let start = window.len();
+            window.resize(start + want, 0);
+            f.read_exact(&mut window[start..])
+                .ctx(|| format!("reading {}", blob_path.display()))?;
+            read_so_far += want as u64;
+        }
+        match proc.decompress(&window) {
+            Ok(r) => {
+                let plain_len = proc.plain_text().len() as u64;
+                plain_total += plain_len;
+                pieces.push(PreflatePiece {
+                    plain_len,
+                    corrections: r.corrections,
+                });
+                window.drain(..r.compressed_size);
+                proc.shrink_to_dictionary();
+                if r.compressed_size == 0 && plain_len == 0 {
+                    return Ok(None);
+                }
+            }
+            Err(e) if e.exit_code() == preflate_rs::ExitCode::ShortRead && read_so_far < body_len => {
+                // Needs more compressed input than the window holds: grow it.
+                let want = PREFLATE_WINDOW.min((body_len - read_so_far) as usize);
+                let start = window.len();
+                window.resize(start + want, 0);
+                f.read_exact(&mut window[start..])
+                    .ctx(|| format!("reading {}", blob_path.display()))?;
+                read_so_far += want as u64;
+            }
+            Err(e) => {
+                tracing::debug!(blob = %blob_path.display(), error = ?e, "preflate cannot model this member");
+                return Ok(None);
+            }
+        }
+    }
+    if plain_total != m.plain_len || !window.is_empty() || read_so_far != body_len {
+        tracing::debug!(blob = %blob_path.display(), "preflate pieces do not cover the member exactly");
+        return Ok(None);
+    }
+    Ok(Some(Deflate::Preflate { pieces }))
+}
+
+fn analyze_zstd(store: &Store, content: &Digest, blob_path: &Path, layout: &Layout) -> Result<Method> {
+    let mut frames = Vec::with_capacity(layout.members.len());
+    let mut plain_offset = 0u64;
+    for m in &layout.members {
+        let head = read_range(blob_path, m.body.start, (m.body.start + 18).min(m.body.end))?;
+        let Some((pledged, checksum)) = zstd_frame_flags(&head) else {
+            return Ok(Method::Whole {
+                reason: "zstd stream with skippable or unknown frames".into(),
+            });
+        };
+        let mut found = None;
+        'search: for workers in [0u8, 1] {
+            for level in ZSTD_LEVELS {
+                let frame = ZstdFrame {
+                    plain_len: m.plain_len,
+                    level,
+                    pledged_size: pledged,
+                    checksum,
+                    workers,
+                };
+                let mut enc = models::ZstdEncoder::new(&frame).map_err(|e| Error::io("zstd", e))?;
+                if matches_member(store, content, plain_offset, m, blob_path, &mut enc)? {
+                    found = Some(frame);
+                    break 'search;
+                }
+            }
+        }
+        match found {
+            Some(f) => frames.push(f),
+            None => {
+                return Ok(Method::Whole {
+                    reason: "encoder not recognised (zstd frame not reproduced by libzstd levels 1-19)"
+                        .into(),
+                });
+            }
+        }
+        plain_offset += m.plain_len;
+    }
+    Ok(Method::Zstd { frames })
+}
+
+const ZSTD_LEVELS: [i32; 19] = [3, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+
+/// (content size present, checksum present) from a zstd frame header.
+fn zstd_frame_flags(head: &[u8]) -> Option<(bool, bool)> {
+    if head.len() < 5 || head[..4] != [0x28, 0xb5, 0x2f, 0xfd] {
+        return None;
+    }
+    let fhd = head[4];
+    let fcs_flag = fhd >> 6;
+    let single_segment = fhd & 0x20 != 0;
+    let checksum = fhd & 0x04 != 0;
+    // With the single-segment flag, a content size is always present.
+    let pledged = fcs_flag != 0 || single_segment;
+    Some((pledged, checksum))
+}
+
+fn read_range(path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
+    let mut f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
+    f.seek(SeekFrom::Start(start))
+        .ctx(|| format!("seeking in {}", path.display()))?;
+    let mut out = vec![0u8; (end - start) as usize];
+    f.read_exact(&mut out)
+        .ctx(|| format!("reading {}", path.display()))?;
+    Ok(out)
+}

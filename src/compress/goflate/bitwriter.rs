@@ -1,0 +1,526 @@
+// Copyright 2009 The Go Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+//
+// Port of Go's compress/flate/huffman_bit_writer.go (Go 1.19). The block
+// type decisions, size estimates and bit buffering follow Go's design line by
+// line, hence Go's license notice above.
+
+//! Go's `huffmanBitWriter`: chooses stored/fixed/dynamic blocks and emits bits.
+//!
+//! Output goes to `out`, a `Vec` that the encoder swaps in from the caller for
+//! the duration of one public call. Go buffers up to 240 bytes before writing
+//! to its `io.Writer`; we keep the same buffer so that exactly the bytes Go
+//! would have written by the end of a call reach the caller.
+
+use std::sync::OnceLock;
+
+use super::huffman::{HCode, HuffmanEncoder};
+use super::token::{
+    END_BLOCK_MARKER, LENGTH_BASE, LENGTH_EXTRA_BITS, MATCH_TYPE, OFFSET_BASE, OFFSET_EXTRA_BITS, Token,
+    length_code, offset_code, token_length, token_offset,
+};
+
+/// Number of literal/length symbols (`maxNumLit`).
+pub(super) const MAX_NUM_LIT: usize = 286;
+const OFFSET_CODE_COUNT: usize = 30;
+const LENGTH_CODES_START: usize = 257;
+const CODEGEN_CODE_COUNT: usize = 19;
+const BAD_CODE: u8 = 255;
+/// Go writes its byte buffer out once it holds this many bytes.
+const BUFFER_FLUSH_SIZE: usize = 240;
+/// Headroom of 8 lets us store a whole `u64` where Go stores 6 bytes.
+const BUFFER_SIZE: usize = BUFFER_FLUSH_SIZE + 8;
+/// `maxStoreBlockSize`: the largest stored block.
+pub(super) const MAX_STORE_BLOCK_SIZE: usize = 65535;
+
+/// The odd order in which code length code lengths are written.
+const CODEGEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+/// Go's package-level encoders: built once, shared by all writers.
+struct Fixed {
+    literal: HuffmanEncoder,
+    offset: HuffmanEncoder,
+    /// `huffOffset`: the one-symbol distance code used by Huffman-only blocks.
+    huff_offset: HuffmanEncoder,
+}
+
+fn fixed() -> &'static Fixed {
+    static FIXED: OnceLock<Fixed> = OnceLock::new();
+    FIXED.get_or_init(|| {
+        let mut huff_offset = HuffmanEncoder::new(OFFSET_CODE_COUNT);
+        let mut freq = [0i32; OFFSET_CODE_COUNT];
+        freq[0] = 1;
+        huff_offset.generate(&freq, 15);
+        Fixed {
+            literal: HuffmanEncoder::fixed_literal(),
+            offset: HuffmanEncoder::fixed_offset(),
+            huff_offset,
+        }
+    })
+}
+
+/// Which of the two literal/offset code pairs a block is written with.
+#[derive(PartialEq, Eq)]
+enum Codes {
+    Fixed,
+    Dynamic,
+}
+
+pub(super) struct BitWriter {
+    /// Destination of every byte Go would pass to its `io.Writer`.
+    pub(super) out: Vec<u8>,
+    bits: u64,
+    nbits: u32,
+    bytes: [u8; BUFFER_SIZE],
+    nbytes: usize,
+    codegen_freq: [i32; CODEGEN_CODE_COUNT],
+    literal_freq: [i32; MAX_NUM_LIT],
+    offset_freq: [i32; OFFSET_CODE_COUNT],
+    codegen: [u8; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
+    literal_encoding: HuffmanEncoder,
+    offset_encoding: HuffmanEncoder,
+    codegen_encoding: HuffmanEncoder,
+}
+
+impl BitWriter {
+    pub(super) fn new() -> Self {
+        BitWriter {
+            out: Vec::new(),
+            bits: 0,
+            nbits: 0,
+            bytes: [0; BUFFER_SIZE],
+            nbytes: 0,
+            codegen_freq: [0; CODEGEN_CODE_COUNT],
+            literal_freq: [0; MAX_NUM_LIT],
+            offset_freq: [0; OFFSET_CODE_COUNT],
+            codegen: [0; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
+            literal_encoding: HuffmanEncoder::new(MAX_NUM_LIT),
+            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
+            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
+        }
+    }
+
+    /// Go's `reset`: pending bits and buffered bytes are dropped.
+    pub(super) fn reset(&mut self) {
+        self.bits = 0;
+        self.nbits = 0;
+        self.nbytes = 0;
+    }
+
+    /// `flush`: pad the pending bits to a byte boundary and emit everything.
+    pub(super) fn flush(&mut self) {
+        let mut n = self.nbytes;
+        while self.nbits != 0 {
+            self.bytes[n] = self.bits as u8;
+            self.bits >>= 8;
+            self.nbits = self.nbits.saturating_sub(8);
+            n += 1;
+        }
+        self.bits = 0;
+        self.out.extend_from_slice(&self.bytes[..n]);
+        self.nbytes = 0;
+    }
+
+    /// Moves 48 accumulated bits to the byte buffer once there are that many;
+    /// shared tail of Go's `writeBits` and `writeCode`.
+    #[inline(always)]
+    fn spill(&mut self) {
+        if self.nbits >= 48 {
+            let n = self.nbytes;
+            // Go stores 6 bytes; storing 8 is the same since n + 8 <= BUFFER_SIZE
+            // and the 2 extra bytes are overwritten before they are emitted.
+            self.bytes[n..n + 8].copy_from_slice(&self.bits.to_le_bytes());
+            self.bits >>= 48;
+            self.nbits -= 48;
+            let n = n + 6;
+            if n >= BUFFER_FLUSH_SIZE {
+                self.out.extend_from_slice(&self.bytes[..n]);
+                self.nbytes = 0;
+            } else {
+                self.nbytes = n;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn write_bits(&mut self, b: u32, nb: u32) {
+        self.bits |= u64::from(b) << self.nbits;
+        self.nbits += nb;
+        self.spill();
+    }
+
+    #[inline(always)]
+    fn write_code(&mut self, c: HCode) {
+        self.bits |= u64::from(c.code) << self.nbits;
+        self.nbits += u32::from(c.len);
+        self.spill();
+    }
+
+    /// `writeBytes`: byte-aligned raw data (stored block payload).
+    pub(super) fn write_bytes(&mut self, bytes: &[u8]) {
+        assert!(self.nbits & 7 == 0, "writeBytes with unfinished bits");
+        let mut n = self.nbytes;
+        while self.nbits != 0 {
+            self.bytes[n] = self.bits as u8;
+            self.bits >>= 8;
+            self.nbits -= 8;
+            n += 1;
+        }
+        self.out.extend_from_slice(&self.bytes[..n]);
+        self.nbytes = 0;
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// `writeStoredHeader`: block header, byte alignment, LEN and NLEN.
+    pub(super) fn write_stored_header(&mut self, length: usize, is_eof: bool) {
+        self.write_bits(u32::from(is_eof), 3);
+        self.flush();
+        self.write_bits(length as u32, 16);
+        self.write_bits(u32::from(!(length as u16)), 16);
+    }
+
+    /// `writeStoredHeader` followed by the payload.
+    pub(super) fn write_stored_block(&mut self, input: &[u8], is_eof: bool) {
+        self.write_stored_header(input.len(), is_eof);
+        self.write_bytes(input);
+    }
+
+    fn write_fixed_header(&mut self, is_eof: bool) {
+        self.write_bits(if is_eof { 3 } else { 2 }, 3);
+    }
+
+    /// `generateCodegen`: RFC 1951 3.2.7 run-length coding of the code
+    /// lengths into `self.codegen`, with symbol counts in `codegen_freq`.
+    fn generate_codegen(&mut self, num_literals: usize, num_offsets: usize, huff_offset: bool) {
+        self.codegen_freq = [0; CODEGEN_CODE_COUNT];
+        let off_enc = if huff_offset {
+            &fixed().huff_offset
+        } else {
+            &self.offset_encoding
+        };
+        let codegen = &mut self.codegen;
+        // `codegen` first holds a copy of the lengths; the output is never
+        // longer than the input consumed so far, so it is rewritten in place.
+        for (dst, c) in codegen[..num_literals]
+            .iter_mut()
+            .zip(&self.literal_encoding.codes)
+        {
+            *dst = c.len as u8;
+        }
+        for (dst, c) in codegen[num_literals..num_literals + num_offsets]
+            .iter_mut()
+            .zip(&off_enc.codes)
+        {
+            *dst = c.len as u8;
+        }
+        codegen[num_literals + num_offsets] = BAD_CODE;
+
+        let freq = &mut self.codegen_freq;
+        let mut size = codegen[0];
+        let mut count: i32 = 1;
+        let mut out_index = 0;
+        let mut in_index = 1;
+        while size != BAD_CODE {
+            let next_size = codegen[in_index];
+            in_index += 1;
+            if next_size == size {
+                count += 1;
+                continue;
+            }
+            // Emit `count` copies of `size`.
+            if size != 0 {
+                codegen[out_index] = size;
+                out_index += 1;
+                freq[size as usize] += 1;
+                count -= 1;
+                while count >= 3 {
+                    let n = count.min(6);
+                    codegen[out_index] = 16;
+                    codegen[out_index + 1] = (n - 3) as u8;
+                    out_index += 2;
+                    freq[16] += 1;
+                    count -= n;
+                }
+            } else {
+                while count >= 11 {
+                    let n = count.min(138);
+                    codegen[out_index] = 18;
+                    codegen[out_index + 1] = (n - 11) as u8;
+                    out_index += 2;
+                    freq[18] += 1;
+                    count -= n;
+                }
+                if count >= 3 {
+                    codegen[out_index] = 17;
+                    codegen[out_index + 1] = (count - 3) as u8;
+                    out_index += 2;
+                    freq[17] += 1;
+                    count = 0;
+                }
+            }
+            while count > 0 {
+                codegen[out_index] = size;
+                out_index += 1;
+                freq[size as usize] += 1;
+                count -= 1;
+            }
+            size = next_size;
+            count = 1;
+        }
+        codegen[out_index] = BAD_CODE;
+    }
+
+    /// `dynamicSize`: bits of a dynamic block (header included) and the
+    /// number of code length codes to send.
+    fn dynamic_size(&self, huff_offset: bool, extra_bits: i64) -> (i64, usize) {
+        let mut num_codegens = CODEGEN_CODE_COUNT;
+        while num_codegens > 4 && self.codegen_freq[CODEGEN_ORDER[num_codegens - 1]] == 0 {
+            num_codegens -= 1;
+        }
+        let header = 3
+            + 5
+            + 5
+            + 4
+            + 3 * num_codegens as i64
+            + self.codegen_encoding.bit_length(&self.codegen_freq)
+            + i64::from(self.codegen_freq[16]) * 2
+            + i64::from(self.codegen_freq[17]) * 3
+            + i64::from(self.codegen_freq[18]) * 7;
+        let off_enc = if huff_offset {
+            &fixed().huff_offset
+        } else {
+            &self.offset_encoding
+        };
+        let size = header
+            + self.literal_encoding.bit_length(&self.literal_freq)
+            + off_enc.bit_length(&self.offset_freq)
+            + extra_bits;
+        (size, num_codegens)
+    }
+
+    /// `fixedSize`.
+    fn fixed_size(&self, extra_bits: i64) -> i64 {
+        let f = fixed();
+        3 + f.literal.bit_length(&self.literal_freq) + f.offset.bit_length(&self.offset_freq) + extra_bits
+    }
+
+    /// `storedSize`: `None` when there is no input (Go's nil slice) or it
+    /// does not fit one stored block.
+    fn stored_size(input: Option<&[u8]>) -> Option<i64> {
+        match input {
+            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => Some((b.len() as i64 + 5) * 8),
+            _ => None,
+        }
+    }
+
+    /// `writeDynamicHeader`.
+    fn write_dynamic_header(
+        &mut self,
+        num_literals: usize,
+        num_offsets: usize,
+        num_codegens: usize,
+        is_eof: bool,
+    ) {
+        self.write_bits(if is_eof { 5 } else { 4 }, 3);
+        self.write_bits((num_literals - 257) as u32, 5);
+        self.write_bits((num_offsets - 1) as u32, 5);
+        self.write_bits((num_codegens - 4) as u32, 4);
+        for &sym in &CODEGEN_ORDER[..num_codegens] {
+            let len = self.codegen_encoding.codes[sym].len;
+            self.write_bits(u32::from(len), 3);
+        }
+        let mut i = 0;
+        loop {
+            let code_word = self.codegen[i];
+            i += 1;
+            if code_word == BAD_CODE {
+                break;
+            }
+            let c = self.codegen_encoding.codes[code_word as usize];
+            self.write_code(c);
+            let extra = match code_word {
+                16 => 2,
+                17 => 3,
+                18 => 7,
+                _ => continue,
+            };
+            let v = self.codegen[i];
+            self.write_bits(u32::from(v), extra);
+            i += 1;
+        }
+    }
+
+    /// `writeBlock`: the smallest of stored, fixed and dynamic coding for the
+    /// tokens (plus end-of-block). `input` is the block's raw data if still in
+    /// the window (Go passes nil otherwise, which rules out a stored block).
+    pub(super) fn write_block(&mut self, tokens: &[Token], eof: bool, input: Option<&[u8]>) {
+        let (num_literals, num_offsets) = self.index_tokens(tokens);
+        let stored_size = Self::stored_size(input);
+        let mut extra_bits: i64 = 0;
+        if stored_size.is_some() {
+            // Extra bits are the same for fixed and dynamic, so Go only counts
+            // them when comparing against a stored block.
+            for code in LENGTH_CODES_START + 8..num_literals {
+                extra_bits += i64::from(self.literal_freq[code])
+                    * i64::from(LENGTH_EXTRA_BITS[code - LENGTH_CODES_START]);
+            }
+            for code in 4..num_offsets {
+                extra_bits += i64::from(self.offset_freq[code]) * i64::from(OFFSET_EXTRA_BITS[code]);
+            }
+        }
+        let mut codes = Codes::Fixed;
+        let mut size = self.fixed_size(extra_bits);
+
+        self.generate_codegen(num_literals, num_offsets, false);
+        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        let (dynamic_size, num_codegens) = self.dynamic_size(false, extra_bits);
+        if dynamic_size < size {
+            size = dynamic_size;
+            codes = Codes::Dynamic;
+        }
+
+        if let (Some(ss), Some(input)) = (stored_size, input) {
+            if ss < size {
+                self.write_stored_block(input, eof);
+                return;
+            }
+        }
+        if codes == Codes::Fixed {
+            self.write_fixed_header(eof);
+            let f = fixed();
+            self.write_tokens(tokens, &f.literal.codes, &f.offset.codes);
+        } else {
+            self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
+            self.write_tokens_dynamic(tokens);
+        }
+    }
+
+    /// `writeBlockDynamic`: dynamic coding unless it saves less than 1/16
+    /// over a stored block (BestSpeed's block writer).
+    pub(super) fn write_block_dynamic(&mut self, tokens: &[Token], eof: bool, input: &[u8]) {
+        let (num_literals, num_offsets) = self.index_tokens(tokens);
+        self.generate_codegen(num_literals, num_offsets, false);
+        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        let (size, num_codegens) = self.dynamic_size(false, 0);
+        if Self::stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
+            self.write_stored_block(input, eof);
+            return;
+        }
+        self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
+        self.write_tokens_dynamic(tokens);
+    }
+
+    /// `indexTokens`: symbol histograms and the dynamic codes for them. The
+    /// end-of-block marker, which Go appends to the token slice, is counted
+    /// here directly.
+    fn index_tokens(&mut self, tokens: &[Token]) -> (usize, usize) {
+        self.literal_freq = [0; MAX_NUM_LIT];
+        self.offset_freq = [0; OFFSET_CODE_COUNT];
+        for &t in tokens {
+            if t < MATCH_TYPE {
+                self.literal_freq[t as usize] += 1;
+            } else {
+                self.literal_freq[LENGTH_CODES_START + length_code(token_length(t))] += 1;
+                self.offset_freq[offset_code(token_offset(t))] += 1;
+            }
+        }
+        self.literal_freq[END_BLOCK_MARKER] += 1;
+
+        let mut num_literals = MAX_NUM_LIT;
+        while self.literal_freq[num_literals - 1] == 0 {
+            num_literals -= 1;
+        }
+        let mut num_offsets = OFFSET_CODE_COUNT;
+        while num_offsets > 0 && self.offset_freq[num_offsets - 1] == 0 {
+            num_offsets -= 1;
+        }
+        if num_offsets == 0 {
+            // No match at all: a dynamic header still needs one distance code.
+            self.offset_freq[0] = 1;
+            num_offsets = 1;
+        }
+        self.literal_encoding.generate(&self.literal_freq, 15);
+        self.offset_encoding.generate(&self.offset_freq, 15);
+        (num_literals, num_offsets)
+    }
+
+    /// `writeTokens` with this writer's own dynamic codes.
+    fn write_tokens_dynamic(&mut self, tokens: &[Token]) {
+        // The code tables are moved out for the loop so the bit buffer can be
+        // borrowed mutably alongside them; no allocation is involved.
+        let le = std::mem::take(&mut self.literal_encoding.codes);
+        let oe = std::mem::take(&mut self.offset_encoding.codes);
+        self.write_tokens(tokens, &le, &oe);
+        self.literal_encoding.codes = le;
+        self.offset_encoding.codes = oe;
+    }
+
+    /// `writeTokens`, then the end-of-block code.
+    fn write_tokens(&mut self, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
+        let le = &le[..MAX_NUM_LIT];
+        let oe = &oe[..OFFSET_CODE_COUNT];
+        for &t in tokens {
+            if t < MATCH_TYPE {
+                self.write_code(le[t as usize & 255]);
+                continue;
+            }
+            let length = token_length(t);
+            let lc = length_code(length);
+            self.write_code(le[lc + LENGTH_CODES_START]);
+            let extra = u32::from(LENGTH_EXTRA_BITS[lc]);
+            if extra > 0 {
+                self.write_bits(length - LENGTH_BASE[lc], extra);
+            }
+            let offset = token_offset(t);
+            let oc = offset_code(offset);
+            self.write_code(oe[oc]);
+            let extra = u32::from(OFFSET_EXTRA_BITS[oc]);
+            if extra > 0 {
+                self.write_bits(offset - OFFSET_BASE[oc], extra);
+            }
+        }
+        self.write_code(le[END_BLOCK_MARKER]);
+    }
+
+    /// `writeBlockHuff`: literals only, or stored if that saves under 1/16.
+    pub(super) fn write_block_huff(&mut self, eof: bool, input: &[u8]) {
+        self.literal_freq = [0; MAX_NUM_LIT];
+        histogram(input, &mut self.literal_freq);
+        self.literal_freq[END_BLOCK_MARKER] = 1;
+        const NUM_LITERALS: usize = END_BLOCK_MARKER + 1;
+        // Go sets only entry 0 and leaves the rest of offsetFreq stale; the
+        // one-symbol code gives all other entries length 0, so stale counts
+        // never add to the size.
+        self.offset_freq[0] = 1;
+        const NUM_OFFSETS: usize = 1;
+
+        self.literal_encoding.generate(&self.literal_freq, 15);
+        self.generate_codegen(NUM_LITERALS, NUM_OFFSETS, true);
+        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        let (size, num_codegens) = self.dynamic_size(true, 0);
+        if Self::stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
+            self.write_stored_block(input, eof);
+            return;
+        }
+        self.write_dynamic_header(NUM_LITERALS, NUM_OFFSETS, num_codegens, eof);
+        self.write_literals(input);
+    }
+
+    /// The literal loop of `writeBlockHuff`, with the end-of-block code.
+    fn write_literals(&mut self, input: &[u8]) {
+        let mut enc = [HCode::default(); 257];
+        enc.copy_from_slice(&self.literal_encoding.codes[..257]);
+        for &b in input {
+            self.write_code(enc[b as usize]);
+        }
+        self.write_code(enc[END_BLOCK_MARKER]);
+    }
+}
+
+/// `histogram`: byte counts of `b` added to `h[..256]`.
+fn histogram(b: &[u8], h: &mut [i32; MAX_NUM_LIT]) {
+    for &t in b {
+        h[t as usize] += 1;
+    }
+}

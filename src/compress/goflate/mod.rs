@@ -1,0 +1,254 @@
+// Copyright 2009 The Go Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+//
+// Bit-exact port of the encoder of Go's compress/flate (deflate.go of Go
+// 1.19). The step/fill structure of the compressor and its level dispatch
+// follow Go's design closely, hence Go's license notice above.
+
+//! A bit-exact port of Go's `compress/flate` encoder.
+//!
+//! Docker/moby/buildkit write gzip layers with Go's `compress/gzip` at
+//! `DefaultCompression` (level 6), crane/ko with `BestSpeed`. To rebuild such
+//! a layer from its tar we must emit exactly the bytes Go emits, so this
+//! module reproduces Go's algorithm decision by decision: the same tokens,
+//! block boundaries, block types and Huffman codes. Go's output is the same
+//! for Go 1.8 to 1.26 at levels 2-9, and for 1.16 to 1.26 at `BestSpeed`.
+//!
+//! Go's output does not depend on how the input is split into writes (only
+//! `Flush` adds block boundaries), and neither does ours.
+//!
+//! Memory is bounded by Go's buffers: at most ~900 KiB for levels 2-9.
+
+mod bitwriter;
+mod fast;
+mod huffman;
+mod lazy;
+mod token;
+
+use bitwriter::{BitWriter, MAX_STORE_BLOCK_SIZE};
+use fast::DeflateFast;
+use lazy::Lazy;
+use token::Token;
+
+/// Go's `HuffmanOnly`.
+const HUFFMAN_ONLY: i32 = -2;
+/// Go's `DefaultCompression`, which means level 6.
+const DEFAULT_COMPRESSION: i32 = -1;
+
+/// A streaming raw-deflate encoder producing Go's exact output.
+pub struct Encoder {
+    w: BitWriter,
+    engine: Engine,
+    /// Set by `finish`, like Go's `errWriterClosed`.
+    closed: bool,
+}
+
+/// The per-level strategies of Go's `compressor` (its `fill`/`step` pair).
+enum Engine {
+    /// Level 0: stored blocks of 65535 bytes.
+    Store(Buffer),
+    /// HuffmanOnly: literal-only blocks of 65535 bytes.
+    Huff(Buffer),
+    /// Level 1: Snappy-style matching per 65535-byte block.
+    Speed(Box<Speed>),
+    /// Levels 2-9: hash chains over a sliding window.
+    Lazy(Box<Lazy>),
+}
+
+/// Go's `fillStore` window for the levels that work block by block.
+struct Buffer {
+    window: Box<[u8]>,
+    window_end: usize,
+}
+
+impl Buffer {
+    fn new() -> Self {
+        Buffer {
+            window: vec![0; MAX_STORE_BLOCK_SIZE].into_boxed_slice(),
+            window_end: 0,
+        }
+    }
+
+    /// `fillStore`.
+    fn fill(&mut self, b: &[u8]) -> usize {
+        let n = b.len().min(self.window.len() - self.window_end);
+        self.window[self.window_end..self.window_end + n].copy_from_slice(&b[..n]);
+        self.window_end += n;
+        n
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.window[..self.window_end]
+    }
+}
+
+/// BestSpeed state: Go keeps it in the compressor plus `deflateFast`.
+struct Speed {
+    buf: Buffer,
+    fast: DeflateFast,
+    tokens: Vec<Token>,
+}
+
+impl Speed {
+    /// `encSpeed`: compress the buffered block once it is full, or on sync.
+    fn step(&mut self, w: &mut BitWriter, sync: bool) {
+        let end = self.buf.window_end;
+        if end < MAX_STORE_BLOCK_SIZE {
+            if !sync {
+                return;
+            }
+            if end < 128 {
+                self.small_block(w);
+                return;
+            }
+        }
+        self.tokens.clear();
+        self.fast.encode(&mut self.tokens, self.buf.data());
+        // Under 1/16 removed by matching: Huffman-code the literals instead.
+        if self.tokens.len() > end - (end >> 4) {
+            w.write_block_huff(false, self.buf.data());
+        } else {
+            w.write_block_dynamic(&self.tokens, false, self.buf.data());
+        }
+        self.buf.window_end = 0;
+    }
+
+    /// Go's special case for a sync with under 128 bytes: no matching, and
+    /// the match history is dropped.
+    fn small_block(&mut self, w: &mut BitWriter) {
+        match self.buf.window_end {
+            0 => return,
+            1..=16 => w.write_stored_block(self.buf.data(), false),
+            _ => w.write_block_huff(false, self.buf.data()),
+        }
+        self.buf.window_end = 0;
+        self.fast.reset();
+    }
+}
+
+impl Encoder {
+    /// level: -2 HuffmanOnly, -1 DefaultCompression (=6), 0 NoCompression,
+    /// 1 BestSpeed ..= 9 BestCompression (Go's constants). `None` for any
+    /// other level, where Go's `NewWriter` returns an error.
+    pub fn new(level: i32) -> Option<Encoder> {
+        let engine = match level {
+            0 => Engine::Store(Buffer::new()),
+            HUFFMAN_ONLY => Engine::Huff(Buffer::new()),
+            1 => Engine::Speed(Box::new(Speed {
+                buf: Buffer::new(),
+                fast: DeflateFast::new(),
+                tokens: Vec::with_capacity(MAX_STORE_BLOCK_SIZE + 1),
+            })),
+            DEFAULT_COMPRESSION => Engine::Lazy(Box::new(Lazy::new(lazy::params(6)?))),
+            _ => Engine::Lazy(Box::new(Lazy::new(lazy::params(level)?))),
+        };
+        Some(Encoder {
+            w: BitWriter::new(),
+            engine,
+            closed: false,
+        })
+    }
+
+    /// Feed plain bytes; appends every compressed byte the Go encoder would
+    /// have emitted so far to `out`.
+    ///
+    /// Panics after [`Encoder::finish`] (Go returns an error there).
+    pub fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        assert!(!self.closed, "goflate: write after finish");
+        self.with_out(out, |e| {
+            let mut b = input;
+            // Go's `write`: process what the window holds, then refill it.
+            while !b.is_empty() {
+                e.step(false);
+                let n = e.fill(b);
+                b = &b[n..];
+            }
+        });
+    }
+
+    /// Go's `(*Writer).Flush()`: sync flush (empty stored block).
+    ///
+    /// Panics after [`Encoder::finish`] (Go returns an error there).
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        assert!(!self.closed, "goflate: flush after finish");
+        self.with_out(out, |e| {
+            e.step(true);
+            e.w.write_stored_header(0, false);
+            e.w.flush();
+        });
+    }
+
+    /// Go's `(*Writer).Close()`: final block; after this the encoder is
+    /// finished. Calling it again does nothing, as in Go.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.closed {
+            return;
+        }
+        self.with_out(out, |e| {
+            e.step(true);
+            // Go always ends with an empty final stored block.
+            e.w.write_stored_header(0, true);
+            e.w.flush();
+        });
+        self.closed = true;
+    }
+
+    /// Go's `(*Writer).Reset` with no dictionary, to reuse allocations.
+    pub fn reset(&mut self) {
+        self.w.reset();
+        self.closed = false;
+        match &mut self.engine {
+            Engine::Store(buf) | Engine::Huff(buf) => buf.window_end = 0,
+            Engine::Speed(s) => {
+                s.buf.window_end = 0;
+                s.tokens.clear();
+                // Like Go, only bump the history offsets; this keeps the
+                // state (and so the output) identical to Go's after Reset.
+                s.fast.reset();
+            }
+            Engine::Lazy(l) => l.reset(),
+        }
+    }
+
+    /// Lends `out` to the bit writer for one call so that output is appended
+    /// in place, without an intermediate copy.
+    fn with_out(&mut self, out: &mut Vec<u8>, f: impl FnOnce(&mut Self)) {
+        std::mem::swap(&mut self.w.out, out);
+        f(self);
+        std::mem::swap(&mut self.w.out, out);
+    }
+
+    /// Go's `d.fill`.
+    fn fill(&mut self, b: &[u8]) -> usize {
+        match &mut self.engine {
+            Engine::Store(buf) | Engine::Huff(buf) => buf.fill(b),
+            Engine::Speed(s) => s.buf.fill(b),
+            Engine::Lazy(l) => l.fill(b),
+        }
+    }
+
+    /// Go's `d.step`, with Go's `d.sync` as a parameter.
+    fn step(&mut self, sync: bool) {
+        let w = &mut self.w;
+        match &mut self.engine {
+            Engine::Store(buf) => {
+                // `store`
+                if buf.window_end > 0 && (buf.window_end == MAX_STORE_BLOCK_SIZE || sync) {
+                    w.write_stored_block(buf.data(), false);
+                    buf.window_end = 0;
+                }
+            }
+            Engine::Huff(buf) => {
+                // `storeHuff`
+                if (buf.window_end < buf.window.len() && !sync) || buf.window_end == 0 {
+                    return;
+                }
+                w.write_block_huff(false, buf.data());
+                buf.window_end = 0;
+            }
+            Engine::Speed(s) => s.step(w, sync),
+            Engine::Lazy(l) => l.deflate(w, sync),
+        }
+    }
+}

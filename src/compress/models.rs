@@ -1,0 +1,190 @@
+//! Encoder models behind one streaming interface: given the plain bytes, each produces the
+//! exact compressed bytes the original encoder wrote (or different bytes, which the caller's
+//! digest check catches).
+
+use std::io;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+use zstd::zstd_safe;
+
+use super::method::{Deflate, ZstdFrame};
+
+pub trait StreamEncoder: Send {
+    /// Consume `input`, appending every output byte produced so far to `out`.
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()>;
+    /// End the stream.
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+}
+
+/// The encoder for a deflate model, or None for preflate (which works piecewise and is
+/// driven separately) and for models this build does not have.
+pub fn deflate_encoder(model: &Deflate) -> Option<Box<dyn StreamEncoder>> {
+    match model {
+        Deflate::Zlib { level, mem_level } if *mem_level == 8 => {
+            Some(Box::new(ZlibEncoder::new(*level as u32)))
+        }
+        Deflate::Zlib { .. } => None,
+        Deflate::GoStd { level } => go_std_encoder(*level),
+        Deflate::Pgzip { level, block_size } => pgzip_encoder(*level, *block_size),
+        Deflate::Preflate { .. } => None,
+    }
+}
+
+/// zlib's deflate with a raw stream (no zlib header), window 15, memLevel 8.
+pub struct ZlibEncoder {
+    z: Compress,
+    buf: Vec<u8>,
+}
+
+impl ZlibEncoder {
+    pub fn new(level: u32) -> ZlibEncoder {
+        ZlibEncoder {
+            z: Compress::new_with_window_bits(Compression::new(level), false, 15),
+            buf: vec![0; 128 * 1024],
+        }
+    }
+
+    fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) -> io::Result<()> {
+        loop {
+            let before_in = self.z.total_in();
+            let before_out = self.z.total_out();
+            let status = self
+                .z
+                .compress(input, &mut self.buf, flush)
+                .map_err(io::Error::other)?;
+            let used = (self.z.total_in() - before_in) as usize;
+            let produced = (self.z.total_out() - before_out) as usize;
+            out.extend_from_slice(&self.buf[..produced]);
+            input = &input[used..];
+            match flush {
+                FlushCompress::Finish if status == Status::StreamEnd => return Ok(()),
+                FlushCompress::Finish => {}
+                _ if input.is_empty() && produced < self.buf.len() => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl StreamEncoder for ZlibEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.run(input, out, FlushCompress::None)
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.run(&[], out, FlushCompress::Finish)
+    }
+}
+
+fn go_std_encoder(level: i8) -> Option<Box<dyn StreamEncoder>> {
+    super::goflate::Encoder::new(level as i32).map(|e| Box::new(GoStdEncoder(e)) as Box<dyn StreamEncoder>)
+}
+
+fn pgzip_encoder(_level: i8, _block_size: u32) -> Option<Box<dyn StreamEncoder>> {
+    None // TEMP
+}
+
+struct GoStdEncoder(super::goflate::Encoder);
+
+impl StreamEncoder for GoStdEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.write(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.finish(out);
+        Ok(())
+    }
+}
+
+/* TEMP-PGZIP
+struct PgzipEncoder(super::kpflate::PgzipEncoder);
+
+impl StreamEncoder for PgzipEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.write(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.finish(out);
+        Ok(())
+    }
+}
+TEMP-PGZIP */
+
+/// libzstd with the recorded frame parameters.
+pub struct ZstdEncoder {
+    cctx: zstd_safe::CCtx<'static>,
+    buf: Vec<u8>,
+}
+
+fn zstd_err(code: usize) -> io::Error {
+    io::Error::other(format!("zstd: {}", zstd_safe::get_error_name(code)))
+}
+
+impl ZstdEncoder {
+    pub fn new(f: &ZstdFrame) -> io::Result<ZstdEncoder> {
+        use zstd_safe::CParameter;
+        let mut cctx = zstd_safe::CCtx::create();
+        cctx.set_parameter(CParameter::CompressionLevel(f.level))
+            .map_err(zstd_err)?;
+        cctx.set_parameter(CParameter::ChecksumFlag(f.checksum))
+            .map_err(zstd_err)?;
+        cctx.set_parameter(CParameter::ContentSizeFlag(f.pledged_size))
+            .map_err(zstd_err)?;
+        if f.workers > 0 {
+            cctx.set_parameter(CParameter::NbWorkers(f.workers as u32))
+                .map_err(zstd_err)?;
+        }
+        if f.pledged_size {
+            cctx.set_pledged_src_size(Some(f.plain_len)).map_err(zstd_err)?;
+        }
+        Ok(ZstdEncoder {
+            cctx,
+            buf: vec![0; zstd_safe::CCtx::out_size()],
+        })
+    }
+}
+
+impl StreamEncoder for ZstdEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        use zstd_safe::{InBuffer, OutBuffer};
+        let mut inb = InBuffer::around(input);
+        while inb.pos() < input.len() {
+            let mut outb = OutBuffer::around(&mut self.buf[..]);
+            self.cctx
+                .compress_stream2(
+                    &mut outb,
+                    &mut inb,
+                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+                )
+                .map_err(zstd_err)?;
+            let n = outb.pos();
+            out.extend_from_slice(&self.buf[..n]);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        use zstd_safe::{InBuffer, OutBuffer};
+        loop {
+            let mut inb = InBuffer::around(&[]);
+            let mut outb = OutBuffer::around(&mut self.buf[..]);
+            let remaining = self
+                .cctx
+                .compress_stream2(
+                    &mut outb,
+                    &mut inb,
+                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
+                )
+                .map_err(zstd_err)?;
+            let n = outb.pos();
+            out.extend_from_slice(&self.buf[..n]);
+            if remaining == 0 {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Rebuild: a blob's exact bytes from its plain stream and its method. Every rebuild hashes
+//! what it produces and compares with the blob digest before reporting success; callers
+//! that write to a file keep the file only on success (`rebuild_to_file`).
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use super::gzip;
+use super::method::{Deflate, GzipMember, Method, PreflatePiece, ZstdFrame};
+use super::models::{self, StreamEncoder};
+use crate::error::{Error, IoContext, Result};
+use crate::id::{Digest, Sha256};
+use crate::reassemble::ContentReader;
+use crate::store::{BlobRecord, Store};
+
+/// Plain bytes handed to an encoder per call.
+const PUMP: usize = 1 << 20;
+
+/// A writer that hashes and counts what passes through it.
+pub struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, self.sha.finish(), self.len)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Rebuild the blob `digest` into `out`, then check size and digest. On error, whatever
+/// was written to `out` must be discarded by the caller.
+pub fn rebuild_to(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn Write) -> Result<u64> {
+    let fail = |reason: String| Error::Rebuild {
+        digest: *digest,
+        reason,
+    };
+    if !rec.method.can_rebuild() {
+        return Err(fail(
+            "it was stored as a delta base only and cannot be rebuilt; run `booster pull` on an image that has it to make it pushable".into(),
+        ));
+    }
+    let mut plain = ContentReader::open(store, &rec.content)?;
+    let mut sink = Hashing::new(out);
+    let io_fail = |e: io::Error| match e.into_inner() {
+        Some(inner) => match inner.downcast::<Error>() {
+            Ok(err) => *err,
+            Err(other) => fail(other.to_string()),
+        },
+        None => fail("I/O error during rebuild".into()),
+    };
+    match &rec.method {
+        Method::Plain | Method::Whole { .. } => {
+            io::copy(&mut plain, &mut sink).map_err(io_fail)?;
+        }
+        Method::Unanalyzed => unreachable!("checked above"),
+        Method::Gzip { members, trailing } => {
+            for m in members {
+                rebuild_gzip_member(m, &mut plain, &mut sink).map_err(io_fail)?;
+            }
+            sink.write_all(trailing).map_err(io_fail)?;
+        }
+        Method::Zstd { frames } => {
+            for f in frames {
+                let mut enc = models::ZstdEncoder::new(f).map_err(io_fail)?;
+                pump(&mut enc, &mut plain, f.plain_len, &mut sink, None).map_err(io_fail)?;
+            }
+        }
+    }
+    // The plain stream must be used up exactly; reading its end also checks its digest.
+    let mut probe = [0u8; 1];
+    if plain.read(&mut probe).map_err(io_fail)? != 0 {
+        return Err(fail(format!(
+            "the method consumed fewer plain bytes than content {} holds",
+            rec.content
+        )));
+    }
+    let (_, actual, len) = sink.finish();
+    if len != rec.size {
+        return Err(fail(format!(
+            "rebuilt {len} bytes, the blob has {}; the stored rebuild data is damaged (run `booster fsck --rebuild`)",
+            rec.size
+        )));
+    }
+    if actual != *digest {
+        return Err(Error::DigestMismatch {
+            what: format!("rebuilt layer {digest}"),
+            expected: *digest,
+            actual,
+        });
+    }
+    Ok(len)
+}
+
+/// Rebuild into a new file at `path` (written beside it, renamed into place on success).
+pub fn rebuild_to_file(store: &Store, digest: &Digest, rec: &BlobRecord, path: &Path) -> Result<u64> {
+    let tmp = path.with_extension("partial");
+    let file = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, file);
+    let res = rebuild_to(store, digest, rec, &mut w).and_then(|n| {
+        w.flush().ctx(|| format!("writing {}", tmp.display()))?;
+        Ok(n)
+    });
+    match res {
+        Ok(n) => {
+            std::fs::rename(&tmp, path).ctx(|| format!("renaming {}", tmp.display()))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Rebuild and check, discarding the bytes.
+pub fn verify_blob(store: &Store, digest: &Digest, rec: &BlobRecord) -> Result<()> {
+    rebuild_to(store, digest, rec, &mut io::sink()).map(|_| ())
+}
+
+fn rebuild_gzip_member(m: &GzipMember, plain: &mut dyn Read, sink: &mut dyn Write) -> io::Result<()> {
+    sink.write_all(&m.header)?;
+    let mut crc = flate2::Crc::new();
+    match &m.deflate {
+        Deflate::Preflate { pieces } => preflate_rebuild(pieces, plain, sink, &mut crc)?,
+        model => {
+            let mut enc = models::deflate_encoder(model).ok_or_else(|| {
+                io::Error::other(format!(
+                    "deflate model {} is not available in this build",
+                    model.describe()
+                ))
+            })?;
+            pump(enc.as_mut(), plain, m.plain_len, sink, Some(&mut crc))?;
+        }
+    }
+    sink.write_all(&gzip::trailer(crc.sum(), m.plain_len))
+}
+
+/// Feed exactly `len` plain bytes through `enc` into `sink`.
+pub fn pump(
+    enc: &mut dyn StreamEncoder,
+    plain: &mut dyn Read,
+    len: u64,
+    sink: &mut dyn Write,
+    mut crc: Option<&mut flate2::Crc>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; PUMP];
+    let mut out = Vec::with_capacity(PUMP + PUMP / 8);
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(PUMP as u64) as usize;
+        plain.read_exact(&mut buf[..want]).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::other("the plain stream is shorter than the recorded layout")
+            } else {
+                e
+            }
+        })?;
+        if let Some(c) = crc.as_deref_mut() {
+            c.update(&buf[..want]);
+        }
+        enc.write(&buf[..want], &mut out)?;
+        sink.write_all(&out)?;
+        out.clear();
+        left -= want as u64;
+    }
+    enc.finish(&mut out)?;
+    sink.write_all(&out)
+}
+
+fn preflate_rebuild(
+    pieces: &[PreflatePiece],
+    plain: &mut dyn Read,
+    sink: &mut dyn Write,
+    crc: &mut flate2::Crc,
+) -> io::Result<()> {
+    let mut recreate = preflate_rs::RecreateStreamProcessor::new();
+    for p in pieces {
+        let mut text = vec![0u8; p.plain_len as usize];
+        plain.read_exact(&mut text)?;
+        crc.update(&text);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            recreate.recompress(&mut io::Cursor::new(&text), &p.corrections)
+        }))
+        .map_err(|_| io::Error::other("preflate panicked while rebuilding"))?
+        .map_err(|e| io::Error::other(format!("preflate: {e:?}")))?;
+        sink.write_all(&out.0)?;
+    }
+    Ok(())
+}
+
+/// Rebuild a single zstd frame into memory (used by the analyser's trials).
+pub fn zstd_frame_bytes(f: &ZstdFrame, plain: &[u8]) -> io::Result<Vec<u8>> {
+    let mut enc = models::ZstdEncoder::new(f)?;
+    let mut out = Vec::new();
+    enc.write(plain, &mut out)?;
+    enc.finish(&mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,168 @@
+//! OCI image layouts (`oci:DIR[:REF]`): `oci-layout`, `index.json`, `blobs/sha256/…`.
+//! Reading resolves REF through the `org.opencontainers.image.ref.name` annotation; writing
+//! adds blobs (renamed into place, so a crash never leaves a partial blob under its digest)
+//! and then updates `index.json` atomically.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::manifest;
+use crate::error::{Error, IoContext, Result};
+use crate::id::Digest;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+pub struct OciLayout {
+    pub dir: PathBuf,
+}
+
+/// An entry of `index.json` that a reference resolved to.
+#[derive(Debug, Clone)]
+pub struct LayoutEntry {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+impl OciLayout {
+    pub fn open(dir: &Path) -> Result<OciLayout> {
+        let marker = dir.join("oci-layout");
+        if !marker.is_file() {
+            return Err(Error::format(
+                format!("oci:{}", dir.display()),
+                "not an OCI image layout (no oci-layout file)",
+            ));
+        }
+        Ok(OciLayout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Open for writing, creating the layout if the directory is empty or missing.
+    pub fn create(dir: &Path) -> Result<OciLayout> {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).ctx(|| format!("creating {}", dir.display()))?;
+        let marker = dir.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        if !dir.join("index.json").exists() {
+            let empty = json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": []});
+            write_atomic(
+                &dir.join("index.json"),
+                serde_json::to_vec(&empty).expect("json").as_slice(),
+            )?;
+        }
+        Ok(OciLayout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(d.hex())
+    }
+
+    fn index(&self) -> Result<Value> {
+        let p = self.dir.join("index.json");
+        let bytes = std::fs::read(&p).ctx(|| format!("reading {}", p.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(p.display().to_string(), e.to_string()))
+    }
+
+    /// The manifest or index that `reference` names (or the only one when None).
+    pub fn resolve(&self, reference: Option<&str>) -> Result<LayoutEntry> {
+        let index = self.index()?;
+        let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+        let what = format!("oci:{}", self.dir.display());
+        let chosen = match reference {
+            Some(r) => entries
+                .iter()
+                .find(|e| e["annotations"][REF_NAME].as_str() == Some(r))
+                .ok_or_else(|| Error::format(&what, format!("no image named {r:?} in index.json")))?,
+            None => match entries.as_slice() {
+                [one] => one,
+                [] => return Err(Error::format(&what, "index.json lists no images")),
+                _ => {
+                    return Err(Error::format(
+                        &what,
+                        "index.json lists several images; name one as oci:DIR:REF",
+                    ));
+                }
+            },
+        };
+        let digest: Digest = chosen["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: crate::id::DigestParseError| Error::format(&what, e.to_string()))?;
+        Ok(LayoutEntry {
+            digest,
+            media_type: chosen["mediaType"]
+                .as_str()
+                .unwrap_or(manifest::OCI_MANIFEST)
+                .to_string(),
+            size: chosen["size"].as_u64().unwrap_or(0),
+        })
+    }
+
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(d);
+        let bytes = std::fs::read(&p).ctx(|| format!("reading {}", p.display()))?;
+        let actual = Digest::of(&bytes);
+        if actual != *d {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", p.display()),
+                expected: *d,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// Move a verified blob file into the layout.
+    pub fn put_blob_file(&self, d: &Digest, file: &Path) -> Result<()> {
+        let dest = self.blob_path(d);
+        if dest.is_file() {
+            return Ok(());
+        }
+        let tmp = dest.with_extension("partial");
+        std::fs::copy(file, &tmp).ctx(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &dest).ctx(|| format!("writing {}", dest.display()))
+    }
+
+    pub fn put_blob_bytes(&self, d: &Digest, bytes: &[u8]) -> Result<()> {
+        let dest = self.blob_path(d);
+        if dest.is_file() {
+            return Ok(());
+        }
+        write_atomic(&dest, bytes)
+    }
+
+    /// Point `reference` at a manifest or index in `index.json` (replacing an entry with the
+    /// same name).
+    pub fn tag(&self, reference: Option<&str>, digest: &Digest, media_type: &str, size: u64) -> Result<()> {
+        let mut index = self.index()?;
+        let mut entries = index["manifests"].as_array().cloned().unwrap_or_default();
+        entries.retain(|e| match reference {
+            Some(r) => e["annotations"][REF_NAME].as_str() != Some(r),
+            None => e["digest"].as_str() != Some(&digest.to_string()),
+        });
+        let mut entry = json!({"mediaType": media_type, "digest": digest.to_string(), "size": size});
+        if let Some(r) = reference {
+            entry["annotations"] = json!({ REF_NAME: r });
+        }
+        entries.push(entry);
+        index["manifests"] = Value::Array(entries);
+        let bytes = serde_json::to_vec(&index).expect("json");
+        write_atomic(&self.dir.join("index.json"), &bytes)
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).ctx(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,10 @@
+//! Images in and out: references, image lists, manifests, registries, OCI layouts and
+//! docker-archive tarballs.
+
+pub mod archive;
+pub mod auth;
+pub mod layout;
+pub mod manifest;
+pub mod reference;
+pub mod registry;
+pub mod source;

@@ -1,0 +1,535 @@
+//! Registry I/O through oci-client: manifests by their exact bytes, blobs streamed to and from
+//! files with their sha256 checked on the way, retries with backoff for transient failures.
+//!
+//! Plain http is used for loopback registries and for hosts named with `--insecure-registry`
+//! or `--tls-verify=false` (skopeo's flag); https with certificate checks everywhere else.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use reqwest::header::HeaderValue;
+use tokio::io::AsyncWriteExt;
+
+use super::auth::{AuthConfig, Credentials};
+use super::manifest::ACCEPTED_MANIFEST_TYPES;
+use super::reference::{RegistryRef, is_loopback_host};
+use crate::error::{Error, Result};
+use crate::id::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    pub auth: AuthConfig,
+    /// Hosts reached over plain http (besides loopback).
+    pub insecure: Vec<String>,
+    /// Attempts per operation before giving up (>= 1).
+    pub attempts: u32,
+    /// First backoff delay; doubles each retry.
+    pub backoff: Duration,
+    /// Give up on a connection that sends nothing for this long.
+    pub read_timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            auth: AuthConfig::default(),
+            insecure: Vec::new(),
+            attempts: 5,
+            backoff: Duration::from_millis(250),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A pulled manifest or index.
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+}
+
+/// Registry access for one process: one oci-client per host (the protocol is fixed per
+/// client), credentials resolved once per host.
+pub struct Registries {
+    opts: RegistryOptions,
+    clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
+}
+
+impl Registries {
+    pub fn new(opts: RegistryOptions) -> Registries {
+        Registries {
+            opts,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.opts
+    }
+
+    fn client(&self, registry: &str) -> Result<(Arc<Client>, RegistryAuth)> {
+        let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(registry) {
+            return Ok(c.clone());
+        }
+        let plain = is_loopback_host(registry) || self.opts.insecure.iter().any(|h| h == registry);
+        let config = ClientConfig {
+            protocol: if plain {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            use_monolithic_push: true,
+            read_timeout: Some(self.opts.read_timeout),
+            connect_timeout: Some(Duration::from_secs(15)),
+            user_agent: concat!("booster/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let auth = match self.opts.auth.lookup(registry)? {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
+            Credentials::IdentityToken(t) => RegistryAuth::Basic("<token>".into(), t),
+        };
+        let entry = (Arc::new(Client::new(config)), auth);
+        map.insert(registry.to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    fn reference(r: &RegistryRef, by: &str) -> Reference {
+        if by.starts_with("sha256:") {
+            Reference::with_digest(r.registry.clone(), r.repository.clone(), by.to_string())
+        } else {
+            Reference::with_tag(r.registry.clone(), r.repository.clone(), by.to_string())
+        }
+    }
+
+    fn fail(&self, r: &RegistryRef, e: impl std::fmt::Display) -> Error {
+        Error::Registry {
+            registry: r.registry.clone(),
+            image: format!("{}/{}", r.registry, r.repository),
+            message: e.to_string(),
+        }
+    }
+
+    /// Run `op` with retries on transient failures.
+    async fn retry<T, F, Fut>(&self, r: &RegistryRef, what: &str, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let mut delay = self.opts.backoff;
+        let attempts = self.opts.attempts.max(1);
+        for attempt in 1..=attempts {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < attempts && is_transient(&e) => {
+                    tracing::warn!(
+                        "{what} on {}: {} (attempt {attempt}/{attempts}, retrying in {delay:?})",
+                        r.registry,
+                        describe(&e)
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    return Err(self.fail(
+                        r,
+                        format!("{what}: {}{}", describe(&e), hint(&e, attempt, attempts)),
+                    ));
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The manifest or index `r` names (by digest if pinned, else by tag), exact bytes.
+    pub async fn get_manifest(&self, r: &RegistryRef) -> Result<RawManifest> {
+        self.get_manifest_by(r, &r.reference_str()).await
+    }
+
+    /// A manifest of the repository `r` by digest or tag.
+    pub async fn get_manifest_by(&self, r: &RegistryRef, by: &str) -> Result<RawManifest> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, by);
+        let (bytes, _digest_header) = self
+            .retry(r, &format!("fetching manifest {by}"), || {
+                client.pull_manifest_raw(&reference, &auth, &ACCEPTED_MANIFEST_TYPES)
+            })
+            .await?;
+        let digest = Digest::of(&bytes);
+        if let Ok(pinned) = by.parse::<Digest>()
+            && pinned != digest
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest of {}/{}", r.registry, r.repository),
+                expected: pinned,
+                actual: digest,
+            });
+        }
+        Ok(RawManifest {
+            bytes: bytes.to_vec(),
+            digest,
+        })
+    }
+
+    pub async fn blob_exists(&self, r: &RegistryRef, digest: &Digest) -> Result<bool> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, &r.reference_str());
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let d = digest.to_string();
+        self.retry(r, &format!("checking blob {}", digest.short()), || {
+            client.blob_exists(&reference, &d)
+        })
+        .await
+    }
+
+    /// Download a blob into `dest`, checking its sha256 and size. A dropped connection
+    /// resumes where it stopped (HTTP range), hashing continues across attempts.
+    pub async fn fetch_blob(
+        &self,
+        r: &RegistryRef,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<()> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, &r.reference_str());
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let d = digest.to_string();
+        let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), e);
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut sha = Sha256::new();
+        let mut have = 0u64;
+        let attempts = self.opts.attempts.max(1);
+        let mut delay = self.opts.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self
+                .fetch_attempt(&client, &reference, &d, &mut file, &mut sha, &mut have, progress)
+                .await;
+            match res {
+                Ok(()) => break,
+                Err(FetchError::Local(e)) => return Err(io(e)),
+                Err(FetchError::Remote(e)) if attempt < attempts && is_transient(&e) => {
+                    tracing::warn!(
+                        "downloading {} from {}: {} at byte {have} (attempt {attempt}/{attempts}, resuming in {delay:?})",
+                        digest.short(),
+                        r.registry,
+                        describe(&e)
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(FetchError::Remote(e)) => {
+                    return Err(self.fail(
+                        r,
+                        format!(
+                            "downloading blob {digest}: {}{}",
+                            describe(&e),
+                            hint(&e, attempt, attempts)
+                        ),
+                    ));
+                }
+            }
+        }
+        file.flush().await.map_err(io)?;
+        file.sync_all().await.map_err(io)?;
+        let actual = sha.finish();
+        if actual != *digest {
+            return Err(Error::DigestMismatch {
+                what: format!("blob downloaded from {}/{}", r.registry, r.repository),
+                expected: *digest,
+                actual,
+            });
+        }
+        if let Some(s) = size
+            && s != have
+        {
+            return Err(self.fail(
+                r,
+                format!("blob {digest} has {have} bytes, its descriptor says {s}"),
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_attempt(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        digest: &str,
+        file: &mut tokio::fs::File,
+        sha: &mut Sha256,
+        have: &mut u64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> std::result::Result<(), FetchError> {
+        let mut stream = if *have == 0 {
+            // oci-client's own verification is off for resumable downloads; booster hashes.
+            match client
+                .pull_blob_stream_partial(reference, digest, 0, None)
+                .await?
+            {
+                BlobResponse::Full(s) | BlobResponse::Partial(s) => s,
+            }
+        } else {
+            match client
+                .pull_blob_stream_partial(reference, digest, *have, None)
+                .await?
+            {
+                BlobResponse::Partial(s) => s,
+                BlobResponse::Full(s) => {
+                    // The registry ignored the range: start over.
+                    use tokio::io::AsyncSeekExt;
+                    file.set_len(0).await.map_err(FetchError::Local)?;
+                    file.seek(std::io::SeekFrom::Start(0))
+                        .await
+                        .map_err(FetchError::Local)?;
+                    *sha = Sha256::new();
+                    *have = 0;
+                    s
+                }
+            }
+        };
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| FetchError::Remote(OciDistributionError::IoError(e)))?;
+            file.write_all(&chunk).await.map_err(FetchError::Local)?;
+            sha.update(&chunk);
+            *have += chunk.len() as u64;
+            progress(*have);
+        }
+        Ok(())
+    }
+
+    /// Ask the registry to mount `digest` from another repository of the same registry.
+    /// Returns false when the registry would rather have it uploaded (oci-client reports a
+    /// 202 answer as an error: that means "upload it", not failure).
+    pub async fn mount_blob(
+        &self,
+        target: &RegistryRef,
+        from_repository: &str,
+        digest: &Digest,
+    ) -> Result<bool> {
+        let (client, auth) = self.client(&target.registry)?;
+        let reference = Self::reference(target, &target.reference_str());
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let source = Reference::with_tag(
+            target.registry.clone(),
+            from_repository.to_string(),
+            "latest".into(),
+        );
+        match client.mount_blob(&reference, &source, &digest.to_string()).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::debug!(
+                    "mount of {} from {from_repository} refused: {}",
+                    digest.short(),
+                    describe(&e)
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// Upload the blob in `file` (already verified to hash to `digest`). Each attempt is a
+    /// new upload session, streamed from the file.
+    pub async fn push_blob_file(
+        &self,
+        r: &RegistryRef,
+        digest: &Digest,
+        file: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<()> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, &r.reference_str());
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let d = digest.to_string();
+        let size = std::fs::metadata(file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?
+            .len();
+        let file = file.to_path_buf();
+        let progress_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.retry(r, &format!("uploading blob {}", digest.short()), || {
+            let client = client.clone();
+            let reference = reference.clone();
+            let d = d.clone();
+            let file = file.clone();
+            let counter = progress_counter.clone();
+            counter.store(0, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                let f = tokio::fs::File::open(&file).await?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).map(move |r| {
+                    r.inspect(|b| {
+                        counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .map_err(OciDistributionError::IoError)
+                });
+                client
+                    .push_blob_stream(&reference, stream, &d, Some(size))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await?;
+        progress(size);
+        Ok(())
+    }
+
+    /// Push manifest bytes exactly as given, under `by` (a tag or the manifest's digest).
+    pub async fn push_manifest(
+        &self,
+        r: &RegistryRef,
+        by: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<()> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, by);
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let ct = HeaderValue::from_str(media_type)
+            .map_err(|_| self.fail(r, format!("bad media type {media_type:?}")))?;
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        self.retry(r, &format!("pushing manifest {by}"), || {
+            client.push_manifest_raw(&reference, body.clone(), ct.clone())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Repositories in a registry (`/v2/_catalog`), all pages.
+    pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
+        let r = RegistryRef {
+            registry: registry.to_string(),
+            repository: "catalog".into(),
+            tag: Some("latest".into()),
+            digest: None,
+        };
+        let (client, auth) = self.client(registry)?;
+        let reference = Self::reference(&r, "latest");
+        let mut out = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self
+                .retry(&r, "listing repositories", || {
+                    client.catalog(&reference, &auth, Some(1000), last.as_deref())
+                })
+                .await?;
+            let n = page.repositories.len();
+            out.extend(page.repositories);
+            if n < 1000 {
+                break;
+            }
+            last = out.last().cloned();
+        }
+        Ok(out)
+    }
+
+    /// Tags of a repository.
+    pub async fn tags(&self, r: &RegistryRef) -> Result<Vec<String>> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, "latest");
+        let resp = self
+            .retry(r, "listing tags", || {
+                client.list_tags(&reference, &auth, None, None)
+            })
+            .await?;
+        Ok(resp.tags)
+    }
+}
+
+enum FetchError {
+    Local(std::io::Error),
+    Remote(OciDistributionError),
+}
+
+impl From<OciDistributionError> for FetchError {
+    fn from(e: OciDistributionError) -> Self {
+        FetchError::Remote(e)
+    }
+}
+
+/// Worth retrying: the network, the server's 5xx, rate limits, and a lost upload session.
+pub fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => !r.is_builder() && !r.is_redirect(),
+        OciDistributionError::IoError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429 || *code == 408,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| format!("{:?}", e.code).to_uppercase().contains("UPLOAD")),
+        OciDistributionError::SpecViolationError(m) => {
+            m.contains("500") || m.contains("503") || m.contains("502")
+        }
+        OciDistributionError::GenericError(Some(m)) => m.contains("connection") || m.contains("timed out"),
+        _ => false,
+    }
+}
+
+fn describe(e: &OciDistributionError) -> String {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .map(|x| format!("{:?}: {}", x.code, x.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        OciDistributionError::RequestError(r) => {
+            let mut s = r.to_string();
+            let mut src = std::error::Error::source(r);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+fn hint(e: &OciDistributionError, attempt: u32, attempts: u32) -> String {
+    let tries = if attempt > 1 {
+        format!(" (gave up after {attempt} attempts)")
+    } else {
+        String::new()
+    };
+    let _ = attempts;
+    let what = match e {
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            "; check credentials (--creds USER:PASS, or `docker login`)"
+        }
+        OciDistributionError::RequestError(r) if r.is_connect() => {
+            "; is the registry running and reachable? (plain http is used only for loopback and --insecure-registry hosts)"
+        }
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope
+                .errors
+                .iter()
+                .any(|x| format!("{:?}", x.code).contains("Unknown")) =>
+        {
+            "; check the image name and tag"
+        }
+        _ => "",
+    };
+    format!("{tries}{what}")
+}

@@ -1,0 +1,361 @@
+//! `booster pull`: fetch images (manifests and indexes verbatim, configs, layers) from a
+//! registry, an OCI layout or a docker-archive into the store. Layers already stored are
+//! not fetched again; new ones are downloaded (digest checked while streaming), ingested
+//! and, unless they are only a delta base, analysed so they can be rebuilt bit-exactly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::id::Digest;
+use crate::layer::{self, Analysis, BlobOutcome};
+use crate::oci::manifest::{self, Descriptor, MAX_DOC_BLOB, Parsed, Platform};
+use crate::oci::reference::ImageRef;
+use crate::oci::registry::{RawManifest, Registries};
+use crate::oci::source::Source;
+use crate::output;
+use crate::store::{Doc, ImageRecord, Store};
+
+/// Shared by every verb: the store and the registry clients.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Arc<Store>,
+    pub registries: Arc<Registries>,
+    /// Parallel blob transfers and layer analyses.
+    pub jobs: usize,
+}
+
+/// `os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformFilter {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformFilter {
+    pub fn parse(s: &str) -> Result<PlatformFilter> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] => Ok(PlatformFilter {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] => Ok(PlatformFilter {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: Some(v.to_string()),
+            }),
+            _ => Err(Error::Usage(format!(
+                "--platform {s}: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            ))),
+        }
+    }
+
+    fn matches(&self, p: &Platform) -> bool {
+        p.os == self.os
+            && p.architecture == self.arch
+            && (self.variant.is_none() || p.variant.as_deref() == self.variant.as_deref())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    pub platform: Option<PlatformFilter>,
+    pub analysis: Analysis,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PulledImage {
+    pub name: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifests: usize,
+    pub layers: usize,
+    pub layers_fetched: Vec<BlobOutcome>,
+    pub layers_already_stored: usize,
+    pub bytes_downloaded: u64,
+    /// Set when `--platform` picked one manifest out of an index.
+    pub platform_selected_from: Option<Digest>,
+}
+
+/// The name an image is recorded under in the store.
+pub fn image_name(r: &ImageRef) -> String {
+    match r {
+        ImageRef::Registry(x) => x.name(),
+        ImageRef::OciLayout { dir, reference } => {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            match reference {
+                Some(x) => format!("oci:{}:{x}", dir.display()),
+                None => format!("oci:{}", dir.display()),
+            }
+        }
+        ImageRef::DockerArchive { file, reference } => {
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            match reference {
+                Some(x) => format!("docker-archive:{}:{x}", file.display()),
+                None => format!("docker-archive:{}", file.display()),
+            }
+        }
+    }
+}
+
+/// Everything one image consists of, read from its source.
+struct Fetched {
+    /// Manifests and indexes in write order (children before parents).
+    docs: Vec<(Digest, Doc)>,
+    /// Blobs (configs, layers) by digest with their descriptor.
+    blobs: BTreeMap<Digest, Descriptor>,
+    target: (Digest, String),
+    selected_from: Option<Digest>,
+    manifests: usize,
+}
+
+pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<PulledImage> {
+    let source = Source::open(r, &ctx.registries)?;
+    let name = image_name(r);
+    tracing::info!("pulling {name}");
+    let fetched = fetch_manifests(&source, &name, opts).await?;
+    let mut report = PulledImage {
+        name: name.clone(),
+        digest: fetched.target.0,
+        media_type: fetched.target.1.clone(),
+        manifests: fetched.manifests,
+        layers: 0,
+        layers_fetched: Vec::new(),
+        layers_already_stored: 0,
+        bytes_downloaded: 0,
+        platform_selected_from: fetched.selected_from,
+    };
+    let mut configs = Vec::new();
+    let mut layers = Vec::new();
+    for (d, desc) in &fetched.blobs {
+        if desc.size <= MAX_DOC_BLOB && is_config_like(&desc.media_type) {
+            configs.push((*d, desc.clone()));
+        } else {
+            layers.push((*d, desc.clone()));
+        }
+    }
+    report.layers = layers.len();
+    for (d, desc) in &configs {
+        if ctx.store.doc(d)?.is_some() {
+            continue;
+        }
+        let bytes = fetch_small_blob(ctx, &source, d, desc).await?;
+        report.bytes_downloaded += bytes.len() as u64;
+        ctx.store.put_doc(
+            d,
+            &Doc {
+                media_type: desc.media_type.clone(),
+                data: bytes,
+            },
+        )?;
+    }
+    let todo: Vec<(Digest, Descriptor)> = layers
+        .into_iter()
+        .filter(|(d, _)| !already_stored(&ctx.store, d, opts.analysis).unwrap_or(false))
+        .collect();
+    report.layers_already_stored = report.layers - todo.len();
+    let source = Arc::new(source);
+    let results: Vec<BlobOutcome> = futures_util::stream::iter(todo.into_iter().map(|(d, desc)| {
+        let ctx = ctx.clone();
+        let source = source.clone();
+        let analysis = opts.analysis;
+        async move { fetch_and_ingest(&ctx, &source, &d, &desc, analysis).await }
+    }))
+    .buffer_unordered(ctx.jobs.max(1))
+    .try_collect()
+    .await?;
+    report.bytes_downloaded += results.iter().map(|o| o.size).sum::<u64>();
+    report.layers_fetched = results;
+    for (d, doc) in &fetched.docs {
+        ctx.store.put_doc(d, doc)?;
+    }
+    ctx.store.set_image(
+        &name,
+        &ImageRecord {
+            digest: fetched.target.0,
+            media_type: fetched.target.1,
+        },
+    )?;
+    tracing::info!(
+        "pulled {name} ({}): {} layers, {} fetched, {} already stored, {} downloaded",
+        report.digest,
+        report.layers,
+        report.layers_fetched.len(),
+        report.layers_already_stored,
+        output::human_bytes(report.bytes_downloaded)
+    );
+    Ok(report)
+}
+
+/// Configs and other small JSON blobs are kept as documents.
+fn is_config_like(media_type: &str) -> bool {
+    media_type.ends_with("json") || media_type.contains("config")
+}
+
+fn already_stored(store: &Store, d: &Digest, analysis: Analysis) -> Result<bool> {
+    Ok(match store.blob(d)? {
+        Some(rec) => {
+            (analysis == Analysis::BaseOnly || rec.method.can_rebuild()) && store.has_recipe(&rec.content)?
+        }
+        None => false,
+    })
+}
+
+async fn fetch_manifests(source: &Source, name: &str, opts: &PullOptions) -> Result<Fetched> {
+    let (top, declared) = source.top().await?;
+    let parsed = manifest::parse(&top.bytes, declared.as_deref())?;
+    let mut f = Fetched {
+        docs: Vec::new(),
+        blobs: BTreeMap::new(),
+        target: (top.digest, parsed.media_type().to_string()),
+        selected_from: None,
+        manifests: 0,
+    };
+    match (&parsed, &opts.platform) {
+        (Parsed::Index { manifests, .. }, Some(p)) => {
+            let chosen = manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|x| p.matches(x)))
+                .ok_or_else(|| {
+                    let have: Vec<String> = manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref().map(|x| x.describe()))
+                        .collect();
+                    Error::format(
+                        name,
+                        format!(
+                            "no manifest for platform {}/{} (the index has: {})",
+                            p.os,
+                            p.arch,
+                            have.join(", ")
+                        ),
+                    )
+                })?;
+            let child = source.manifest(&chosen.digest()?).await?;
+            let child_parsed = manifest::parse(&child.bytes, Some(&chosen.media_type))?;
+            tracing::info!(
+                "{name}: selected {} for {}; the index itself is not kept",
+                child.digest,
+                chosen.platform.as_ref().map(|x| x.describe()).unwrap_or_default()
+            );
+            f.selected_from = Some(top.digest);
+            f.target = (child.digest, child_parsed.media_type().to_string());
+            add_manifest(source, &mut f, child, child_parsed, 0).await?;
+        }
+        _ => add_manifest(source, &mut f, top, parsed, 0).await?,
+    }
+    Ok(f)
+}
+
+/// Record a manifest (and, for an index, its children) and collect its blobs.
+fn add_manifest<'a>(
+    source: &'a Source,
+    f: &'a mut Fetched,
+    raw: RawManifest,
+    parsed: Parsed,
+    depth: usize,
+) -> futures_util::future::BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        if depth > 4 {
+            return Err(Error::format("index", "indexes nested more than 4 deep"));
+        }
+        f.manifests += 1;
+        match &parsed {
+            Parsed::Index { manifests, .. } => {
+                for d in manifests {
+                    let digest = d.digest()?;
+                    if manifest::is_index(&d.media_type)
+                        || manifest::is_manifest(&d.media_type)
+                        || d.media_type.is_empty()
+                    {
+                        let child = source.manifest(&digest).await?;
+                        let child_parsed = manifest::parse(&child.bytes, Some(&d.media_type))?;
+                        add_manifest(source, f, child, child_parsed, depth + 1).await?;
+                    } else {
+                        f.blobs.insert(digest, d.clone());
+                    }
+                }
+            }
+            Parsed::Manifest { config, layers, .. } => {
+                f.blobs.insert(config.digest()?, config.clone());
+                for l in layers {
+                    f.blobs.insert(l.digest()?, l.clone());
+                }
+            }
+        }
+        f.docs.push((
+            raw.digest,
+            Doc {
+                media_type: parsed.media_type().to_string(),
+                data: raw.bytes,
+            },
+        ));
+        Ok(())
+    })
+}
+
+fn spool_path(store: &Store, d: &Digest) -> Result<PathBuf> {
+    Ok(store
+        .tmp_dir()?
+        .join(format!("{}.{}.blob", d.hex(), std::process::id())))
+}
+
+async fn fetch_small_blob(ctx: &Ctx, source: &Source, d: &Digest, desc: &Descriptor) -> Result<Vec<u8>> {
+    let path = spool_path(&ctx.store, d)?;
+    let res = source.fetch_blob(d, Some(desc.size), &path, &|_| {}).await;
+    let bytes = res
+        .and_then(|_| std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e)));
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+async fn fetch_and_ingest(
+    ctx: &Ctx,
+    source: &Source,
+    d: &Digest,
+    desc: &Descriptor,
+    analysis: Analysis,
+) -> Result<BlobOutcome> {
+    let path = spool_path(&ctx.store, d)?;
+    let bar = output::bytes_bar(desc.size, format!("fetch {}", d.short()));
+    let b2 = bar.clone();
+    let fetched = source
+        .fetch_blob(d, Some(desc.size), &path, &move |n| b2.set_position(n))
+        .await;
+    if let Err(e) = fetched {
+        bar.finish_and_clear();
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    bar.set_message(format!("ingest {}", d.short()));
+    bar.set_position(0);
+    bar.set_length(0);
+    let store = ctx.store.clone();
+    let d2 = *d;
+    let mt = desc.media_type.clone();
+    let p2 = path.clone();
+    let b3 = bar.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        layer::ingest_blob_file(&store, &p2, &d2, &mt, analysis, &mut |n| b3.set_position(n))
+    })
+    .await
+    .map_err(|e| Error::io("ingest task", std::io::Error::other(e.to_string())))?;
+    bar.finish_and_clear();
+    let _ = std::fs::remove_file(&path);
+    let out = out?;
+    tracing::info!(
+        "layer {}: {} → {} plain, {} new chunks, {}",
+        d.short(),
+        output::human_bytes(out.size),
+        output::human_bytes(out.plain.len),
+        out.plain.new_chunks,
+        out.method
+    );
+    Ok(out)
+}
