@@ -50,8 +50,71 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
+/// Options for commands that talk to registries.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryArgs {
+    /// Credentials for every registry this command uses (otherwise the auth files are used)
+    #[arg(long, value_name = "USER:PASSWORD", help_heading = "Registry options")]
+    pub creds: Option<String>,
+    /// Require https with verified certificates (false: use plain http, as for loopback)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Registry options")]
+    pub tls_verify: bool,
+    /// Use plain http for this registry (repeatable); loopback registries always use http
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        help_heading = "Registry options"
+    )]
+    pub insecure_registry: Vec<String>,
+    /// Parallel blob transfers and layer analyses
+    #[arg(
+        long,
+        short = 'j',
+        default_value_t = 4,
+        value_name = "N",
+        help_heading = "Registry options"
+    )]
+    pub jobs: usize,
+    /// Attempts per registry operation before giving up
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "N",
+        help_heading = "Registry options"
+    )]
+    pub retries: u32,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fetch images from registries, OCI layouts or docker archives into the store
+    #[command(
+        after_help = "Examples:\n  booster pull docker://127.0.0.1:5000/app:v1\n  booster pull images.txt --platform linux/amd64"
+    )]
+    Pull(PullArgs),
+    /// Push images from the store to a registry or an OCI layout
+    #[command(
+        after_help = "Examples:\n  booster push 127.0.0.1:5000/app:v1 --to localhost:5001\n  booster push app.txt --to oci:/srv/mirror"
+    )]
+    Push(PushArgs),
+    /// Copy one image from a source to a destination through the store (like skopeo copy)
+    #[command(
+        after_help = "Examples:\n  booster copy oci:./layout:v1 docker://127.0.0.1:5000/app:v1\n  booster copy docker-archive:app.tar oci:./out:app"
+    )]
+    Copy(CopyArgs),
+    /// List the images in the store
+    #[command(after_help = "Examples:\n  booster images\n  booster images --json")]
+    Images,
+    /// Remove image records from the store (run `booster gc` to free their space)
+    #[command(
+        after_help = "Examples:\n  booster rm 127.0.0.1:5000/app:v1\n  booster rm old.txt && booster gc"
+    )]
+    Rm(RmArgs),
+    /// Show each layer of a stored image: sizes, encoder, rebuild method, correction bytes
+    #[command(
+        after_help = "Examples:\n  booster inspect 127.0.0.1:5000/app:v1\n  booster inspect --json app:v1"
+    )]
+    Inspect(InspectArgs),
     /// Show what the store holds: images, layers, chunks, dedup and compression
     #[command(after_help = "Examples:\n  booster stats\n  booster stats --json | jq .dedup_ratio")]
     Stats,
@@ -77,4 +140,57 @@ pub struct IngestArgs {
     /// Files to ingest (uncompressed streams; each is recorded under its sha256)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Image lists (one reference per line) or references
+    #[arg(required = true, value_name = "LIST|REF")]
+    pub images: Vec<String>,
+    /// Keep only this platform of a multi-platform image (the index itself is then not kept)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Image lists or references of images in the store
+    #[arg(required = true, value_name = "LIST|REF")]
+    pub images: Vec<String>,
+    /// HOST[:PORT][/NAMESPACE] (each image keeps its repository path under it) or oci:DIR
+    #[arg(long, value_name = "DEST")]
+    pub to: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source: docker://…, oci:DIR[:REF] or docker-archive:FILE[:REF]
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Destination: docker://… or oci:DIR[:REF]
+    #[arg(value_name = "DEST")]
+    pub destination: String,
+    /// Keep only this platform of a multi-platform image
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Image lists or references of images in the store
+    #[arg(required = true, value_name = "LIST|REF")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Reference of an image in the store
+    #[arg(value_name = "REF")]
+    pub image: String,
 }

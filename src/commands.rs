@@ -6,9 +6,21 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, FsckArgs, IngestArgs};
+use std::sync::Arc;
+
+use crate::cli::{
+    Cli, Command, CopyArgs, FsckArgs, IngestArgs, InspectArgs, PullArgs, PushArgs, RegistryArgs, RmArgs,
+};
 use crate::ingest::{self, IngestOptions};
-use crate::ops::{fsck, stats};
+use crate::layer::Analysis;
+use crate::oci::auth::AuthConfig;
+use crate::oci::layout::OciLayout;
+use crate::oci::reference::{Destination, ImageRef, list_or_ref};
+use crate::oci::registry::{Registries, RegistryOptions};
+use crate::oci::source::Sink;
+use crate::ops::pull::{Ctx, PlatformFilter, PullOptions, image_name};
+use crate::ops::push::{MountHints, destination_for};
+use crate::ops::{fsck, inspect, pull, push, stats};
 use crate::output::{human_bytes, print_json};
 use crate::store::Store;
 
@@ -19,6 +31,250 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => cmd_stats(&store_dir, json),
         Command::Fsck(args) => cmd_fsck(&store_dir, &args, json),
         Command::Ingest(args) => cmd_ingest(&store_dir, &args, json),
+        Command::Pull(args) => cmd_pull(&store_dir, &args, json),
+        Command::Push(args) => cmd_push(&store_dir, &args, json),
+        Command::Copy(args) => cmd_copy(&store_dir, &args, json),
+        Command::Images => cmd_images(&store_dir, json),
+        Command::Rm(args) => cmd_rm(&store_dir, &args, json),
+        Command::Inspect(args) => cmd_inspect(&store_dir, &args, json),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        )
+        .enable_all()
+        .build()?)
+}
+
+pub fn registry_options(args: &RegistryArgs) -> anyhow::Result<RegistryOptions> {
+    Ok(RegistryOptions {
+        auth: AuthConfig::from_env(args.creds.as_deref())?,
+        insecure: args.insecure_registry.clone(),
+        plain_http_everywhere: !args.tls_verify,
+        attempts: args.retries.max(1),
+        ..RegistryOptions::default()
+    })
+}
+
+fn context(dir: &Path, args: &RegistryArgs) -> anyhow::Result<Ctx> {
+    Ok(Ctx {
+        store: Arc::new(open_store(dir)?),
+        registries: Arc::new(Registries::new(registry_options(args)?)),
+        jobs: args.jobs.max(1),
+    })
+}
+
+/// Expand LIST|REF arguments into references.
+fn references(args: &[String]) -> anyhow::Result<Vec<ImageRef>> {
+    let mut out = Vec::new();
+    for a in args {
+        out.extend(list_or_ref(a)?);
+    }
+    Ok(out)
+}
+
+fn cmd_pull(dir: &Path, args: &PullArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let refs = references(&args.images)?;
+    let opts = PullOptions {
+        platform: args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
+        analysis: Analysis::Full,
+    };
+    let rt = runtime()?;
+    let mut reports = Vec::new();
+    for r in &refs {
+        reports.push(rt.block_on(pull::pull_image(&ctx, r, &opts))?);
+    }
+    if json {
+        print_json(&reports);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turn `--to` into a sink for one stored image.
+fn sink_for(ctx: &Ctx, name: &str, to: &str) -> anyhow::Result<Sink> {
+    if let Some(rest) = to.strip_prefix("oci:") {
+        let (dir, reference) = match rest.split_once(':') {
+            Some((d, r)) => (d, Some(r.to_string())),
+            None => (rest, None),
+        };
+        // Without an explicit REF, each image is named by its tag in the layout.
+        let reference = reference.or_else(|| {
+            name.rsplit_once(':')
+                .map(|(_, t)| t.to_string())
+                .filter(|t| !t.contains('/'))
+        });
+        return Ok(Sink::Layout {
+            layout: OciLayout::create(Path::new(dir))?,
+            reference,
+        });
+    }
+    let dest = Destination::parse(to)?;
+    let image = destination_for(name, &dest).map_err(|e| {
+        anyhow::anyhow!("{e}; images that do not come from a registry can be pushed with `booster copy SRC docker://HOST/REPO:TAG`")
+    })?;
+    Ok(Sink::Registry {
+        registries: ctx.registries.clone(),
+        image,
+    })
+}
+
+fn cmd_push(dir: &Path, args: &PushArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let refs = references(&args.images)?;
+    let rt = runtime()?;
+    let hints = MountHints::default();
+    let mut reports = Vec::new();
+    for r in &refs {
+        let name = image_name(r);
+        let sink = sink_for(&ctx, &name, &args.to)?;
+        reports.push(rt.block_on(push::push_image(&ctx, &name, &sink, &hints))?);
+    }
+    if json {
+        print_json(&reports);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_copy(dir: &Path, args: &CopyArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let src = ImageRef::parse(&args.source)?;
+    let dst = ImageRef::parse(&args.destination)?;
+    let opts = PullOptions {
+        platform: args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
+        analysis: Analysis::Full,
+    };
+    let rt = runtime()?;
+    let pulled = rt.block_on(pull::pull_image(&ctx, &src, &opts))?;
+    let sink = match &dst {
+        ImageRef::Registry(r) => Sink::Registry {
+            registries: ctx.registries.clone(),
+            image: r.clone(),
+        },
+        ImageRef::OciLayout { dir, reference } => Sink::Layout {
+            layout: OciLayout::create(dir)?,
+            reference: reference.clone(),
+        },
+        ImageRef::DockerArchive { .. } => {
+            anyhow::bail!("writing docker-archive is not supported; copy to oci:DIR instead")
+        }
+    };
+    let pushed = rt.block_on(push::push_image(
+        &ctx,
+        &pulled.name,
+        &sink,
+        &MountHints::default(),
+    ))?;
+    // The store now also knows the image under its registry name, so later pushes, diffs
+    // and exports can name it that way.
+    if let ImageRef::Registry(r) = &dst
+        && let Some(rec) = ctx.store.image(&pulled.name)?
+    {
+        ctx.store.set_image(&r.name(), &rec)?;
+    }
+    if json {
+        print_json(&serde_json::json!({"pulled": pulled, "pushed": pushed}));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_images(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let images = store.images()?;
+    if json {
+        let list: Vec<_> = images
+            .iter()
+            .map(|(n, r)| serde_json::json!({"name": n, "digest": r.digest, "media_type": r.media_type}))
+            .collect();
+        print_json(&list);
+    } else {
+        for (n, r) in &images {
+            println!("{n}  {}", r.digest);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_rm(dir: &Path, args: &RmArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let mut removed = Vec::new();
+    let mut missing = Vec::new();
+    for r in references(&args.images)? {
+        let name = image_name(&r);
+        if store.remove_image(&name)? {
+            removed.push(name);
+        } else {
+            missing.push(name);
+        }
+    }
+    if json {
+        print_json(&serde_json::json!({"removed": removed, "not_found": missing}));
+    } else {
+        for n in &removed {
+            tracing::info!("removed {n}");
+        }
+        for n in &missing {
+            tracing::warn!("{n} is not in the store");
+        }
+        if !removed.is_empty() {
+            tracing::info!("run `booster gc` to free the space they used");
+        }
+    }
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cmd_inspect(dir: &Path, args: &InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let name = image_name(&ImageRef::parse(&args.image)?);
+    let info = inspect::inspect(&store, &name)?;
+    if json {
+        print_json(&info);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}  {}  {}", info.name, info.digest, info.media_type);
+    for m in &info.manifests {
+        println!(
+            "manifest {}{}",
+            m.digest,
+            m.platform
+                .as_ref()
+                .map(|p| format!("  ({p})"))
+                .unwrap_or_default()
+        );
+        println!(
+            "  {:<19} {:>10} {:>10}  {:<22} {:<40} {:>10}",
+            "layer", "size", "plain", "encoder", "rebuild method", "corrections"
+        );
+        for l in &m.layers {
+            println!(
+                "  {:<19} {:>10} {:>10}  {:<22} {:<40} {:>10}",
+                l.digest.short(),
+                human_bytes(l.compressed_size),
+                l.uncompressed_size.map(human_bytes).unwrap_or_else(|| "-".into()),
+                truncate(&l.encoder, 22),
+                truncate(&l.method, 40),
+                l.correction_bytes
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
     }
 }
 

@@ -28,6 +28,8 @@ pub struct RegistryOptions {
     pub auth: AuthConfig,
     /// Hosts reached over plain http (besides loopback).
     pub insecure: Vec<String>,
+    /// `--tls-verify=false`: plain http for every registry.
+    pub plain_http_everywhere: bool,
     /// Attempts per operation before giving up (>= 1).
     pub attempts: u32,
     /// First backoff delay; doubles each retry.
@@ -41,6 +43,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             auth: AuthConfig::default(),
             insecure: Vec::new(),
+            plain_http_everywhere: false,
             attempts: 5,
             backoff: Duration::from_millis(250),
             read_timeout: Duration::from_secs(60),
@@ -79,7 +82,9 @@ impl Registries {
         if let Some(c) = map.get(registry) {
             return Ok(c.clone());
         }
-        let plain = is_loopback_host(registry) || self.opts.insecure.iter().any(|h| h == registry);
+        let plain = self.opts.plain_http_everywhere
+            || is_loopback_host(registry)
+            || self.opts.insecure.iter().any(|h| h == registry);
         let config = ClientConfig {
             protocol: if plain {
                 ClientProtocol::Http
@@ -470,7 +475,10 @@ impl From<OciDistributionError> for FetchError {
 /// Worth retrying: the network, the server's 5xx, rate limits, and a lost upload session.
 pub fn is_transient(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(r) => !r.is_builder() && !r.is_redirect(),
+        OciDistributionError::RequestError(r) => match r.status() {
+            Some(st) => st.is_server_error() || st.as_u16() == 429 || st.as_u16() == 408,
+            None => !r.is_builder() && !r.is_redirect(),
+        },
         OciDistributionError::IoError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429 || *code == 408,
         OciDistributionError::RegistryError { envelope, .. } => envelope
@@ -516,6 +524,11 @@ fn hint(e: &OciDistributionError, attempt: u32, attempts: u32) -> String {
     let _ = attempts;
     let what = match e {
         OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            "; check credentials (--creds USER:PASS, or `docker login`)"
+        }
+        OciDistributionError::RequestError(r)
+            if r.status().is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403) =>
+        {
             "; check credentials (--creds USER:PASS, or `docker login`)"
         }
         OciDistributionError::RequestError(r) if r.is_connect() => {

@@ -2,6 +2,7 @@
 //! binary, and real registries on loopback.
 #![allow(dead_code)]
 
+pub mod image;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

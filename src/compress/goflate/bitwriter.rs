@@ -67,59 +67,27 @@ enum Codes {
     Dynamic,
 }
 
-pub(super) struct BitWriter {
+/// Go's bit accumulator and 240-byte output buffer. Kept apart from the
+/// Huffman state so that hot loops can work on a local copy, which lets the
+/// compiler keep `bits` and `nbits` in registers.
+pub(super) struct Sink {
     /// Destination of every byte Go would pass to its `io.Writer`.
     pub(super) out: Vec<u8>,
     bits: u64,
     nbits: u32,
     bytes: [u8; BUFFER_SIZE],
     nbytes: usize,
-    codegen_freq: [i32; CODEGEN_CODE_COUNT],
-    literal_freq: [i32; MAX_NUM_LIT],
-    offset_freq: [i32; OFFSET_CODE_COUNT],
-    codegen: [u8; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
-    literal_encoding: HuffmanEncoder,
-    offset_encoding: HuffmanEncoder,
-    codegen_encoding: HuffmanEncoder,
 }
 
-impl BitWriter {
-    pub(super) fn new() -> Self {
-        BitWriter {
+impl Sink {
+    const fn new() -> Self {
+        Sink {
             out: Vec::new(),
             bits: 0,
             nbits: 0,
             bytes: [0; BUFFER_SIZE],
             nbytes: 0,
-            codegen_freq: [0; CODEGEN_CODE_COUNT],
-            literal_freq: [0; MAX_NUM_LIT],
-            offset_freq: [0; OFFSET_CODE_COUNT],
-            codegen: [0; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
-            literal_encoding: HuffmanEncoder::new(MAX_NUM_LIT),
-            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
-            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
         }
-    }
-
-    /// Go's `reset`: pending bits and buffered bytes are dropped.
-    pub(super) fn reset(&mut self) {
-        self.bits = 0;
-        self.nbits = 0;
-        self.nbytes = 0;
-    }
-
-    /// `flush`: pad the pending bits to a byte boundary and emit everything.
-    pub(super) fn flush(&mut self) {
-        let mut n = self.nbytes;
-        while self.nbits != 0 {
-            self.bytes[n] = self.bits as u8;
-            self.bits >>= 8;
-            self.nbits = self.nbits.saturating_sub(8);
-            n += 1;
-        }
-        self.bits = 0;
-        self.out.extend_from_slice(&self.bytes[..n]);
-        self.nbytes = 0;
     }
 
     /// Moves 48 accumulated bits to the byte buffer once there are that many;
@@ -143,6 +111,7 @@ impl BitWriter {
         }
     }
 
+    /// `writeBits` (at most 16 bits, as in Go).
     #[inline(always)]
     fn write_bits(&mut self, b: u32, nb: u32) {
         self.bits |= u64::from(b) << self.nbits;
@@ -150,6 +119,7 @@ impl BitWriter {
         self.spill();
     }
 
+    /// `writeCode`.
     #[inline(always)]
     fn write_code(&mut self, c: HCode) {
         self.bits |= u64::from(c.code) << self.nbits;
@@ -157,8 +127,22 @@ impl BitWriter {
         self.spill();
     }
 
+    /// `flush`: pad the pending bits to a byte boundary and emit everything.
+    fn flush(&mut self) {
+        let mut n = self.nbytes;
+        while self.nbits != 0 {
+            self.bytes[n] = self.bits as u8;
+            self.bits >>= 8;
+            self.nbits = self.nbits.saturating_sub(8);
+            n += 1;
+        }
+        self.bits = 0;
+        self.out.extend_from_slice(&self.bytes[..n]);
+        self.nbytes = 0;
+    }
+
     /// `writeBytes`: byte-aligned raw data (stored block payload).
-    pub(super) fn write_bytes(&mut self, bytes: &[u8]) {
+    fn write_bytes(&mut self, bytes: &[u8]) {
         assert!(self.nbits & 7 == 0, "writeBytes with unfinished bits");
         let mut n = self.nbytes;
         while self.nbits != 0 {
@@ -170,6 +154,61 @@ impl BitWriter {
         self.out.extend_from_slice(&self.bytes[..n]);
         self.nbytes = 0;
         self.out.extend_from_slice(bytes);
+    }
+}
+
+pub(super) struct BitWriter {
+    pub(super) sink: Sink,
+    codegen_freq: [i32; CODEGEN_CODE_COUNT],
+    literal_freq: [i32; MAX_NUM_LIT],
+    offset_freq: [i32; OFFSET_CODE_COUNT],
+    codegen: [u8; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
+    literal_encoding: HuffmanEncoder,
+    offset_encoding: HuffmanEncoder,
+    codegen_encoding: HuffmanEncoder,
+}
+
+impl BitWriter {
+    pub(super) fn new() -> Self {
+        BitWriter {
+            sink: Sink::new(),
+            codegen_freq: [0; CODEGEN_CODE_COUNT],
+            literal_freq: [0; MAX_NUM_LIT],
+            offset_freq: [0; OFFSET_CODE_COUNT],
+            codegen: [0; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
+            literal_encoding: HuffmanEncoder::new(MAX_NUM_LIT),
+            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
+            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
+        }
+    }
+
+    /// Go's `reset`: pending bits and buffered bytes are dropped.
+    pub(super) fn reset(&mut self) {
+        self.sink.bits = 0;
+        self.sink.nbits = 0;
+        self.sink.nbytes = 0;
+    }
+
+    /// `flush`.
+    pub(super) fn flush(&mut self) {
+        self.sink.flush();
+    }
+
+    fn write_bits(&mut self, b: u32, nb: u32) {
+        self.sink.write_bits(b, nb);
+    }
+
+    fn write_code(&mut self, c: HCode) {
+        self.sink.write_code(c);
+    }
+
+    /// Runs a hot loop on a local copy of the sink (see [`Sink`]).
+    #[inline(always)]
+    fn with_local_sink<R>(&mut self, f: impl FnOnce(&mut Self, &mut Sink) -> R) -> R {
+        let mut sink = std::mem::replace(&mut self.sink, Sink::new());
+        let r = f(self, &mut sink);
+        self.sink = sink;
+        r
     }
 
     /// `writeStoredHeader`: block header, byte alignment, LEN and NLEN.
@@ -183,7 +222,7 @@ impl BitWriter {
     /// `writeStoredHeader` followed by the payload.
     pub(super) fn write_stored_block(&mut self, input: &[u8], is_eof: bool) {
         self.write_stored_header(input.len(), is_eof);
-        self.write_bytes(input);
+        self.sink.write_bytes(input);
     }
 
     fn write_fixed_header(&mut self, is_eof: bool) {
@@ -458,29 +497,7 @@ impl BitWriter {
 
     /// `writeTokens`, then the end-of-block code.
     fn write_tokens(&mut self, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
-        let le = &le[..MAX_NUM_LIT];
-        let oe = &oe[..OFFSET_CODE_COUNT];
-        for &t in tokens {
-            if t < MATCH_TYPE {
-                self.write_code(le[t as usize & 255]);
-                continue;
-            }
-            let length = token_length(t);
-            let lc = length_code(length);
-            self.write_code(le[lc + LENGTH_CODES_START]);
-            let extra = u32::from(LENGTH_EXTRA_BITS[lc]);
-            if extra > 0 {
-                self.write_bits(length - LENGTH_BASE[lc], extra);
-            }
-            let offset = token_offset(t);
-            let oc = offset_code(offset);
-            self.write_code(oe[oc]);
-            let extra = u32::from(OFFSET_EXTRA_BITS[oc]);
-            if extra > 0 {
-                self.write_bits(offset - OFFSET_BASE[oc], extra);
-            }
-        }
-        self.write_code(le[END_BLOCK_MARKER]);
+        self.with_local_sink(|_, s| write_tokens(s, tokens, le, oe));
     }
 
     /// `writeBlockHuff`: literals only, or stored if that saves under 1/16.
@@ -511,11 +528,40 @@ impl BitWriter {
     fn write_literals(&mut self, input: &[u8]) {
         let mut enc = [HCode::default(); 257];
         enc.copy_from_slice(&self.literal_encoding.codes[..257]);
-        for &b in input {
-            self.write_code(enc[b as usize]);
-        }
-        self.write_code(enc[END_BLOCK_MARKER]);
+        self.with_local_sink(|_, s| {
+            for &b in input {
+                s.write_code(enc[b as usize]);
+            }
+            s.write_code(enc[END_BLOCK_MARKER]);
+        });
     }
+}
+
+/// `writeTokens` on a local sink.
+fn write_tokens(s: &mut Sink, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
+    let le = &le[..MAX_NUM_LIT];
+    let oe = &oe[..OFFSET_CODE_COUNT];
+    for &t in tokens {
+        if t < MATCH_TYPE {
+            s.write_code(le[t as usize & 255]);
+            continue;
+        }
+        let length = token_length(t);
+        let lc = length_code(length);
+        s.write_code(le[lc + LENGTH_CODES_START]);
+        let extra = u32::from(LENGTH_EXTRA_BITS[lc]);
+        if extra > 0 {
+            s.write_bits(length - LENGTH_BASE[lc], extra);
+        }
+        let offset = token_offset(t);
+        let oc = offset_code(offset);
+        s.write_code(oe[oc]);
+        let extra = u32::from(OFFSET_EXTRA_BITS[oc]);
+        if extra > 0 {
+            s.write_bits(offset - OFFSET_BASE[oc], extra);
+        }
+    }
+    s.write_code(le[END_BLOCK_MARKER]);
 }
 
 /// `histogram`: byte counts of `b` added to `h[..256]`.

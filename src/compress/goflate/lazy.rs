@@ -32,6 +32,8 @@ const MAX_HASH_OFFSET: isize = 1 << 24;
 const SKIP_NEVER: usize = i32::MAX as usize;
 /// Go's `math.MaxInt32` marking a block start that slid out of the window.
 const BLOCK_START_UNKNOWN: usize = i32::MAX as usize;
+/// `hash_prev` distance meaning "none or too far to match".
+const FAR: u16 = u16::MAX;
 /// The window slides once `index` reaches this point.
 const SLIDE_AT: usize = 2 * WINDOW_SIZE - (MIN_MATCH_LENGTH + MAX_MATCH_LENGTH);
 
@@ -74,6 +76,12 @@ fn hash4(b: &[u8]) -> usize {
     (v.wrapping_mul(0x1e35a7bd) >> (32 - HASH_BITS)) as usize
 }
 
+/// Four bytes at `i`, as one comparable value.
+#[inline(always)]
+fn load32(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
+}
+
 /// `matchLen`: equal leading bytes of `a` and `b`, at most `max`.
 #[inline(always)]
 fn match_len(a: &[u8], b: &[u8], max: usize) -> usize {
@@ -109,8 +117,13 @@ pub(super) struct Lazy {
     window: Box<[u8; 2 * WINDOW_SIZE]>,
     /// `hashHead[h]`: latest position (+ `hash_offset`) with hash h, 0 = none.
     hash_head: Box<[u32; HASH_SIZE]>,
-    /// `hashPrev[pos & mask]`: the previous position with the same hash.
-    hash_prev: Box<[u32; WINDOW_SIZE]>,
+    /// Go's `hashPrev[pos & mask]` holds the previous position with the same
+    /// hash (+ `hash_offset`). We store the distance back to it instead,
+    /// saturated at `FAR`: any distance over 32 KiB ends a chain walk in Go
+    /// just as "none" does, so the walk is the same, and at 64 KiB instead of
+    /// 128 KiB the table stays in cache better (the walk is load-latency
+    /// bound). Distances also need no rebasing when positions shift.
+    hash_prev: Box<[u16; WINDOW_SIZE]>,
     /// Added to positions stored in the chains, so that 0 can mean "none"
     /// and slides need not rewrite the tables (until it grows too big).
     hash_offset: isize,
@@ -197,18 +210,26 @@ impl Lazy {
         self.hash_offset -= delta;
         self.chain_head -= delta;
         let delta = delta as u32;
-        for v in self.hash_prev.iter_mut().chain(self.hash_head.iter_mut()) {
+        for v in self.hash_head.iter_mut() {
             *v = v.saturating_sub(delta);
         }
     }
 
-    /// Inserts position `index` into its hash chain (Go's inlined update).
+    /// Inserts position `index` into its hash chain (Go's inlined update);
+    /// returns the previous head, as Go stores it.
     #[inline(always)]
     fn insert(&mut self, index: usize) -> u32 {
+        let pos = index as isize + self.hash_offset;
         let hh = &mut self.hash_head[hash4(&self.window[index..])];
         let prev = *hh;
-        self.hash_prev[index & WINDOW_MASK] = prev;
-        *hh = (index as isize + self.hash_offset) as u32;
+        *hh = pos as u32;
+        // prev == 0 is "none"; `pos - prev` is always positive otherwise.
+        let dist = if prev == 0 {
+            FAR as isize
+        } else {
+            pos - prev as isize
+        };
+        self.hash_prev[index & WINDOW_MASK] = dist.min(FAR as isize) as u16;
         prev
     }
 
@@ -381,14 +402,19 @@ impl Lazy {
         if length >= self.p.good {
             tries >>= 2;
         }
-        let mut w_end = win[pos + length];
+        // Go compares one byte, win[i + length], before measuring a
+        // candidate. We compare the 4 bytes ending there: the extra bytes
+        // must match too for the candidate to beat `length`, so this rejects
+        // exactly the candidates Go would measure and then reject, and skips
+        // most of those measurements (and their mispredicted branches).
+        let mut w_end = load32(win, pos + length - 3);
         let w_pos = &win[pos..];
         let min_index = pos as isize - WINDOW_SIZE as isize;
         let mut found = None;
         let mut i = prev_head;
         while tries > 0 {
             let iu = i as usize;
-            if w_end == win[iu + length] {
+            if w_end == load32(win, iu + length - 3) {
                 let n = match_len(&win[iu..], w_pos, min_match_look);
                 // Length-4 matches only count when close (zlib's TOO_FAR).
                 if n > length && (n > MIN_MATCH_LENGTH || pos - iu <= 4096) {
@@ -397,14 +423,14 @@ impl Lazy {
                     if n >= nice {
                         break;
                     }
-                    w_end = win[pos + n];
+                    w_end = load32(win, pos + n - 3);
                 }
             }
             if i == min_index {
                 // hash_prev for this slot is already overwritten.
                 break;
             }
-            i = self.hash_prev[iu & WINDOW_MASK] as isize - self.hash_offset;
+            i -= self.hash_prev[iu & WINDOW_MASK] as isize;
             if i < min_index || i < 0 {
                 break;
             }

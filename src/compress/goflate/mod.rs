@@ -214,9 +214,9 @@ impl Encoder {
     /// Lends `out` to the bit writer for one call so that output is appended
     /// in place, without an intermediate copy.
     fn with_out(&mut self, out: &mut Vec<u8>, f: impl FnOnce(&mut Self)) {
-        std::mem::swap(&mut self.w.out, out);
+        std::mem::swap(&mut self.w.sink.out, out);
         f(self);
-        std::mem::swap(&mut self.w.out, out);
+        std::mem::swap(&mut self.w.sink.out, out);
     }
 
     /// Go's `d.fill`.

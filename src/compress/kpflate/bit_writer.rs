@@ -1,0 +1,723 @@
+// Port of klauspost/compress v1.15.12 `flate/huffman_bit_writer.go`; it
+// follows the Go design closely (same block-type decisions, same table reuse
+// heuristics, same bit order).
+//
+// Copyright (c) 2012 The Go Authors. All rights reserved.
+// Copyright (c) 2019 Klaus Post. All rights reserved.
+// Use of this source code is governed by a BSD-style license that can be
+// found in the LICENSE file in this directory.
+
+//! Writes deflate blocks and decides, like klauspost, between stored, fixed
+//! and dynamic Huffman blocks, and whether to keep the previous block's
+//! dynamic table open ("reuse") instead of sending a new one.
+//!
+//! Reuse is why this writer has state between blocks: when `last_header > 0`
+//! the previous dynamic block has not been ended yet (its EOB is "owed") and
+//! the next tokens may continue it with the same codes.
+//!
+//! Go buffers output in a 254-byte array and pushes 6 bytes whenever 48 bits
+//! are pending; only the resulting bit stream matters, so this port appends
+//! straight to `out`.
+
+use super::huffman_code::{
+    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, HCode, HuffmanEncoder, code64, fixed_bit_length, hlen, new_hcode,
+};
+use super::token::{
+    END_BLOCK_MARKER, LENGTH_BASE, LENGTH_CODES, LENGTH_EXTRA_BITS, LITERAL_COUNT, MATCH_OFFSET_ONLY_MASK,
+    MAX_STORE_BLOCK_SIZE, OFFSET_CODE_COUNT, OFFSET_COMBINED, OFFSET_EXTRA_BITS, OFFSET_MASK, Tokens,
+};
+
+const LENGTH_CODES_START: usize = 257;
+const CODEGEN_CODE_COUNT: usize = 19;
+const BAD_CODE: u8 = 255;
+/// Blocks with fewer tokens are also priced with the fixed tables.
+const MAX_PREDEFINED_TOKENS: usize = 250;
+const LENGTH_EXTRA_BITS_MIN_CODE: usize = 8;
+const OFFSET_EXTRA_BITS_MIN_CODE: u32 = 4;
+
+/// The order in which code length code lengths are sent (RFC 1951 3.2.7).
+const CODEGEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+/// The offset table of Huffman-only blocks: one code for offset 0 (Go's
+/// `huffOffset`, built from a single used symbol).
+static HUFF_OFFSET_CODES: [HCode; OFFSET_CODE_COUNT] = {
+    let mut c = [0; OFFSET_CODE_COUNT];
+    c[0] = new_hcode(0, 1);
+    c
+};
+
+/// The bit accumulator and the output it drains into.
+pub(crate) struct BitSink {
+    pub out: Vec<u8>,
+    bits: u64,
+    nbits: u32,
+}
+
+impl BitSink {
+    #[inline(always)]
+    fn write_bits(&mut self, b: u64, nb: u32) {
+        self.bits |= b << (self.nbits & 63);
+        self.nbits += nb;
+        if self.nbits >= 48 {
+            self.write_out_bits();
+        }
+    }
+
+    #[inline(always)]
+    fn write_code(&mut self, c: HCode) {
+        self.write_bits(code64(c), hlen(c));
+    }
+
+    #[inline(always)]
+    fn write_out_bits(&mut self) {
+        self.out.extend_from_slice(&self.bits.to_le_bytes()[..6]);
+        self.bits >>= 48;
+        self.nbits -= 48;
+    }
+
+    /// Emits all pending bits, zero-padded to a byte boundary.
+    fn flush_bits(&mut self) {
+        while self.nbits > 0 {
+            self.out.push(self.bits as u8);
+            self.bits >>= 8;
+            self.nbits = self.nbits.saturating_sub(8);
+        }
+        self.bits = 0;
+    }
+}
+
+pub(crate) struct HuffmanBitWriter {
+    pub sink: BitSink,
+    /// The last dynamic table was built for literals only (Huffman-only
+    /// block); it cannot be reused for matches.
+    last_huff_man: bool,
+    literal_encoding: HuffmanEncoder,
+    tmp_lit_encoding: HuffmanEncoder,
+    offset_encoding: HuffmanEncoder,
+    codegen_encoding: HuffmanEncoder,
+    /// Header size in bits of the open dynamic block, 0 when none is open.
+    last_header: i64,
+    /// Penalty (as a shift) added to the estimate of a new table.
+    pub log_new_table_penalty: u32,
+    literal_freq: [u16; LENGTH_CODES_START + 32],
+    offset_freq: [u16; 32],
+    codegen_freq: [u16; CODEGEN_CODE_COUNT],
+    codegen: [u8; LITERAL_COUNT + OFFSET_CODE_COUNT + 1],
+}
+
+impl HuffmanBitWriter {
+    pub fn new() -> HuffmanBitWriter {
+        HuffmanBitWriter {
+            sink: BitSink {
+                out: Vec::new(),
+                bits: 0,
+                nbits: 0,
+            },
+            last_huff_man: false,
+            literal_encoding: HuffmanEncoder::new(LITERAL_COUNT),
+            tmp_lit_encoding: HuffmanEncoder::new(LITERAL_COUNT),
+            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
+            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
+            last_header: 0,
+            log_new_table_penalty: 0,
+            literal_freq: [0; LENGTH_CODES_START + 32],
+            offset_freq: [0; 32],
+            codegen_freq: [0; CODEGEN_CODE_COUNT],
+            codegen: [0; LITERAL_COUNT + OFFSET_CODE_COUNT + 1],
+        }
+    }
+
+    /// Forgets pending bits and any open table (Go's `reset`); the output
+    /// buffer is the caller's business.
+    pub fn reset(&mut self) {
+        self.sink.bits = 0;
+        self.sink.nbits = 0;
+        self.last_header = 0;
+        self.last_huff_man = false;
+    }
+
+    /// Ends an open dynamic block, if any, with its EOB.
+    fn pay_owed_eob(&mut self) {
+        if self.last_header > 0 {
+            self.sink
+                .write_code(self.literal_encoding.codes[END_BLOCK_MARKER]);
+            self.last_header = 0;
+        }
+    }
+
+    fn can_reuse(&self, t: &Tokens) -> bool {
+        let off = &self.offset_encoding.codes;
+        if t.off_hist[..OFFSET_CODE_COUNT]
+            .iter()
+            .zip(off)
+            .any(|(&v, &c)| v != 0 && c == 0)
+        {
+            return false;
+        }
+        let lit = &self.literal_encoding.codes;
+        if t.extra_hist[..LITERAL_COUNT - 256]
+            .iter()
+            .zip(&lit[256..LITERAL_COUNT])
+            .any(|(&v, &c)| v != 0 && c == 0)
+        {
+            return false;
+        }
+        !t.lit_hist
+            .iter()
+            .zip(&lit[..256])
+            .any(|(&v, &c)| v != 0 && c == 0)
+    }
+
+    /// Ends the open block and pads to a byte boundary.
+    pub fn flush(&mut self) {
+        self.pay_owed_eob();
+        self.sink.flush_bits();
+    }
+
+    /// Appends raw bytes; the writer must be byte aligned.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        debug_assert_eq!(self.sink.nbits & 7, 0, "write_bytes with unfinished bits");
+        self.sink.flush_bits();
+        self.sink.out.extend_from_slice(bytes);
+    }
+
+    /// Run-length codes the concatenated code lengths (RFC 1951 3.2.7) into
+    /// `codegen` and counts the codegen symbols.
+    fn generate_codegen(&mut self, num_literals: usize, num_offsets: usize, lit: &[HCode], off: &[HCode]) {
+        self.codegen_freq = [0; CODEGEN_CODE_COUNT];
+        let codegen = &mut self.codegen;
+        let freq = &mut self.codegen_freq;
+        for i in 0..num_literals {
+            codegen[i] = hlen(lit[i]) as u8;
+        }
+        for i in 0..num_offsets {
+            codegen[num_literals + i] = hlen(off[i]) as u8;
+        }
+        codegen[num_literals + num_offsets] = BAD_CODE;
+
+        let mut size = codegen[0];
+        let mut count: i32 = 1;
+        let mut out_index = 0;
+        let mut in_index = 1;
+        while size != BAD_CODE {
+            // Invariant: `count` copies of `size` are still to be coded.
+            let next_size = codegen[in_index];
+            in_index += 1;
+            if next_size == size {
+                count += 1;
+                continue;
+            }
+            if size != 0 {
+                codegen[out_index] = size;
+                out_index += 1;
+                freq[size as usize] += 1;
+                count -= 1;
+                while count >= 3 {
+                    let n = count.min(6);
+                    codegen[out_index] = 16;
+                    codegen[out_index + 1] = (n - 3) as u8;
+                    out_index += 2;
+                    freq[16] += 1;
+                    count -= n;
+                }
+            } else {
+                while count >= 11 {
+                    let n = count.min(138);
+                    codegen[out_index] = 18;
+                    codegen[out_index + 1] = (n - 11) as u8;
+                    out_index += 2;
+                    freq[18] += 1;
+                    count -= n;
+                }
+                if count >= 3 {
+                    codegen[out_index] = 17;
+                    codegen[out_index + 1] = (count - 3) as u8;
+                    out_index += 2;
+                    freq[17] += 1;
+                    count = 0;
+                }
+            }
+            count -= 1;
+            while count >= 0 {
+                codegen[out_index] = size;
+                out_index += 1;
+                freq[size as usize] += 1;
+                count -= 1;
+            }
+            size = next_size;
+            count = 1;
+        }
+        codegen[out_index] = BAD_CODE;
+    }
+
+    fn codegens(&self) -> usize {
+        let mut n = CODEGEN_CODE_COUNT;
+        while n > 4 && self.codegen_freq[CODEGEN_ORDER[n - 1]] == 0 {
+            n -= 1;
+        }
+        n
+    }
+
+    /// Size in bits of a dynamic header, and the number of codegen lengths.
+    fn header_size(&self) -> (i64, usize) {
+        let num_codegens = self.codegens();
+        let size = 3
+            + 5
+            + 5
+            + 4
+            + 3 * num_codegens as i64
+            + self.codegen_encoding.bit_length(&self.codegen_freq)
+            + self.codegen_freq[16] as i64 * 2
+            + self.codegen_freq[17] as i64 * 3
+            + self.codegen_freq[18] as i64 * 7;
+        (size, num_codegens)
+    }
+
+    fn dynamic_reuse_size(&self) -> i64 {
+        self.literal_encoding.bit_length(&self.literal_freq)
+            + self.offset_encoding.bit_length(&self.offset_freq)
+    }
+
+    fn dynamic_size(&self, extra_bits: i64) -> (i64, usize) {
+        let (header, num_codegens) = self.header_size();
+        let size = header
+            + self.literal_encoding.bit_length(&self.literal_freq)
+            + self.offset_encoding.bit_length(&self.offset_freq)
+            + extra_bits;
+        (size, num_codegens)
+    }
+
+    /// Bits spent on length and offset extra bits.
+    fn extra_bit_size(&self) -> i64 {
+        let mut total = 0i64;
+        for (i, &n) in self.literal_freq[257..LITERAL_COUNT].iter().enumerate() {
+            total += n as i64 * LENGTH_EXTRA_BITS[i & 31] as i64;
+        }
+        for (i, &n) in self.offset_freq[..OFFSET_CODE_COUNT].iter().enumerate() {
+            total += n as i64 * OFFSET_EXTRA_BITS[i & 31] as i64;
+        }
+        total
+    }
+
+    fn fixed_size(&self, extra_bits: i64) -> i64 {
+        3 + fixed_bit_length(&FIXED_LITERAL_CODES, &self.literal_freq)
+            + fixed_bit_length(&FIXED_OFFSET_CODES, &self.offset_freq)
+            + extra_bits
+    }
+
+    /// Stored size in bits including the header, if one stored block fits.
+    fn stored_size(input: Option<&[u8]>) -> (i64, bool) {
+        match input {
+            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => ((b.len() as i64 + 5) * 8, true),
+            _ => (0, false),
+        }
+    }
+
+    fn write_dynamic_header(
+        &mut self,
+        num_literals: usize,
+        num_offsets: usize,
+        num_codegens: usize,
+        is_eof: bool,
+    ) {
+        let s = &mut self.sink;
+        s.write_bits(if is_eof { 5 } else { 4 }, 3);
+        s.write_bits((num_literals - 257) as u64, 5);
+        s.write_bits((num_offsets - 1) as u64, 5);
+        s.write_bits((num_codegens - 4) as u64, 4);
+        let cg = &self.codegen_encoding.codes;
+        for &sym in &CODEGEN_ORDER[..num_codegens] {
+            s.write_bits(hlen(cg[sym]) as u64, 3);
+        }
+        let mut i = 0;
+        loop {
+            let code_word = self.codegen[i];
+            i += 1;
+            if code_word == BAD_CODE {
+                break;
+            }
+            s.write_code(cg[code_word as usize]);
+            let extra = match code_word {
+                16 => 2,
+                17 => 3,
+                18 => 7,
+                _ => continue,
+            };
+            s.write_bits(self.codegen[i] as u64, extra);
+            i += 1;
+        }
+    }
+
+    /// A stored block header; an empty final block is sent as a 10-bit fixed
+    /// block instead of 5 bytes.
+    pub fn write_stored_header(&mut self, length: usize, is_eof: bool) {
+        self.pay_owed_eob();
+        if length == 0 && is_eof {
+            self.write_fixed_header(is_eof);
+            // EOB: 7 bits, value 0.
+            self.sink.write_bits(0, 7);
+            self.flush();
+            return;
+        }
+        self.sink.write_bits(is_eof as u64, 3);
+        self.flush();
+        self.sink.write_bits(length as u64, 16);
+        self.sink.write_bits(!(length as u16) as u64, 16);
+    }
+
+    fn write_fixed_header(&mut self, is_eof: bool) {
+        self.pay_owed_eob();
+        self.sink.write_bits(if is_eof { 3 } else { 2 }, 3);
+    }
+
+    fn write_stored(&mut self, input: &[u8], eof: bool) {
+        self.write_stored_header(input.len(), eof);
+        self.write_bytes(input);
+    }
+
+    fn write_fixed(&mut self, tokens: &mut Tokens, eof: bool, sync: bool) {
+        self.write_fixed_header(eof);
+        if !sync {
+            tokens.add_eob();
+        }
+        write_tokens(
+            &mut self.sink,
+            tokens.slice(),
+            &FIXED_LITERAL_CODES,
+            &FIXED_OFFSET_CODES,
+        );
+    }
+
+    /// Go's `writeBlockDynamic`: a dynamic block, or a continuation of the
+    /// open one, or fixed / stored when those are estimated smaller. With
+    /// `sync` (or `eof`) the block is closed; otherwise its EOB is owed.
+    pub fn write_block_dynamic(&mut self, tokens: &mut Tokens, eof: bool, input: Option<&[u8]>, sync: bool) {
+        let sync = sync || eof;
+        if sync {
+            tokens.add_eob();
+        }
+        // A literal-only table cannot be reused, and EOF must start fresh.
+        if (self.last_huff_man || eof) && self.last_header > 0 {
+            self.pay_owed_eob();
+            self.last_huff_man = false;
+        }
+        if self.last_header > 0 && !self.can_reuse(tokens) {
+            self.pay_owed_eob();
+        }
+
+        // Blocks left open declare all 286 + 30 codes, so that reusing their
+        // table never meets a symbol it cannot send.
+        let (num_literals, num_offsets) = self.index_tokens(tokens, !sync);
+        let (ssize, storable) = Self::stored_size(input);
+        let extra_bits = if storable || self.last_header > 0 {
+            self.extra_bit_size()
+        } else {
+            0
+        };
+
+        let mut size = 0;
+        if self.last_header > 0 {
+            // Price a new table with the previous header as the estimate of
+            // its header, plus a penalty since the estimate is optimistic.
+            let mut new_size = self.last_header + tokens.estimated_bits();
+            new_size += hlen(self.literal_encoding.codes[END_BLOCK_MARKER]) as i64
+                + (new_size >> self.log_new_table_penalty);
+            let reuse_size = self.dynamic_reuse_size() + extra_bits;
+            if new_size < reuse_size {
+                self.pay_owed_eob();
+                size = new_size;
+            } else {
+                size = reuse_size;
+            }
+            if tokens.n < MAX_PREDEFINED_TOKENS && self.fixed_size(extra_bits) + 7 < size {
+                if storable && ssize <= size {
+                    self.write_stored(input.unwrap_or_default(), eof);
+                } else {
+                    self.write_fixed(tokens, eof, sync);
+                }
+                return;
+            }
+            if storable && ssize <= size {
+                self.write_stored(input.unwrap_or_default(), eof);
+                return;
+            }
+        }
+
+        if self.last_header == 0 {
+            // A new table.
+            self.literal_freq[END_BLOCK_MARKER] = 1;
+            self.generate();
+            self.generate_codegen_for_tables(num_literals, num_offsets);
+            self.codegen_encoding.generate(&self.codegen_freq, 7);
+            let (dyn_size, num_codegens) = self.dynamic_size(extra_bits);
+            size = dyn_size;
+            if tokens.n < MAX_PREDEFINED_TOKENS {
+                let pre_size = self.fixed_size(extra_bits);
+                if pre_size <= size {
+                    if storable && ssize <= pre_size {
+                        self.write_stored(input.unwrap_or_default(), eof);
+                    } else {
+                        self.write_fixed(tokens, eof, sync);
+                    }
+                    return;
+                }
+            }
+            if storable && ssize <= size {
+                self.write_stored(input.unwrap_or_default(), eof);
+                return;
+            }
+            self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
+            if !sync {
+                self.last_header = self.header_size().0;
+            }
+            self.last_huff_man = false;
+        }
+        let _ = size;
+        if sync {
+            self.last_header = 0;
+        }
+        write_tokens(
+            &mut self.sink,
+            tokens.slice(),
+            &self.literal_encoding.codes,
+            &self.offset_encoding.codes,
+        );
+    }
+
+    fn generate_codegen_for_tables(&mut self, num_literals: usize, num_offsets: usize) {
+        // The tables are moved out for the duration so the codegen arrays can
+        // be borrowed mutably next to them.
+        let lit = std::mem::take(&mut self.literal_encoding.codes);
+        let off = std::mem::take(&mut self.offset_encoding.codes);
+        self.generate_codegen(num_literals, num_offsets, &lit, &off);
+        self.literal_encoding.codes = lit;
+        self.offset_encoding.codes = off;
+    }
+
+    /// Copies the token histograms into the writer and counts the used
+    /// literal/length and offset symbols (all of them when `filled`). A
+    /// block without matches still declares one offset code, so the offset
+    /// tree can be coded.
+    fn index_tokens(&mut self, t: &Tokens, filled: bool) -> (usize, usize) {
+        self.literal_freq[..256].copy_from_slice(&t.lit_hist);
+        self.literal_freq[256..288].copy_from_slice(&t.extra_hist);
+        self.offset_freq = t.off_hist;
+        if t.n == 0 {
+            return (0, 0);
+        }
+        if filled {
+            return (LITERAL_COUNT, OFFSET_CODE_COUNT);
+        }
+        let mut num_literals = self.literal_freq.len();
+        while self.literal_freq[num_literals - 1] == 0 {
+            num_literals -= 1;
+        }
+        let mut num_offsets = self.offset_freq.len();
+        while num_offsets > 0 && self.offset_freq[num_offsets - 1] == 0 {
+            num_offsets -= 1;
+        }
+        if num_offsets == 0 {
+            self.offset_freq[0] = 1;
+            num_offsets = 1;
+        }
+        (num_literals, num_offsets)
+    }
+
+    fn generate(&mut self) {
+        self.literal_encoding
+            .generate(&self.literal_freq[..LITERAL_COUNT], 15);
+        self.offset_encoding
+            .generate(&self.offset_freq[..OFFSET_CODE_COUNT], 15);
+    }
+
+    /// Go's `writeBlockHuff`: `input` as literals only, stored when that does
+    /// not pay. Reuses the open table when it covers all used bytes and is
+    /// estimated no worse than a new one.
+    pub fn write_block_huff(&mut self, eof: bool, input: &[u8], sync: bool) {
+        const NUM_LITERALS: usize = END_BLOCK_MARKER + 1;
+        const NUM_OFFSETS: usize = 1;
+        // Assume a header of about 70 bytes.
+        const GUESS_HEADER_SIZE_BITS: i64 = 70 * 8;
+
+        self.literal_freq = [0; LENGTH_CODES_START + 32];
+        if !self.last_huff_man {
+            self.offset_freq = [0; 32];
+        }
+        histogram(input, &mut self.literal_freq[..256]);
+        let (ssize, storable) = Self::stored_size(Some(input));
+        if storable && input.len() > 1024 && looks_incompressible(&self.literal_freq[..256], input.len()) {
+            self.write_stored(input, eof);
+            return;
+        }
+        self.literal_freq[END_BLOCK_MARKER] = 1;
+        self.tmp_lit_encoding
+            .generate(&self.literal_freq[..NUM_LITERALS], 15);
+        let mut est_bits = self
+            .tmp_lit_encoding
+            .can_reuse_bits(&self.literal_freq[..NUM_LITERALS]);
+        if est_bits < i32::MAX as i64 {
+            est_bits += self.last_header;
+            if self.last_header == 0 {
+                est_bits += GUESS_HEADER_SIZE_BITS;
+            }
+            est_bits += est_bits >> self.log_new_table_penalty;
+        }
+        if storable && ssize <= est_bits {
+            self.write_stored(input, eof);
+            return;
+        }
+        if self.last_header > 0 {
+            let reuse_size = self.literal_encoding.can_reuse_bits(&self.literal_freq[..256]);
+            if est_bits < reuse_size {
+                self.pay_owed_eob();
+            }
+        }
+        if self.last_header == 0 {
+            std::mem::swap(&mut self.literal_encoding, &mut self.tmp_lit_encoding);
+            let lit = std::mem::take(&mut self.literal_encoding.codes);
+            self.generate_codegen(NUM_LITERALS, NUM_OFFSETS, &lit, &HUFF_OFFSET_CODES);
+            self.literal_encoding.codes = lit;
+            self.codegen_encoding.generate(&self.codegen_freq, 7);
+            let num_codegens = self.codegens();
+            self.write_dynamic_header(NUM_LITERALS, NUM_OFFSETS, num_codegens, eof);
+            self.last_huff_man = true;
+            self.last_header = self.header_size().0;
+        }
+        write_literals(&mut self.sink, input, &self.literal_encoding.codes[..256]);
+        if eof || sync {
+            self.sink
+                .write_code(self.literal_encoding.codes[END_BLOCK_MARKER]);
+            self.last_header = 0;
+            self.last_huff_man = false;
+        }
+    }
+}
+
+/// Go's quick test for incompressible input: the squared deviation of the
+/// byte histogram from flat stays under `2 * len` (float64, in Go's order).
+fn looks_incompressible(freq: &[u16], len: usize) -> bool {
+    let mut abs = 0f64;
+    let avg = len as f64 / 256.0;
+    let max = (len * 2) as f64;
+    for &v in freq {
+        let diff = v as f64 - avg;
+        abs += diff * diff;
+        if abs > max {
+            break;
+        }
+    }
+    abs < max
+}
+
+/// Byte histogram with wrapping `u16` counters (blocks are ≤ 64 KiB).
+fn histogram(b: &[u8], h: &mut [u16]) {
+    let h: &mut [u16; 256] = h.try_into().expect("histogram of 256 symbols");
+    for &t in b {
+        h[t as usize] = h[t as usize].wrapping_add(1);
+    }
+}
+
+/// Writes every byte of `input` with the literal codes `enc`.
+fn write_literals(s: &mut BitSink, input: &[u8], enc: &[HCode]) {
+    let enc: &[HCode; 256] = enc.try_into().expect("256 literal codes");
+    let mut st = Staging::new(s);
+    for &b in input {
+        let c = enc[b as usize];
+        st.put(code64(c), hlen(c), &mut s.out);
+    }
+    st.finish(s);
+}
+
+/// Go's trick for the hot loops: bits are staged in a small stack buffer
+/// with 8-byte stores (6 bytes kept each time) and copied out in batches.
+struct Staging {
+    buf: [u8; STAGING + 8],
+    n: usize,
+    bits: u64,
+    nbits: u32,
+}
+
+const STAGING: usize = 240;
+
+impl Staging {
+    #[inline(always)]
+    fn new(s: &BitSink) -> Staging {
+        Staging {
+            buf: [0; STAGING + 8],
+            n: 0,
+            bits: s.bits,
+            nbits: s.nbits,
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, v: u64, nb: u32, out: &mut Vec<u8>) {
+        self.bits |= v << (self.nbits & 63);
+        self.nbits += nb;
+        if self.nbits >= 48 {
+            // `n < STAGING` always; `min` tells the compiler so.
+            let n = self.n.min(STAGING);
+            self.buf[n..n + 8].copy_from_slice(&self.bits.to_le_bytes());
+            self.bits >>= 48;
+            self.nbits -= 48;
+            self.n = n + 6;
+            if self.n >= STAGING {
+                out.extend_from_slice(&self.buf[..self.n]);
+                self.n = 0;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self, s: &mut BitSink) {
+        s.out.extend_from_slice(&self.buf[..self.n]);
+        s.bits = self.bits;
+        s.nbits = self.nbits;
+    }
+}
+
+/// Go's `writeTokens`: codes the tokens with the given tables; a trailing
+/// EOB token is written with the literal table too.
+pub(crate) fn write_tokens(s: &mut BitSink, tokens: &[u32], le_codes: &[HCode], oe_codes: &[HCode]) {
+    let (tokens, defer_eob) = match tokens.split_last() {
+        Some((&last, rest)) if last == END_BLOCK_MARKER as u32 => (rest, true),
+        _ => (tokens, false),
+    };
+    let lits: &[HCode; 256] = le_codes[..256].try_into().expect("literal codes");
+    let lengths: &[HCode; 29] = le_codes[LENGTH_CODES_START..LENGTH_CODES_START + 29]
+        .try_into()
+        .expect("length codes");
+    let offs: &[HCode; 30] = oe_codes[..30].try_into().expect("offset codes");
+    let mut st = Staging::new(s);
+    for &t in tokens {
+        if t < 256 {
+            let c = lits[t as usize];
+            st.put(code64(c), hlen(c), &mut s.out);
+            continue;
+        }
+        let length = (t >> 22) as u8;
+        let length_code = LENGTH_CODES[length as usize] as usize;
+        let c = lengths[length_code];
+        st.put(code64(c), hlen(c), &mut s.out);
+        if length_code >= LENGTH_EXTRA_BITS_MIN_CODE {
+            let extra = (length - LENGTH_BASE[length_code]) as u64;
+            st.put(extra, LENGTH_EXTRA_BITS[length_code] as u32, &mut s.out);
+        }
+        let offset = t & OFFSET_MASK;
+        let offset_code = ((offset >> 16) & 31) as usize;
+        let c = offs[offset_code];
+        st.put(code64(c), hlen(c), &mut s.out);
+        if offset_code >= OFFSET_EXTRA_BITS_MIN_CODE as usize {
+            let comb = OFFSET_COMBINED[offset_code];
+            st.put(
+                ((offset - (comb >> 8)) & MATCH_OFFSET_ONLY_MASK) as u64,
+                comb & 0xff,
+                &mut s.out,
+            );
+        }
+    }
+    st.finish(s);
+    if defer_eob {
+        s.write_code(le_codes[END_BLOCK_MARKER]);
+    }
+}

@@ -1,0 +1,151 @@
+// Port of klauspost/compress v1.15.12 `flate/level1.go`; it follows the Go
+// design closely (same hashing, skipping and table updates, in the same order).
+//
+// Copyright (c) 2011 The Snappy-Go Authors. All rights reserved.
+// Modified for deflate by Klaus Post (c) 2015.
+// Copyright (c) 2019 Klaus Post. All rights reserved.
+// Use of this source code is governed by a BSD-style license that can be
+// found in the LICENSE file in this directory.
+
+//! Level 1: one 15-bit table of 5-byte hashes, Snappy-style skipping.
+
+use super::fast::{
+    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
+    emit_remainder, hash_len, load32, load64, rebase_entry,
+};
+use super::token::{BASE_MATCH_OFFSET, Tokens};
+
+const HASH_BYTES: u32 = 5;
+
+pub(crate) struct FastEncL1 {
+    pub fg: FastGen,
+    table: Box<[i32; TABLE_SIZE]>,
+}
+
+#[inline(always)]
+fn h5(u: u64) -> usize {
+    hash_len(u, TABLE_BITS, HASH_BYTES)
+}
+
+impl FastEncL1 {
+    pub fn new() -> Box<FastEncL1> {
+        Box::new(FastEncL1 {
+            fg: FastGen::new(),
+            table: Box::new([0; TABLE_SIZE]),
+        })
+    }
+
+    fn protect_cur(&mut self) {
+        while self.fg.cur >= super::fast::BUFFER_RESET {
+            if self.fg.len == 0 {
+                self.table.fill(0);
+                self.fg.cur = MAX_MATCH_OFFSET;
+                break;
+            }
+            let cur = self.fg.cur;
+            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            for v in self.table.iter_mut() {
+                *v = rebase_entry(*v, min_off, cur);
+            }
+            self.fg.cur = MAX_MATCH_OFFSET;
+        }
+    }
+
+    pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
+        const SKIP_LOG: i32 = 5;
+        const DO_EVERY: i32 = 2;
+        self.protect_cur();
+        let mut s = self.fg.add_block(src);
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            // Too small to search: the caller sees n = len and stores it.
+            dst.n = src.len();
+            return;
+        }
+        let cur = self.fg.cur;
+        let table = &mut *self.table;
+        let buf = &*self.fg.buf;
+        let src = &buf[..self.fg.len];
+        let mut next_emit = s;
+        let s_limit = src.len() as i32 - INPUT_MARGIN;
+        let mut cv = load64(buf, s);
+
+        'outer: loop {
+            let mut next_s;
+            let mut candidate;
+            loop {
+                let mut next_hash = h5(cv);
+                candidate = table[next_hash];
+                next_s = s + DO_EVERY + ((s - next_emit) >> SKIP_LOG);
+                if next_s > s_limit {
+                    break 'outer;
+                }
+                let mut now = load64(buf, next_s);
+                table[next_hash] = s + cur;
+                next_hash = h5(now);
+                let offset = s - (candidate - cur);
+                if offset < MAX_MATCH_OFFSET && cv as u32 == load32(buf, candidate - cur) {
+                    table[next_hash] = next_s + cur;
+                    break;
+                }
+                // Do one right away...
+                cv = now;
+                s = next_s;
+                next_s += 1;
+                candidate = table[next_hash];
+                now >>= 8;
+                table[next_hash] = s + cur;
+                let offset = s - (candidate - cur);
+                if offset < MAX_MATCH_OFFSET && cv as u32 == load32(buf, candidate - cur) {
+                    table[next_hash] = next_s + cur;
+                    break;
+                }
+                cv = now;
+                s = next_s;
+            }
+
+            // A 4-byte match at s: extend it, emit, and look for another one
+            // right after it.
+            loop {
+                let mut t = candidate - cur;
+                let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
+                while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
+                    s -= 1;
+                    t -= 1;
+                    l += 1;
+                }
+                if next_emit < s {
+                    dst.add_literals(&src[next_emit as usize..s as usize]);
+                }
+                dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+                s += l;
+                next_emit = s;
+                if next_s >= s {
+                    s = next_s + 1;
+                }
+                if s >= s_limit {
+                    // Index the first pair after the match end.
+                    if ((s + l + 8) as usize) < src.len() {
+                        let cv = load64(buf, s);
+                        table[h5(cv)] = s + cur;
+                    }
+                    break 'outer;
+                }
+                // Update the table at s-2 and s, and check s for a match.
+                let mut x = load64(buf, s - 2);
+                let o = cur + s - 2;
+                table[h5(x)] = o;
+                x >>= 16;
+                let curr_hash = h5(x);
+                candidate = table[curr_hash];
+                table[curr_hash] = o + 2;
+                let offset = s - (candidate - cur);
+                if offset > MAX_MATCH_OFFSET || x as u32 != load32(buf, candidate - cur) {
+                    cv = x >> 8;
+                    s += 1;
+                    break;
+                }
+            }
+        }
+        emit_remainder(dst, src, next_emit);
+    }
+}

@@ -1,0 +1,201 @@
+// Port of klauspost/compress v1.15.12 `flate/level3.go`; it follows the Go
+// design closely (same hashing, skipping and table updates, in the same order).
+//
+// Copyright (c) 2011 The Snappy-Go Authors. All rights reserved.
+// Modified for deflate by Klaus Post (c) 2015.
+// Copyright (c) 2019 Klaus Post. All rights reserved.
+// Use of this source code is governed by a BSD-style license that can be
+// found in the LICENSE file in this directory.
+
+//! Level 3: a 16-bit table keeping two candidates per hash.
+
+use super::fast::{
+    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, emit_remainder,
+    hash_len, load32, load64, match_len, rebase_entry,
+};
+use super::token::{BASE_MATCH_OFFSET, Tokens};
+
+const TABLE_BITS: u32 = 16;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
+const HASH_BYTES: u32 = 5;
+
+/// The newest and the previous position with one hash.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EntryPrev {
+    pub cur: i32,
+    pub prev: i32,
+}
+
+impl EntryPrev {
+    /// Makes `offset` the newest entry, keeping the old newest as previous.
+    #[inline(always)]
+    pub fn push(&mut self, offset: i32) {
+        self.prev = self.cur;
+        self.cur = offset;
+    }
+}
+
+pub(crate) struct FastEncL3 {
+    pub fg: FastGen,
+    table: Box<[EntryPrev; TABLE_SIZE]>,
+}
+
+#[inline(always)]
+fn h5(u: u64) -> usize {
+    hash_len(u, TABLE_BITS, HASH_BYTES)
+}
+
+impl FastEncL3 {
+    pub fn new() -> Box<FastEncL3> {
+        Box::new(FastEncL3 {
+            fg: FastGen::new(),
+            table: Box::new([EntryPrev::default(); TABLE_SIZE]),
+        })
+    }
+
+    fn protect_cur(&mut self) {
+        while self.fg.cur >= BUFFER_RESET {
+            if self.fg.len == 0 {
+                self.table.fill(EntryPrev::default());
+                self.fg.cur = MAX_MATCH_OFFSET;
+                break;
+            }
+            let cur = self.fg.cur;
+            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            for v in self.table.iter_mut() {
+                v.cur = rebase_entry(v.cur, min_off, cur);
+                v.prev = rebase_entry(v.prev, min_off, cur);
+            }
+            self.fg.cur = MAX_MATCH_OFFSET;
+        }
+    }
+
+    pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
+        const SKIP_LOG: i32 = 7;
+        self.protect_cur();
+        let mut s = self.fg.add_block(src);
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            dst.n = src.len();
+            return;
+        }
+        let cur = self.fg.cur;
+        let table = &mut *self.table;
+        let buf = &*self.fg.buf;
+        let src = &buf[..self.fg.len];
+        let mut next_emit = s;
+        let s_limit = src.len() as i32 - INPUT_MARGIN;
+        let mut cv = load64(buf, s);
+
+        'outer: loop {
+            let mut next_s = s;
+            let mut candidate;
+            loop {
+                let next_hash = h5(cv);
+                s = next_s;
+                next_s = s + 1 + ((s - next_emit) >> SKIP_LOG);
+                if next_s > s_limit {
+                    break 'outer;
+                }
+                let candidates = table[next_hash];
+                let now = load64(buf, next_s);
+                // Offsets below this are out of reach until s + 4.
+                let min_offset = cur + s - (MAX_MATCH_OFFSET - 4);
+                table[next_hash] = EntryPrev {
+                    prev: candidates.cur,
+                    cur: s + cur,
+                };
+
+                candidate = candidates.cur;
+                if candidate < min_offset {
+                    // The previous entry is older still: nothing here.
+                    cv = now;
+                    continue;
+                }
+                if cv as u32 == load32(buf, candidate - cur) {
+                    if candidates.prev < min_offset || cv as u32 != load32(buf, candidates.prev - cur) {
+                        break;
+                    }
+                    // Both match: take the longer.
+                    let o1 = s - (candidate - cur);
+                    let o2 = s - (candidates.prev - cur);
+                    let a = &src[(s + 4) as usize..];
+                    let l1 = match_len(a, &src[(s - o1 + 4) as usize..]);
+                    let l2 = match_len(a, &src[(s - o2 + 4) as usize..]);
+                    if l2 > l1 {
+                        candidate = candidates.prev;
+                    }
+                    break;
+                }
+                // Only the previous entry can still match.
+                candidate = candidates.prev;
+                if candidate > min_offset && cv as u32 == load32(buf, candidate - cur) {
+                    break;
+                }
+                cv = now;
+            }
+
+            loop {
+                let mut t = candidate - cur;
+                let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
+                while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
+                    s -= 1;
+                    t -= 1;
+                    l += 1;
+                }
+                if next_emit < s {
+                    dst.add_literals(&src[next_emit as usize..s as usize]);
+                }
+                dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+                s += l;
+                next_emit = s;
+                if next_s >= s {
+                    s = next_s + 1;
+                }
+                if s >= s_limit {
+                    t += l;
+                    // Index the first pair after the match end.
+                    if ((t + 8) as usize) < src.len() && t > 0 {
+                        let cv = load64(buf, t);
+                        table[h5(cv)].push(cur + t);
+                    }
+                    break 'outer;
+                }
+                // Store every 5th hash in-between.
+                let mut i = s - l + 2;
+                while i < s - 5 {
+                    table[h5(load64(buf, i))].push(cur + i);
+                    i += 6;
+                }
+                // Update the table at s-2 to s, and check s for a match.
+                let mut x = load64(buf, s - 2);
+                table[h5(x)].push(cur + s - 2);
+                x >>= 8;
+                table[h5(x)].push(cur + s - 1);
+                x >>= 8;
+                let curr_hash = h5(x);
+                let candidates = table[curr_hash];
+                cv = x;
+                table[curr_hash] = EntryPrev {
+                    prev: candidates.cur,
+                    cur: s + cur,
+                };
+
+                candidate = candidates.cur;
+                let min_offset = cur + s - (MAX_MATCH_OFFSET - 4);
+                if candidate > min_offset {
+                    if cv as u32 == load32(buf, candidate - cur) {
+                        continue;
+                    }
+                    candidate = candidates.prev;
+                    if candidate > min_offset && cv as u32 == load32(buf, candidate - cur) {
+                        continue;
+                    }
+                }
+                cv = x >> 8;
+                s += 1;
+                break;
+            }
+        }
+        emit_remainder(dst, src, next_emit);
+    }
+}

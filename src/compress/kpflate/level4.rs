@@ -1,0 +1,177 @@
+// Port of klauspost/compress v1.15.12 `flate/level4.go`; it follows the Go
+// design closely (same hashing, skipping and table updates, in the same order).
+//
+// Copyright (c) 2011 The Snappy-Go Authors. All rights reserved.
+// Modified for deflate by Klaus Post (c) 2015.
+// Copyright (c) 2019 Klaus Post. All rights reserved.
+// Use of this source code is governed by a BSD-style license that can be
+// found in the LICENSE file in this directory.
+
+//! Level 4: a short (4-byte) and a long (7-byte) hash table.
+
+use super::fast::{
+    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS,
+    TABLE_SIZE, emit_remainder, hash_len, hash7, load32, load64, match_len, rebase_entry,
+};
+use super::token::{BASE_MATCH_OFFSET, Tokens};
+
+const HASH_SHORT_BYTES: u32 = 4;
+
+pub(crate) struct FastEncL4 {
+    pub fg: FastGen,
+    table: Box<[i32; TABLE_SIZE]>,
+    b_table: Box<[i32; TABLE_SIZE]>,
+}
+
+#[inline(always)]
+fn hs(u: u64) -> usize {
+    hash_len(u, TABLE_BITS, HASH_SHORT_BYTES)
+}
+
+#[inline(always)]
+fn hl(u: u64) -> usize {
+    hash7(u, TABLE_BITS)
+}
+
+impl FastEncL4 {
+    pub fn new() -> Box<FastEncL4> {
+        Box::new(FastEncL4 {
+            fg: FastGen::new(),
+            table: Box::new([0; TABLE_SIZE]),
+            b_table: Box::new([0; TABLE_SIZE]),
+        })
+    }
+
+    fn protect_cur(&mut self) {
+        while self.fg.cur >= BUFFER_RESET {
+            if self.fg.len == 0 {
+                self.table.fill(0);
+                self.b_table.fill(0);
+                self.fg.cur = MAX_MATCH_OFFSET;
+                break;
+            }
+            let cur = self.fg.cur;
+            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            for v in self.table.iter_mut().chain(self.b_table.iter_mut()) {
+                *v = rebase_entry(*v, min_off, cur);
+            }
+            self.fg.cur = MAX_MATCH_OFFSET;
+        }
+    }
+
+    pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
+        const SKIP_LOG: i32 = 6;
+        const DO_EVERY: i32 = 1;
+        self.protect_cur();
+        let mut s = self.fg.add_block(src);
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            dst.n = src.len();
+            return;
+        }
+        let cur = self.fg.cur;
+        let table = &mut *self.table;
+        let b_table = &mut *self.b_table;
+        let buf = &*self.fg.buf;
+        let src = &buf[..self.fg.len];
+        let mut next_emit = s;
+        let s_limit = src.len() as i32 - INPUT_MARGIN;
+        let mut cv = load64(buf, s);
+
+        loop {
+            let mut next_s = s;
+            let mut t;
+            loop {
+                let next_hash_s = hs(cv);
+                let next_hash_l = hl(cv);
+                s = next_s;
+                next_s = s + DO_EVERY + ((s - next_emit) >> SKIP_LOG);
+                if next_s > s_limit {
+                    emit_remainder(dst, src, next_emit);
+                    return;
+                }
+                // Fetch a short and a long candidate.
+                let s_candidate = table[next_hash_s];
+                let l_candidate = b_table[next_hash_l];
+                let next = load64(buf, next_s);
+                table[next_hash_s] = s + cur;
+                b_table[next_hash_l] = s + cur;
+
+                t = l_candidate - cur;
+                if s - t < MAX_MATCH_OFFSET && cv as u32 == load32(buf, l_candidate - cur) {
+                    // A long match: use it.
+                    break;
+                }
+                t = s_candidate - cur;
+                if s - t < MAX_MATCH_OFFSET && cv as u32 == load32(buf, s_candidate - cur) {
+                    // A short match; prefer the long candidate at s+1 if it
+                    // is longer.
+                    let l_candidate = b_table[hl(next)];
+                    let l_off = next_s - (l_candidate - cur);
+                    if l_off < MAX_MATCH_OFFSET && load32(buf, l_candidate - cur) == next as u32 {
+                        let l1 = match_len(&src[(s + 4) as usize..], &src[(t + 4) as usize..]);
+                        let l2 = match_len(
+                            &src[(next_s + 4) as usize..],
+                            &src[(next_s - l_off + 4) as usize..],
+                        );
+                        if l2 > l1 {
+                            s = next_s;
+                            t = l_candidate - cur;
+                        }
+                    }
+                    break;
+                }
+                cv = next;
+            }
+
+            let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
+            while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
+                s -= 1;
+                t -= 1;
+                l += 1;
+            }
+            if next_emit < s {
+                dst.add_literals(&src[next_emit as usize..s as usize]);
+            }
+            dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+            s += l;
+            next_emit = s;
+            if next_s >= s {
+                s = next_s + 1;
+            }
+            if s >= s_limit {
+                // Index the first pair after the match end.
+                if ((s + 8) as usize) < src.len() {
+                    let cv = load64(buf, s);
+                    table[hs(cv)] = s + cur;
+                    b_table[hl(cv)] = s + cur;
+                }
+                emit_remainder(dst, src, next_emit);
+                return;
+            }
+            // Store every 3rd hash in-between.
+            let mut i = next_s;
+            if i < s - 1 {
+                let cv = load64(buf, i);
+                let t = i + cur;
+                b_table[hl(cv)] = t;
+                b_table[hl(cv >> 8)] = t + 1;
+                table[hs(cv >> 8)] = t + 1;
+                i += 3;
+                while i < s - 1 {
+                    let cv = load64(buf, i);
+                    let t = i + cur;
+                    b_table[hl(cv)] = t;
+                    b_table[hl(cv >> 8)] = t + 1;
+                    table[hs(cv >> 8)] = t + 1;
+                    i += 3;
+                }
+            }
+            // Update the table at s-1 and continue at s.
+            let x = load64(buf, s - 1);
+            let o = cur + s - 1;
+            table[hs(x)] = o;
+            b_table[hl(x)] = o;
+            cv = x >> 8;
+        }
+    }
+}
