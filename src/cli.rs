@@ -102,6 +102,26 @@ pub enum Command {
         after_help = "Examples:\n  booster copy oci:./layout:v1 docker://127.0.0.1:5000/app:v1\n  booster copy docker-archive:app.tar oci:./out:app"
     )]
     Copy(CopyArgs),
+    /// Write a patch that turns a registry holding OLD into one holding NEW
+    #[command(
+        after_help = "Examples:\n  booster diff old.txt new.txt                  # writes old-to-new.patch\n  booster diff --dry-run --json old.txt new.txt"
+    )]
+    Diff(DiffArgs),
+    /// Apply a patch: rebuild the NEW images from OLD (in REGISTRY) and push them there
+    #[command(
+        after_help = "Examples:\n  booster apply old.txt new.txt old-to-new.patch localhost:5001\n  booster apply old.txt new.txt old-to-new.patch registry.local:5000/mirror"
+    )]
+    Apply(ApplyArgs),
+    /// Import a bundle or patch into the store (optionally pushing its images)
+    #[command(
+        after_help = "Examples:\n  booster import bundle.bkp\n  booster import /media/usb/bundle.bkp.001 --push registry.local:5000"
+    )]
+    Import(ImportArgs),
+    /// Check a bundle completely without importing it
+    #[command(
+        after_help = "Examples:\n  booster verify bundle.bkp\n  booster verify /media/usb/bundle.bkp.003"
+    )]
+    Verify(VerifyArgs),
     /// List the images in the store
     #[command(after_help = "Examples:\n  booster images\n  booster images --json")]
     Images,
@@ -193,4 +213,95 @@ pub struct InspectArgs {
     /// Reference of an image in the store
     #[arg(value_name = "REF")]
     pub image: String,
+}
+
+/// Options that shape a bundle's payload.
+#[derive(Debug, Args, Clone)]
+pub struct BundleArgs {
+    /// zstd level for the payload (deltas and new data)
+    #[arg(long, default_value_t = 19, value_name = "N", help_heading = "Bundle options")]
+    pub level: i32,
+    /// Most reference bytes one delta frame may use
+    #[arg(long, default_value = "32M", value_name = "SIZE", value_parser = parse_size, help_heading = "Bundle options")]
+    pub max_prefix: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Old images (an image list file or a reference): what the receiver has
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// New images (an image list file or a reference): what it should have
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Patch file [default: OLD-to-NEW.patch, from the list names]
+    #[arg(short, long, value_name = "PATCH")]
+    pub output: Option<std::path::PathBuf>,
+    /// Print the estimate without writing the patch
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Old images (list or reference), as given to diff
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// New images (list or reference), as given to diff
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// The patch made by `booster diff`
+    #[arg(value_name = "PATCH")]
+    pub patch: std::path::PathBuf,
+    /// Registry holding OLD, where NEW goes: HOST[:PORT][/NAMESPACE]
+    #[arg(value_name = "REGISTRY")]
+    pub registry_dest: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle (or any of its volumes)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: std::path::PathBuf,
+    /// Also rebuild the bundle's images and push them to HOST[:PORT][/NAMESPACE]
+    #[arg(long, value_name = "REGISTRY")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle (or any of its volumes)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: std::path::PathBuf,
+}
+
+/// `4G`, `512M`, `1500K`, or bytes (binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    if n <= 0.0 {
+        return Err(format!("size must be positive: {s:?}"));
+    }
+    Ok((n * mult as f64) as u64)
 }

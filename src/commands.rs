@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
-use std::sync::Arc;
-
 use crate::cli::{
-    Cli, Command, CopyArgs, FsckArgs, IngestArgs, InspectArgs, PullArgs, PushArgs, RegistryArgs, RmArgs,
+    ApplyArgs, BundleArgs, Cli, Command, CopyArgs, DiffArgs, FsckArgs, ImportArgs, IngestArgs, InspectArgs,
+    PullArgs, PushArgs, RegistryArgs, RmArgs, VerifyArgs,
 };
+use crate::delta::DeltaOptions;
 use crate::ingest::{self, IngestOptions};
 use crate::layer::Analysis;
 use crate::oci::auth::AuthConfig;
@@ -18,8 +19,10 @@ use crate::oci::layout::OciLayout;
 use crate::oci::reference::{Destination, ImageRef, list_or_ref};
 use crate::oci::registry::{Registries, RegistryOptions};
 use crate::oci::source::Sink;
+use crate::ops::make_bundle::BundleOptions;
 use crate::ops::pull::{Ctx, PlatformFilter, PullOptions, image_name};
 use crate::ops::push::{MountHints, destination_for};
+use crate::ops::{apply, diff, import};
 use crate::ops::{fsck, inspect, pull, push, stats};
 use crate::output::{human_bytes, print_json};
 use crate::store::Store;
@@ -34,6 +37,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => cmd_pull(&store_dir, &args, json),
         Command::Push(args) => cmd_push(&store_dir, &args, json),
         Command::Copy(args) => cmd_copy(&store_dir, &args, json),
+        Command::Diff(args) => cmd_diff(&store_dir, &args, json),
+        Command::Apply(args) => cmd_apply(&store_dir, &args, json),
+        Command::Import(args) => cmd_import(&store_dir, &args, json),
+        Command::Verify(args) => cmd_verify(&args, json),
         Command::Images => cmd_images(&store_dir, json),
         Command::Rm(args) => cmd_rm(&store_dir, &args, json),
         Command::Inspect(args) => cmd_inspect(&store_dir, &args, json),
@@ -399,6 +406,230 @@ fn cmd_ingest(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<ExitC
     }
     if json {
         print_json(&results);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bundle_options(args: &BundleArgs, split: Option<u64>, dry_run: bool) -> BundleOptions {
+    BundleOptions {
+        delta: DeltaOptions {
+            level: args.level,
+            prefix_max: args.max_prefix,
+            ..DeltaOptions::default()
+        },
+        split,
+        dry_run,
+    }
+}
+
+/// `old.txt` + `new.txt` → `old-to-new.patch`.
+fn default_patch_name(old: &str, new: &str) -> PathBuf {
+    let stem = |s: &str| {
+        let p = Path::new(s);
+        if p.is_file() {
+            p.file_stem()
+                .map(|x| x.to_string_lossy().to_string())
+                .unwrap_or_else(|| "old".into())
+        } else {
+            s.rsplit(['/', ':']).next().unwrap_or(s).to_string()
+        }
+    };
+    PathBuf::from(format!("{}-to-{}.patch", stem(old), stem(new)))
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1} %", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let old = list_or_ref(&args.old)?;
+    let new = list_or_ref(&args.new)?;
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_patch_name(&args.old, &args.new));
+    let opts = bundle_options(&args.bundle, None, args.dry_run);
+    let rt = runtime()?;
+    let r = rt.block_on(diff::diff(&ctx, &old, &new, &out, &opts))?;
+    if json {
+        print_json(&r);
+        return Ok(ExitCode::SUCCESS);
+    }
+    tracing::info!(
+        "old: {} images, {} compressed, {} uncompressed",
+        r.old.images,
+        human_bytes(r.old.compressed_bytes),
+        human_bytes(r.old.uncompressed_bytes)
+    );
+    tracing::info!(
+        "new: {} images, {} compressed, {} uncompressed",
+        r.new.images,
+        human_bytes(r.new.compressed_bytes),
+        human_bytes(r.new.uncompressed_bytes)
+    );
+    tracing::info!(
+        "push-and-pull update size: {} ({} blobs)",
+        human_bytes(r.pull_update_bytes),
+        r.pull_update_blobs
+    );
+    if r.dry_run {
+        tracing::info!(
+            "patch size (estimate, nothing written): {}",
+            human_bytes(r.patch_bytes)
+        );
+    } else {
+        tracing::info!(
+            "patch size: {} written to {}",
+            human_bytes(r.patch_bytes),
+            out.display()
+        );
+    }
+    tracing::info!(
+        "savings: {:.1} % (patch is {} of the pull update)",
+        r.savings_percent,
+        pct(r.patch_bytes, r.pull_update_bytes)
+    );
+    if r.bundle.carried_whole_bytes > 0 {
+        tracing::warn!(
+            "{} of the patch are layers carried whole (their encoder is not modelled, see `booster inspect`)",
+            human_bytes(r.bundle.carried_whole_bytes)
+        );
+    }
+    print_layer_table(&r.bundle.layers);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_layer_table(rows: &[crate::ops::make_bundle::LayerRow]) {
+    println!(
+        "{:<14} {:<7} {:>10} {:>10} {:>10}  {}",
+        "layer", "status", "size", "plain", "in patch", "rebuild method"
+    );
+    for l in rows {
+        println!(
+            "{:<14} {:<7} {:>10} {:>10} {:>10}  {}",
+            l.digest.short(),
+            format!("{:?}", l.status).to_lowercase(),
+            human_bytes(l.compressed_size),
+            human_bytes(l.uncompressed_size),
+            human_bytes(l.bytes_in_bundle),
+            l.method
+        );
+    }
+}
+
+fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let old = list_or_ref(&args.old)?;
+    let new = list_or_ref(&args.new)?;
+    let dest = Destination::parse(&args.registry_dest)?;
+    let rt = runtime()?;
+    let r = rt.block_on(apply::apply(&ctx, &old, &new, &args.patch, &dest))?;
+    if json {
+        print_json(&r);
+    } else {
+        let uploaded: u64 = r.pushed.iter().map(|p| p.bytes_uploaded).sum();
+        tracing::info!(
+            "applied {}: {} images pushed to {} ({} uploaded, every digest verified)",
+            args.patch.display(),
+            r.pushed.len(),
+            args.registry_dest,
+            human_bytes(uploaded)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let bar = crate::output::bytes_bar(0, "importing");
+    let report = import::import_bundle(&ctx.store, &args.bundle, &mut |what, a, b| {
+        bar.set_message(what.to_string());
+        bar.set_length(b);
+        bar.set_position(a);
+    })?;
+    bar.finish_and_clear();
+    let mut pushed = Vec::new();
+    if let Some(to) = &args.push {
+        let dest = Destination::parse(to)?;
+        let rt = runtime()?;
+        let hints = MountHints::default();
+        for name in &report.images {
+            let sink = Sink::Registry {
+                registries: ctx.registries.clone(),
+                image: destination_for(name, &dest)?,
+            };
+            pushed.push(rt.block_on(push::push_image(&ctx, name, &sink, &hints))?);
+        }
+    }
+    if json {
+        print_json(&serde_json::json!({"import": report, "pushed": pushed}));
+    } else if report.added_anything() {
+        tracing::info!(
+            "imported {}: {} images, {} new chunks ({}), {} layers, {} sections already present",
+            args.bundle.display(),
+            report.images.len(),
+            report.chunks_added,
+            human_bytes(report.chunk_bytes_added),
+            report.recipes_added,
+            report.sections_skipped
+        );
+    } else {
+        tracing::info!(
+            "imported {}: nothing new (the store already had everything)",
+            args.bundle.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_verify(args: &VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let reader = crate::bundle::BundleReader::open(&args.bundle)?;
+    let bar = crate::output::bytes_bar(reader.total_len(), "verifying");
+    reader.verify(&mut |a, _| bar.set_position(a))?;
+    bar.finish_and_clear();
+    let meta = crate::bundle::Meta::decode(&reader.read(0)?)
+        .map_err(|e| anyhow::anyhow!("bundle {}: meta section: {e}", args.bundle.display()))?;
+    // Decode every section too: a checksum only proves the bytes are what was written.
+    for i in 0..reader.index.len() {
+        let data = reader.read(i)?;
+        let ok = match reader.kind(i) {
+            crate::bundle::SectionKind::Recipes => crate::bundle::format::decode_recipes(&data).map(|_| ()),
+            crate::bundle::SectionKind::Payload => crate::bundle::PayloadSection::decode(&data).map(|_| ()),
+            crate::bundle::SectionKind::Blobs => crate::bundle::format::decode_blobs(&data).map(|_| ()),
+            crate::bundle::SectionKind::Docs => crate::bundle::format::decode_docs(&data).map(|_| ()),
+            _ => Ok(()),
+        };
+        ok.map_err(|e| {
+            anyhow::anyhow!(
+                "bundle {}: {}: {e}",
+                args.bundle.display(),
+                reader.section_name(i)
+            )
+        })?;
+    }
+    if json {
+        print_json(&serde_json::json!({
+            "bundle": args.bundle, "bytes": reader.total_len(), "volumes": reader.volume_count(),
+            "sections": reader.index.len(), "images": meta.images, "base": meta.base, "ok": true
+        }));
+    } else {
+        tracing::info!(
+            "{} is intact: {} in {} volume(s), {} sections, {} images, needs {} base layers",
+            args.bundle.display(),
+            human_bytes(reader.total_len()),
+            reader.volume_count(),
+            reader.index.len(),
+            meta.images.len(),
+            meta.base.len()
+        );
+        for i in &meta.images {
+            println!("{}  {}", i.name, i.digest);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,9 +5,11 @@
 //! (decode) → `chunk` → `store` (via `ingest`) → `bundle` → `store` → `reassemble` →
 //! `compress` (rebuild) → `oci` (push). `ops` holds the verbs built from them.
 
+pub mod bundle;
 pub mod chunk;
 pub mod codec;
 pub mod compress;
+pub mod delta;
 pub mod error;
 pub mod graph;
 pub mod id;

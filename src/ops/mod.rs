@@ -1,7 +1,11 @@
 //! The verbs: each command's work composed from the layers below.
 
+pub mod apply;
+pub mod diff;
 pub mod fsck;
+pub mod import;
 pub mod inspect;
+pub mod make_bundle;
 pub mod pull;
 pub mod push;
 pub mod stats;

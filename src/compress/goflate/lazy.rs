@@ -19,7 +19,6 @@ use super::token::{Token, literal_token, match_token};
 
 const LOG_WINDOW_SIZE: usize = 15;
 const WINDOW_SIZE: usize = 1 << LOG_WINDOW_SIZE;
-const WINDOW_MASK: usize = WINDOW_SIZE - 1;
 const BASE_MATCH_LENGTH: usize = 3;
 const MIN_MATCH_LENGTH: usize = 4;
 const MAX_MATCH_LENGTH: usize = 258;
@@ -32,8 +31,6 @@ const MAX_HASH_OFFSET: isize = 1 << 24;
 const SKIP_NEVER: usize = i32::MAX as usize;
 /// Go's `math.MaxInt32` marking a block start that slid out of the window.
 const BLOCK_START_UNKNOWN: usize = i32::MAX as usize;
-/// `hash_prev` distance meaning "none or too far to match".
-const FAR: u16 = u16::MAX;
 /// The window slides once `index` reaches this point.
 const SLIDE_AT: usize = 2 * WINDOW_SIZE - (MIN_MATCH_LENGTH + MAX_MATCH_LENGTH);
 
@@ -112,18 +109,21 @@ fn zeroed_box<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
 pub(super) struct Lazy {
     p: Params,
     /// Two window sizes: the look-back half and the lookahead half.
-    /// Fixed-size arrays (not slices) let the compiler drop the bounds checks
-    /// of masked indexing in the hot loops.
     window: Box<[u8; 2 * WINDOW_SIZE]>,
     /// `hashHead[h]`: latest position (+ `hash_offset`) with hash h, 0 = none.
+    /// A fixed-size array, so indexing it with a 17-bit hash needs no check.
     hash_head: Box<[u32; HASH_SIZE]>,
     /// Go's `hashPrev[pos & mask]` holds the previous position with the same
-    /// hash (+ `hash_offset`). We store the distance back to it instead,
-    /// saturated at `FAR`: any distance over 32 KiB ends a chain walk in Go
-    /// just as "none" does, so the walk is the same, and at 64 KiB instead of
-    /// 128 KiB the table stays in cache better (the walk is load-latency
-    /// bound). Distances also need no rebasing when positions shift.
-    hash_prev: Box<[u16; WINDOW_SIZE]>,
+    /// hash (+ `hash_offset`), in a ring of 32768. We index by window
+    /// position + 1 instead (twice as many slots, shifted down on each slide)
+    /// and store the previous position + 1, 0 meaning none (a position
+    /// before the window, which Go's walk would reject anyway). A chain walk
+    /// step is then `v = prev_pos[v]`: one dependent load with nothing else
+    /// on the critical path, and no bounds check since `v` is a `u16`. The
+    /// walk is load-latency bound, so this matters at levels 4-9.
+    /// `prev_pos[p + 1]` is only read for positions on a chain, which were
+    /// all inserted in the current window; positions stay below 65533.
+    prev_pos: Box<[u16; 2 * WINDOW_SIZE]>,
     /// Added to positions stored in the chains, so that 0 can mean "none"
     /// and slides need not rewrite the tables (until it grows too big).
     hash_offset: isize,
@@ -147,7 +147,7 @@ impl Lazy {
             p,
             window: zeroed_box(),
             hash_head: zeroed_box(),
-            hash_prev: zeroed_box(),
+            prev_pos: zeroed_box(),
             hash_offset: 1,
             chain_head: -1,
             index: 0,
@@ -165,7 +165,7 @@ impl Lazy {
     pub(super) fn reset(&mut self) {
         self.chain_head = -1;
         self.hash_head.fill(0);
-        self.hash_prev.fill(0);
+        self.prev_pos.fill(0);
         self.hash_offset = 1;
         self.index = 0;
         self.window_end = 0;
@@ -197,6 +197,12 @@ impl Lazy {
         } else {
             self.block_start = BLOCK_START_UNKNOWN;
         }
+        for v in 1..WINDOW_SIZE {
+            // Previous positions that slide out of the window become "none".
+            self.prev_pos[v] = self.prev_pos[v + WINDOW_SIZE].saturating_sub(WINDOW_SIZE as u16);
+        }
+        // Position 65535 is never inserted (it has no 4-byte lookahead).
+        self.prev_pos[WINDOW_SIZE] = 0;
         self.hash_offset += WINDOW_SIZE as isize;
         if self.hash_offset > MAX_HASH_OFFSET {
             self.rebase_hashes();
@@ -219,17 +225,16 @@ impl Lazy {
     /// returns the previous head, as Go stores it.
     #[inline(always)]
     fn insert(&mut self, index: usize) -> u32 {
-        let pos = index as isize + self.hash_offset;
         let hh = &mut self.hash_head[hash4(&self.window[index..])];
         let prev = *hh;
-        *hh = pos as u32;
-        // prev == 0 is "none"; `pos - prev` is always positive otherwise.
-        let dist = if prev == 0 {
-            FAR as isize
+        *hh = (index as isize + self.hash_offset) as u32;
+        // prev == 0 is "none"; otherwise `prev_index` < index <= u16::MAX.
+        let prev_index = prev as isize - self.hash_offset;
+        self.prev_pos[index + 1] = if prev == 0 || prev_index < 0 {
+            0
         } else {
-            pos - prev as isize
+            prev_index as u16 + 1
         };
-        self.hash_prev[index & WINDOW_MASK] = dist.min(FAR as isize) as u16;
         prev
     }
 
@@ -410,28 +415,32 @@ impl Lazy {
         let mut w_end = load32(win, pos + length - 3);
         let w_pos = &win[pos..];
         let min_index = pos as isize - WINDOW_SIZE as isize;
+        // Chain entries are walked as position + 1 (see `prev_pos`): the walk
+        // ends at Go's `i == minIndex` (that slot was overwritten in Go's
+        // ring) and when `i < minIndex || i < 0`.
+        let stop = min_index + 1;
+        let floor = min_index.max(0) as usize;
         let mut found = None;
-        let mut i = prev_head;
+        let mut v = prev_head as usize + 1;
         while tries > 0 {
-            let iu = i as usize;
-            if w_end == load32(win, iu + length - 3) {
-                let n = match_len(&win[iu..], w_pos, min_match_look);
+            let i = v - 1;
+            if w_end == load32(win, i + length - 3) {
+                let n = match_len(&win[i..], w_pos, min_match_look);
                 // Length-4 matches only count when close (zlib's TOO_FAR).
-                if n > length && (n > MIN_MATCH_LENGTH || pos - iu <= 4096) {
+                if n > length && (n > MIN_MATCH_LENGTH || pos - i <= 4096) {
                     length = n;
-                    found = Some((n, pos - iu));
+                    found = Some((n, pos - i));
                     if n >= nice {
                         break;
                     }
                     w_end = load32(win, pos + n - 3);
                 }
             }
-            if i == min_index {
-                // hash_prev for this slot is already overwritten.
+            if v as isize == stop {
                 break;
             }
-            i -= self.hash_prev[iu & WINDOW_MASK] as isize;
-            if i < min_index || i < 0 {
+            v = usize::from(self.prev_pos[v]);
+            if v <= floor {
                 break;
             }
             tries -= 1;

@@ -86,6 +86,17 @@ impl BitSink {
     }
 }
 
+/// The facts a block is priced with.
+struct Pricing<'a> {
+    input: &'a [u8],
+    eof: bool,
+    sync: bool,
+    /// Stored size in bits, when the input fits one stored block.
+    ssize: Option<i64>,
+    /// Length and offset extra bits (0 when not needed for a decision).
+    extra_bits: i64,
+}
+
 pub(crate) struct HuffmanBitWriter {
     pub sink: BitSink,
     /// The last dynamic table was built for literals only (Huffman-only
@@ -306,10 +317,10 @@ impl HuffmanBitWriter {
     }
 
     /// Stored size in bits including the header, if one stored block fits.
-    fn stored_size(input: Option<&[u8]>) -> (i64, bool) {
+    fn stored_size(input: Option<&[u8]>) -> Option<i64> {
         match input {
-            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => ((b.len() as i64 + 5) * 8, true),
-            _ => (0, false),
+            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => Some((b.len() as i64 + 5) * 8),
+            _ => None,
         }
     }
 
@@ -408,80 +419,83 @@ impl HuffmanBitWriter {
         // Blocks left open declare all 286 + 30 codes, so that reusing their
         // table never meets a symbol it cannot send.
         let (num_literals, num_offsets) = self.index_tokens(tokens, !sync);
-        let (ssize, storable) = Self::stored_size(input);
-        let extra_bits = if storable || self.last_header > 0 {
-            self.extra_bit_size()
-        } else {
-            0
-        };
+        let ssize = Self::stored_size(input);
+        let extra_bits = if ssize.is_some() || self.last_header > 0 { self.extra_bit_size() } else { 0 };
+        let p = Pricing { input: input.unwrap_or_default(), eof, sync, ssize, extra_bits };
 
-        let mut size = 0;
-        if self.last_header > 0 {
-            // Price a new table with the previous header as the estimate of
-            // its header, plus a penalty since the estimate is optimistic.
-            let mut new_size = self.last_header + tokens.estimated_bits();
-            new_size += hlen(self.literal_encoding.codes[END_BLOCK_MARKER]) as i64
-                + (new_size >> self.log_new_table_penalty);
-            let reuse_size = self.dynamic_reuse_size() + extra_bits;
-            if new_size < reuse_size {
-                self.pay_owed_eob();
-                size = new_size;
-            } else {
-                size = reuse_size;
-            }
-            if tokens.n < MAX_PREDEFINED_TOKENS && self.fixed_size(extra_bits) + 7 < size {
-                if storable && ssize <= size {
-                    self.write_stored(input.unwrap_or_default(), eof);
-                } else {
-                    self.write_fixed(tokens, eof, sync);
-                }
-                return;
-            }
-            if storable && ssize <= size {
-                self.write_stored(input.unwrap_or_default(), eof);
-                return;
-            }
+        if self.last_header > 0 && self.reuse_or_replace(tokens, &p) {
+            return;
         }
-
-        if self.last_header == 0 {
-            // A new table.
-            self.literal_freq[END_BLOCK_MARKER] = 1;
-            self.generate();
-            self.generate_codegen_for_tables(num_literals, num_offsets);
-            self.codegen_encoding.generate(&self.codegen_freq, 7);
-            let (dyn_size, num_codegens) = self.dynamic_size(extra_bits);
-            size = dyn_size;
-            if tokens.n < MAX_PREDEFINED_TOKENS {
-                let pre_size = self.fixed_size(extra_bits);
-                if pre_size <= size {
-                    if storable && ssize <= pre_size {
-                        self.write_stored(input.unwrap_or_default(), eof);
-                    } else {
-                        self.write_fixed(tokens, eof, sync);
-                    }
-                    return;
-                }
-            }
-            if storable && ssize <= size {
-                self.write_stored(input.unwrap_or_default(), eof);
-                return;
-            }
-            self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
-            if !sync {
-                self.last_header = self.header_size().0;
-            }
-            self.last_huff_man = false;
+        if self.last_header == 0 && self.new_table(tokens, &p, num_literals, num_offsets) {
+            return;
         }
-        let _ = size;
         if sync {
             self.last_header = 0;
         }
-        write_tokens(
-            &mut self.sink,
-            tokens.slice(),
-            &self.literal_encoding.codes,
-            &self.offset_encoding.codes,
-        );
+        write_tokens(&mut self.sink, tokens.slice(), &self.literal_encoding.codes, &self.offset_encoding.codes);
+    }
+
+    /// With a table open: decides between continuing it and a new table (by
+    /// an estimate, the previous header standing in for the new one, plus a
+    /// penalty since the estimate is optimistic), and writes the block as
+    /// fixed or stored if that is smaller still. Returns whether the block
+    /// was written.
+    fn reuse_or_replace(&mut self, tokens: &mut Tokens, p: &Pricing) -> bool {
+        let mut new_size = self.last_header + tokens.estimated_bits();
+        new_size += hlen(self.literal_encoding.codes[END_BLOCK_MARKER]) as i64
+            + (new_size >> self.log_new_table_penalty);
+        let reuse_size = self.dynamic_reuse_size() + p.extra_bits;
+        let size = if new_size < reuse_size {
+            self.pay_owed_eob();
+            new_size
+        } else {
+            reuse_size
+        };
+        if tokens.n < MAX_PREDEFINED_TOKENS && self.fixed_size(p.extra_bits) + 7 < size {
+            if p.ssize.is_some_and(|ssize| ssize <= size) {
+                self.write_stored(p.input, p.eof);
+            } else {
+                self.write_fixed(tokens, p.eof, p.sync);
+            }
+            return true;
+        }
+        if p.ssize.is_some_and(|ssize| ssize <= size) {
+            self.write_stored(p.input, p.eof);
+            return true;
+        }
+        false
+    }
+
+    /// Builds a new table and writes its header, unless fixed codes (small
+    /// blocks) or a stored block are no larger. Returns whether the block
+    /// was written completely.
+    fn new_table(&mut self, tokens: &mut Tokens, p: &Pricing, num_literals: usize, num_offsets: usize) -> bool {
+        self.literal_freq[END_BLOCK_MARKER] = 1;
+        self.generate();
+        self.generate_codegen_for_tables(num_literals, num_offsets);
+        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        let (size, num_codegens) = self.dynamic_size(p.extra_bits);
+        if tokens.n < MAX_PREDEFINED_TOKENS {
+            let pre_size = self.fixed_size(p.extra_bits);
+            if pre_size <= size {
+                if p.ssize.is_some_and(|ssize| ssize <= pre_size) {
+                    self.write_stored(p.input, p.eof);
+                } else {
+                    self.write_fixed(tokens, p.eof, p.sync);
+                }
+                return true;
+            }
+        }
+        if p.ssize.is_some_and(|ssize| ssize <= size) {
+            self.write_stored(p.input, p.eof);
+            return true;
+        }
+        self.write_dynamic_header(num_literals, num_offsets, num_codegens, p.eof);
+        if !p.sync {
+            self.last_header = self.header_size().0;
+        }
+        self.last_huff_man = false;
+        false
     }
 
     fn generate_codegen_for_tables(&mut self, num_literals: usize, num_offsets: usize) {
@@ -544,8 +558,8 @@ impl HuffmanBitWriter {
             self.offset_freq = [0; 32];
         }
         histogram(input, &mut self.literal_freq[..256]);
-        let (ssize, storable) = Self::stored_size(Some(input));
-        if storable && input.len() > 1024 && looks_incompressible(&self.literal_freq[..256], input.len()) {
+        let ssize = Self::stored_size(Some(input));
+        if ssize.is_some() && input.len() > 1024 && looks_incompressible(&self.literal_freq[..256], input.len()) {
             self.write_stored(input, eof);
             return;
         }
@@ -562,7 +576,7 @@ impl HuffmanBitWriter {
             }
             est_bits += est_bits >> self.log_new_table_penalty;
         }
-        if storable && ssize <= est_bits {
+        if ssize.is_some_and(|ssize| ssize <= est_bits) {
             self.write_stored(input, eof);
             return;
         }

@@ -1,0 +1,482 @@
+//! Bundle byte layouts (store-format.md §6). Every decoder treats its input as hostile:
+//! lengths are checked against what remains before allocating, counts against minimal item
+//! sizes, and sizes against configurable caps.
+
+use crate::chunk::{ALGORITHM_FASTCDC_2020, ChunkerParams};
+use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
+use crate::id::Digest;
+use crate::store::{BlobRecord, Recipe};
+use crate::tarindex::TarEntry;
+
+pub const MAGIC: &[u8; 8] = b"BOOSTBKP";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 32;
+pub const SECTION_MAGIC: &[u8; 4] = b"BSEC";
+pub const SECTION_HEADER_LEN: usize = 56;
+pub const TRAILER_MAGIC: &[u8; 8] = b"BKPEND\0\0";
+pub const TRAILER_LEN: usize = 40;
+
+/// Section bodies larger than this are refused (a writer never makes one: payload sections
+/// are cut at about 64 MiB).
+pub const DEFAULT_MAX_SECTION: u64 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    Meta = 1,
+    Recipes = 2,
+    Payload = 3,
+    Blobs = 4,
+    Docs = 5,
+    Index = 6,
+}
+
+impl SectionKind {
+    pub fn from_u8(v: u8) -> Option<SectionKind> {
+        Some(match v {
+            1 => SectionKind::Meta,
+            2 => SectionKind::Recipes,
+            3 => SectionKind::Payload,
+            4 => SectionKind::Blobs,
+            5 => SectionKind::Docs,
+            6 => SectionKind::Index,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SectionKind::Meta => "meta",
+            SectionKind::Recipes => "recipes",
+            SectionKind::Payload => "payload",
+            SectionKind::Blobs => "blob records",
+            SectionKind::Docs => "manifests and configs",
+            SectionKind::Index => "index",
+        }
+    }
+}
+
+pub const CODEC_RAW: u8 = 0;
+pub const CODEC_ZSTD: u8 = 1;
+
+/// The fixed header of a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub version: u32,
+    pub bundle_id: [u8; 16],
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
+        // bytes 12..16: flags, zero in version 1
+        out[16..32].copy_from_slice(&self.bundle_id);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Header, String> {
+        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
+            return Err("not a booster bundle (bad magic)".into());
+        }
+        let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
+        if version != VERSION {
+            return Err(format!(
+                "bundle format version {version} is not supported by this booster (it reads version {VERSION}); upgrade booster"
+            ));
+        }
+        let flags = u32::from_le_bytes(b[12..16].try_into().unwrap());
+        if flags != 0 {
+            return Err(format!("unknown bundle flags {flags:#x}"));
+        }
+        Ok(Header {
+            version,
+            bundle_id: b[16..32].try_into().unwrap(),
+        })
+    }
+}
+
+/// The header in front of every section body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionHeader {
+    pub kind: u8,
+    pub codec: u8,
+    pub body_len: u64,
+    pub plain_len: u64,
+    pub checksum: [u8; 32],
+}
+
+impl SectionHeader {
+    pub fn encode(&self) -> [u8; SECTION_HEADER_LEN] {
+        let mut out = [0u8; SECTION_HEADER_LEN];
+        out[..4].copy_from_slice(SECTION_MAGIC);
+        out[4] = self.kind;
+        out[5] = self.codec;
+        // bytes 6..8 reserved
+        out[8..16].copy_from_slice(&self.body_len.to_le_bytes());
+        out[16..24].copy_from_slice(&self.plain_len.to_le_bytes());
+        out[24..56].copy_from_slice(&self.checksum);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<SectionHeader, String> {
+        if b.len() < SECTION_HEADER_LEN || &b[..4] != SECTION_MAGIC {
+            return Err("section header magic missing".into());
+        }
+        if b[6] != 0 || b[7] != 0 {
+            return Err("reserved section header bytes are set".into());
+        }
+        let h = SectionHeader {
+            kind: b[4],
+            codec: b[5],
+            body_len: u64::from_le_bytes(b[8..16].try_into().unwrap()),
+            plain_len: u64::from_le_bytes(b[16..24].try_into().unwrap()),
+            checksum: b[24..56].try_into().unwrap(),
+        };
+        if SectionKind::from_u8(h.kind).is_none() {
+            return Err(format!("unknown section kind {}", h.kind));
+        }
+        if h.codec > CODEC_ZSTD {
+            return Err(format!("unknown section codec {}", h.codec));
+        }
+        if h.codec == CODEC_RAW && h.plain_len != h.body_len {
+            return Err("raw section with different plain and stored lengths".into());
+        }
+        Ok(h)
+    }
+}
+
+/// The trailer: where the index is, how long the whole bundle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    pub index_offset: u64,
+    pub total_len: u64,
+    pub bundle_id: [u8; 16],
+}
+
+impl Trailer {
+    pub fn encode(&self) -> [u8; TRAILER_LEN] {
+        let mut out = [0u8; TRAILER_LEN];
+        out[..8].copy_from_slice(&self.index_offset.to_le_bytes());
+        out[8..16].copy_from_slice(&self.total_len.to_le_bytes());
+        out[16..32].copy_from_slice(&self.bundle_id);
+        out[32..40].copy_from_slice(TRAILER_MAGIC);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Trailer, String> {
+        if b.len() < TRAILER_LEN || &b[32..40] != TRAILER_MAGIC {
+            return Err("the bundle has no trailer: it is truncated (or a volume is missing)".into());
+        }
+        Ok(Trailer {
+            index_offset: u64::from_le_bytes(b[..8].try_into().unwrap()),
+            total_len: u64::from_le_bytes(b[8..16].try_into().unwrap()),
+            bundle_id: b[16..32].try_into().unwrap(),
+        })
+    }
+}
+
+/// One index entry: where a section starts, and its checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub kind: u8,
+    pub offset: u64,
+    pub body_len: u64,
+    pub checksum: [u8; 32],
+}
+
+pub fn encode_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.varint(entries.len() as u64);
+    for e in entries {
+        w.u8(e.kind).varint(e.offset).varint(e.body_len).raw(&e.checksum);
+    }
+    w.into_inner()
+}
+
+pub fn decode_index(b: &[u8]) -> DecodeResult<Vec<IndexEntry>> {
+    let mut r = Reader::new(b);
+    let n = r.count(35, "index entries")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(IndexEntry {
+            kind: r.u8("section kind")?,
+            offset: r.varint("section offset")?,
+            body_len: r.varint("section length")?,
+            checksum: r.raw(32, "section checksum")?.try_into().unwrap(),
+        });
+    }
+    r.expect_end("index")?;
+    Ok(out)
+}
+
+/// A target image of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleImage {
+    pub name: String,
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+/// A plain stream the receiver must already hold.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BaseEntry {
+    pub content: Digest,
+    pub len: u64,
+    /// Which image (and layer) it came from, for error messages.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub creator: String,
+    pub created_unix: u64,
+    pub chunker: ChunkerParams,
+    pub images: Vec<BundleImage>,
+    pub base: Vec<BaseEntry>,
+}
+
+const META_V1: u8 = 1;
+
+impl Meta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(META_V1)
+            .str(&self.creator)
+            .varint(self.created_unix)
+            .u8(ALGORITHM_FASTCDC_2020)
+            .u32_le(self.chunker.min)
+            .u32_le(self.chunker.avg)
+            .u32_le(self.chunker.max)
+            .u8(self.chunker.normalization);
+        w.varint(self.images.len() as u64);
+        for i in &self.images {
+            w.str(&i.name).digest(&i.digest).str(&i.media_type);
+        }
+        w.varint(self.base.len() as u64);
+        for b in &self.base {
+            w.digest(&b.content).varint(b.len).str(&b.label);
+        }
+        w.into_inner()
+    }
+
+    pub fn decode(b: &[u8]) -> DecodeResult<Meta> {
+        let mut r = Reader::new(b);
+        let v = r.u8("meta version")?;
+        if v != META_V1 {
+            return Err(DecodeError(format!("unknown meta version {v}")));
+        }
+        let creator = r.string("creator")?;
+        let created_unix = r.varint("creation time")?;
+        let algo = r.u8("chunker")?;
+        if algo != ALGORITHM_FASTCDC_2020 {
+            return Err(DecodeError(format!("unknown chunker algorithm {algo}")));
+        }
+        let chunker = ChunkerParams {
+            min: r.u32_le("chunker min")?,
+            avg: r.u32_le("chunker avg")?,
+            max: r.u32_le("chunker max")?,
+            normalization: r.u8("chunker normalization")?,
+        };
+        let n = r.count(34, "image count")?;
+        let mut images = Vec::with_capacity(n);
+        for _ in 0..n {
+            images.push(BundleImage {
+                name: r.string("image name")?,
+                digest: r.digest("image digest")?,
+                media_type: r.string("image media type")?,
+            });
+        }
+        let n = r.count(34, "base count")?;
+        let mut base = Vec::with_capacity(n);
+        for _ in 0..n {
+            base.push(BaseEntry {
+                content: r.digest("base content")?,
+                len: r.varint("base length")?,
+                label: r.string("base label")?,
+            });
+        }
+        r.expect_end("meta")?;
+        Ok(Meta {
+            creator,
+            created_unix,
+            chunker,
+            images,
+            base,
+        })
+    }
+}
+
+/// The recipe and tar index of one plain stream the bundle makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeEntry {
+    pub content: Digest,
+    pub recipe: Recipe,
+    pub tar_index: Vec<TarEntry>,
+}
+
+pub fn encode_recipes(entries: &[RecipeEntry]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.varint(entries.len() as u64);
+    for e in entries {
+        w.digest(&e.content)
+            .bytes(&e.recipe.encode())
+            .bytes(&crate::store::records::encode_tar_index(&e.tar_index));
+    }
+    w.into_inner()
+}
+
+pub fn decode_recipes(b: &[u8]) -> DecodeResult<Vec<RecipeEntry>> {
+    let mut r = Reader::new(b);
+    let n = r.count(34, "recipe count")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let content = r.digest("content digest")?;
+        let recipe = Recipe::decode(r.bytes("recipe")?)?;
+        let tar_index = crate::store::records::decode_tar_index(r.bytes("tar index")?)?;
+        out.push(RecipeEntry {
+            content,
+            recipe,
+            tar_index,
+        });
+    }
+    r.expect_end("recipes")?;
+    Ok(out)
+}
+
+/// One group of a payload section: a zstd frame whose output fills `pieces` of the target
+/// stream, decoded with the concatenation of `refs` (ranges of base streams the receiver
+/// holds) as its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadGroup {
+    pub refs: Vec<(Digest, u64, u64)>,
+    pub pieces: Vec<(u64, u64)>,
+    pub frame: Vec<u8>,
+}
+
+impl PayloadGroup {
+    pub fn output_len(&self) -> u64 {
+        self.pieces.iter().map(|p| p.1).sum()
+    }
+
+    pub fn prefix_len(&self) -> u64 {
+        self.refs.iter().map(|r| r.2).sum()
+    }
+}
+
+/// The missing bytes of one plain stream (or part of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadSection {
+    pub content: Digest,
+    pub groups: Vec<PayloadGroup>,
+}
+
+/// Caps on what one group may claim: the receiver allocates the prefix and the output.
+pub const MAX_GROUP_PREFIX: u64 = 256 << 20;
+pub const MAX_GROUP_OUTPUT: u64 = 256 << 20;
+
+impl PayloadSection {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.digest(&self.content).varint(self.groups.len() as u64);
+        for g in &self.groups {
+            w.varint(g.refs.len() as u64);
+            for (d, off, len) in &g.refs {
+                w.digest(d).varint(*off).varint(*len);
+            }
+            w.varint(g.pieces.len() as u64);
+            for (off, len) in &g.pieces {
+                w.varint(*off).varint(*len);
+            }
+            w.bytes(&g.frame);
+        }
+        w.into_inner()
+    }
+
+    pub fn decode(b: &[u8]) -> DecodeResult<PayloadSection> {
+        let mut r = Reader::new(b);
+        let content = r.digest("payload content")?;
+        let n = r.count(3, "group count")?;
+        let mut groups = Vec::with_capacity(n);
+        let mut last_end = 0u64;
+        for _ in 0..n {
+            let nr = r.count(34, "reference count")?;
+            let mut refs = Vec::with_capacity(nr);
+            for _ in 0..nr {
+                refs.push((
+                    r.digest("reference")?,
+                    r.varint("reference offset")?,
+                    r.varint("reference length")?,
+                ));
+            }
+            let np = r.count(2, "piece count")?;
+            let mut pieces = Vec::with_capacity(np);
+            for _ in 0..np {
+                let off = r.varint("piece offset")?;
+                let len = r.varint("piece length")?;
+                if off < last_end || len == 0 || off.checked_add(len).is_none() {
+                    return Err(DecodeError("payload pieces are not in stream order".into()));
+                }
+                last_end = off + len;
+                pieces.push((off, len));
+            }
+            let frame = r.bytes("frame")?.to_vec();
+            let g = PayloadGroup { refs, pieces, frame };
+            if g.prefix_len() > MAX_GROUP_PREFIX || g.output_len() > MAX_GROUP_OUTPUT {
+                return Err(DecodeError(
+                    "a payload group claims more than the size limits".into(),
+                ));
+            }
+            groups.push(g);
+        }
+        r.expect_end("payload section")?;
+        Ok(PayloadSection { content, groups })
+    }
+}
+
+pub fn encode_blobs(entries: &[(Digest, BlobRecord)]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.varint(entries.len() as u64);
+    for (d, rec) in entries {
+        w.digest(d).bytes(&rec.encode());
+    }
+    w.into_inner()
+}
+
+pub fn decode_blobs(b: &[u8]) -> DecodeResult<Vec<(Digest, BlobRecord)>> {
+    let mut r = Reader::new(b);
+    let n = r.count(34, "blob record count")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let d = r.digest("blob digest")?;
+        out.push((d, BlobRecord::decode(r.bytes("blob record")?)?));
+    }
+    r.expect_end("blob records")?;
+    Ok(out)
+}
+
+pub fn encode_docs(entries: &[(Digest, crate::store::Doc)]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.varint(entries.len() as u64);
+    for (d, doc) in entries {
+        w.digest(d).str(&doc.media_type).bytes(&doc.data);
+    }
+    w.into_inner()
+}
+
+pub fn decode_docs(b: &[u8]) -> DecodeResult<Vec<(Digest, crate::store::Doc)>> {
+    let mut r = Reader::new(b);
+    let n = r.count(34, "document count")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let d = r.digest("document digest")?;
+        let media_type = r.string("media type")?;
+        let data = r.bytes("document")?.to_vec();
+        if Digest::of(&data) != d {
+            return Err(DecodeError(format!("document {d} does not match its digest")));
+        }
+        out.push((d, crate::store::Doc { media_type, data }));
+    }
+    r.expect_end("documents")?;
+    Ok(out)
+}

@@ -1,0 +1,443 @@
+//! Deltas against what the receiver has: the payload of a bundle.
+//!
+//! The receiver lacks some chunks of each new plain stream. Those chunks form *missing
+//! ranges*; each range is cut at tar entry boundaries into *pieces*, each owned by one entry
+//! (its headers and content). For each owner booster looks for a *reference* in the base —
+//! the old version of the same file, found by the same path in the matching old layer, then
+//! the same path anywhere in the base, then the same path with version numbers masked, then
+//! the same file name — and compresses the missing bytes with zstd using the references'
+//! bytes as a prefix. Pieces with no reference still go through zstd with a long window.
+//! Pieces are batched into *groups* (one zstd frame each) so small files share context.
+
+use std::collections::HashMap;
+
+use zstd::zstd_safe;
+
+use crate::bundle::PayloadGroup;
+use crate::error::{Error, Result};
+use crate::id::Digest;
+use crate::reassemble::read_range;
+use crate::store::{Recipe, Store};
+use crate::tarindex::TarEntry;
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaOptions {
+    /// zstd level for payload frames.
+    pub level: i32,
+    /// New bytes per group before a new frame is started.
+    pub group_target: u64,
+    /// Most reference bytes one group may use as its prefix.
+    pub prefix_max: u64,
+    /// Threads encoding groups.
+    pub workers: usize,
+}
+
+impl Default for DeltaOptions {
+    fn default() -> Self {
+        DeltaOptions {
+            level: 19,
+            group_target: 8 << 20,
+            prefix_max: 32 << 20,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// A stream (base or new) with its recipe and tar index, for range reads and lookups.
+pub struct Stream {
+    pub digest: Digest,
+    pub recipe: Recipe,
+    pub offsets: Vec<u64>,
+    pub entries: Vec<TarEntry>,
+}
+
+impl Stream {
+    pub fn load(store: &Store, digest: &Digest) -> Result<Stream> {
+        let recipe = store.recipe(digest)?.ok_or_else(|| Error::NotInStore {
+            path: store.path().to_path_buf(),
+            kind: "layer content",
+            digest: *digest,
+            hint: "",
+        })?;
+        let offsets = recipe.offsets();
+        let entries = store.tar_index(digest)?;
+        Ok(Stream {
+            digest: *digest,
+            recipe,
+            offsets,
+            entries,
+        })
+    }
+
+    /// The range entry `i` owns: from the end of the previous entry's content (so its own
+    /// headers and the padding before them) to the end of its content.
+    pub fn owned(&self, i: usize) -> (u64, u64) {
+        let start = if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].offset + self.entries[i - 1].size
+        };
+        (
+            start.min(self.entries[i].offset),
+            self.entries[i].offset + self.entries[i].size,
+        )
+    }
+
+    /// Index of the entry owning byte `at`, if any.
+    fn owner_of(&self, at: u64) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let i = self.entries.partition_point(|e| e.offset + e.size <= at);
+        (i < self.entries.len() && self.owned(i).0 <= at).then_some(i)
+    }
+
+    pub fn read(&self, store: &Store, offset: u64, len: u64) -> Result<Vec<u8>> {
+        read_range(store, &self.recipe, &self.offsets, offset, len)
+    }
+}
+
+/// Version numbers masked: `libssl.so.3.0.11` and `libssl.so.3.0.13`, or
+/// `site-packages/pkg-1.2.dist-info/RECORD` and `…/pkg-1.3.dist-info/RECORD`, match.
+fn masked(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut in_digits = false;
+    for &b in path {
+        if b.is_ascii_digit() {
+            if !in_digits {
+                out.push(b'#');
+            }
+            in_digits = true;
+        } else {
+            out.push(b);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// Where the base's files are, by path, masked path and file name.
+#[derive(Default)]
+pub struct BaseIndex {
+    pub streams: HashMap<Digest, Stream>,
+    by_path: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
+    by_masked: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
+    by_name: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
+}
+
+impl BaseIndex {
+    pub fn build(store: &Store, contents: &[Digest]) -> Result<BaseIndex> {
+        let mut idx = BaseIndex::default();
+        for d in contents {
+            if idx.streams.contains_key(d) || !store.has_recipe(d)? {
+                continue;
+            }
+            let s = Stream::load(store, d)?;
+            for (i, e) in s.entries.iter().enumerate() {
+                if !e.is_regular() || e.size == 0 {
+                    continue;
+                }
+                idx.by_path.entry(e.path.clone()).or_default().push((*d, i));
+                idx.by_masked.entry(masked(&e.path)).or_default().push((*d, i));
+                idx.by_name
+                    .entry(e.file_name().to_vec())
+                    .or_default()
+                    .push((*d, i));
+            }
+            idx.streams.insert(*d, s);
+        }
+        Ok(idx)
+    }
+
+    /// The base range to use as reference for `entry` of a new stream.
+    pub fn find(&self, preferred: Option<&Digest>, entry: &TarEntry) -> Option<(Digest, u64, u64)> {
+        if !entry.is_regular() || entry.size == 0 {
+            return None;
+        }
+        let pick = |cands: &Vec<(Digest, usize)>| -> Option<(Digest, usize)> {
+            if let Some(p) = preferred
+                && let Some(c) = cands.iter().find(|(d, _)| d == p)
+            {
+                return Some(*c);
+            }
+            // Closest in size: the likeliest to be the same file's previous version.
+            cands
+                .iter()
+                .min_by_key(|(d, i)| self.streams[d].entries[*i].size.abs_diff(entry.size))
+                .copied()
+        };
+        let hit = self
+            .by_path
+            .get(&entry.path)
+            .and_then(pick)
+            .or_else(|| self.by_masked.get(&masked(&entry.path)).and_then(pick))
+            .or_else(|| self.by_name.get(entry.file_name()).and_then(pick))?;
+        let s = &self.streams[&hit.0];
+        let (a, b) = s.owned(hit.1);
+        Some((hit.0, a, b))
+    }
+}
+
+/// A group to encode: references (base ranges) and pieces (ranges of the new stream).
+#[derive(Debug, Clone, Default)]
+pub struct GroupPlan {
+    pub refs: Vec<(Digest, u64, u64)>,
+    pub pieces: Vec<(u64, u64)>,
+}
+
+impl GroupPlan {
+    fn data_len(&self) -> u64 {
+        self.pieces.iter().map(|p| p.1).sum()
+    }
+
+    fn prefix_len(&self) -> u64 {
+        self.refs.iter().map(|r| r.2).sum()
+    }
+}
+
+/// Ranges `[start, end)` of chunks flagged missing, merged.
+pub fn missing_ranges(stream: &Stream, missing: &[bool]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (i, &m) in missing.iter().enumerate() {
+        if !m {
+            continue;
+        }
+        let start = stream.offsets[i];
+        let end = start + stream.recipe.chunks[i].1 as u64;
+        match out.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
+/// Plan the groups for the missing ranges of a new stream.
+pub fn plan_stream(
+    new: &Stream,
+    ranges: &[(u64, u64)],
+    base: &BaseIndex,
+    preferred: Option<&Digest>,
+    opts: &DeltaOptions,
+) -> Vec<GroupPlan> {
+    let mut groups = Vec::new();
+    let mut cur = GroupPlan::default();
+    for &(start, end) in ranges {
+        let mut at = start;
+        while at < end {
+            let owner = new.owner_of(at);
+            let piece_end = match owner {
+                Some(i) => new.owned(i).1.min(end),
+                // Before the first entry's range, or in the archive's tail.
+                None => {
+                    let next = new.entries.iter().map(|e| e.offset).find(|&o| o > at);
+                    next.map(|n| n.min(end)).unwrap_or(end)
+                }
+            };
+            let piece_end = piece_end.max(at + 1).min(end);
+            let reference = owner.and_then(|i| {
+                base.find(preferred, &new.entries[i]).map(|(d, a, b)| {
+                    clip_reference(a, b, at - new.owned(i).0, opts.prefix_max)
+                        .map(|(ca, cb)| (d, ca, cb - ca))
+                        .unwrap_or((d, a, b - a))
+                })
+            });
+            let piece = (at, piece_end - at);
+            let adds_prefix = reference
+                .filter(|r| !cur.refs.contains(r))
+                .map(|r| r.2)
+                .unwrap_or(0);
+            if !cur.pieces.is_empty()
+                && (cur.data_len() >= opts.group_target || cur.prefix_len() + adds_prefix > opts.prefix_max)
+            {
+                groups.push(std::mem::take(&mut cur));
+            }
+            if let Some(r) = reference
+                && !cur.refs.contains(&r)
+                && r.2 <= opts.prefix_max
+            {
+                cur.refs.push(r);
+            }
+            match cur.pieces.last_mut() {
+                Some(last) if last.0 + last.1 == piece.0 => last.1 += piece.1,
+                _ => cur.pieces.push(piece),
+            }
+            at = piece_end;
+        }
+    }
+    if !cur.pieces.is_empty() {
+        groups.push(cur);
+    }
+    groups
+}
+
+/// A reference larger than the prefix budget is cut to a window around the position the
+/// piece has in its own file: big files change in place more often than they move.
+fn clip_reference(a: u64, b: u64, rel: u64, max: u64) -> Option<(u64, u64)> {
+    if b - a <= max {
+        return None;
+    }
+    let center = (a + rel).min(b);
+    let start = center.saturating_sub(max / 2).max(a);
+    let end = (start + max).min(b);
+    Some((end.saturating_sub(max).max(a), end))
+}
+
+fn zstd_err(code: usize) -> Error {
+    Error::format("zstd", zstd_safe::get_error_name(code).to_string())
+}
+
+fn window_log_for(total: u64) -> u32 {
+    let mut log = 10u32;
+    while (1u64 << log) < total && log < 31 {
+        log += 1;
+    }
+    log
+}
+
+/// Compress `data` with `prefix` as zstd's reference prefix.
+pub fn compress_with_prefix(prefix: &[u8], data: &[u8], level: i32) -> Result<Vec<u8>> {
+    use zstd_safe::CParameter;
+    let mut cctx = zstd_safe::CCtx::create();
+    let total = (prefix.len() + data.len()) as u64;
+    let wlog = window_log_for(total.max(1));
+    cctx.set_parameter(CParameter::CompressionLevel(level))
+        .map_err(zstd_err)?;
+    cctx.set_parameter(CParameter::WindowLog(wlog))
+        .map_err(zstd_err)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(false))
+        .map_err(zstd_err)?;
+    if total > (8 << 20) {
+        cctx.set_parameter(CParameter::EnableLongDistanceMatching(true))
+            .map_err(zstd_err)?;
+    }
+    cctx.set_pledged_src_size(Some(data.len() as u64))
+        .map_err(zstd_err)?;
+    if !prefix.is_empty() {
+        cctx.ref_prefix(prefix).map_err(zstd_err)?;
+    }
+    let mut out = Vec::with_capacity(zstd_safe::compress_bound(data.len()));
+    cctx.compress2(&mut out, data).map_err(zstd_err)?;
+    Ok(out)
+}
+
+/// Decompress a frame made by `compress_with_prefix`; refuses output longer than `expect`.
+pub fn decompress_with_prefix(prefix: &[u8], frame: &[u8], expect: usize) -> Result<Vec<u8>> {
+    let mut dctx = zstd_safe::DCtx::create();
+    dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(31))
+        .map_err(zstd_err)?;
+    if !prefix.is_empty() {
+        dctx.ref_prefix(prefix).map_err(zstd_err)?;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(expect + 1);
+    let n = dctx.decompress(&mut out, frame).map_err(zstd_err)?;
+    if n != expect {
+        return Err(Error::format(
+            "payload frame",
+            format!("decodes to {n} bytes, the bundle says {expect}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Read the bytes a plan needs and encode it.
+pub fn encode_group(
+    store: &Store,
+    new: &Stream,
+    base: &BaseIndex,
+    plan: &GroupPlan,
+    level: i32,
+) -> Result<PayloadGroup> {
+    let mut prefix = Vec::with_capacity(plan.prefix_len() as usize);
+    for (d, off, len) in &plan.refs {
+        prefix.extend(base.streams[d].read(store, *off, *len)?);
+    }
+    let mut data = Vec::with_capacity(plan.data_len() as usize);
+    for (off, len) in &plan.pieces {
+        data.extend(new.read(store, *off, *len)?);
+    }
+    let frame = compress_with_prefix(&prefix, &data, level)?;
+    Ok(PayloadGroup {
+        refs: plan.refs.clone(),
+        pieces: plan.pieces.clone(),
+        frame,
+    })
+}
+
+/// Encode plans on `workers` threads, keeping their order.
+pub fn encode_groups(
+    store: &Store,
+    new: &Stream,
+    base: &BaseIndex,
+    plans: &[GroupPlan],
+    opts: &DeltaOptions,
+) -> Result<Vec<PayloadGroup>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<PayloadGroup>>>> =
+        (0..plans.len()).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..opts.workers.max(1).min(plans.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= plans.len() {
+                        break;
+                    }
+                    let r = encode_group(store, new, base, &plans[i], opts.level);
+                    let failed = r.is_err();
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    if failed {
+                        next.store(plans.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(Error::format("payload", "a group was not encoded")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_paths_ignore_versions() {
+        assert_eq!(
+            masked(b"usr/lib/libssl.so.3.0.11"),
+            masked(b"usr/lib/libssl.so.3.0.13")
+        );
+        assert_ne!(masked(b"usr/lib/libssl.so"), masked(b"usr/lib/libcrypto.so"));
+    }
+
+    #[test]
+    fn prefix_deltas_round_trip_and_are_small() {
+        let old: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i.wrapping_mul(2654435761) >> 7).to_le_bytes())
+            .collect();
+        let mut new = old.clone();
+        new[5000..5010].copy_from_slice(b"0123456789");
+        let frame = compress_with_prefix(&old, &new, 3).unwrap();
+        assert!(
+            frame.len() < 200,
+            "delta of a 10-byte edit is {} bytes",
+            frame.len()
+        );
+        assert_eq!(decompress_with_prefix(&old, &frame, new.len()).unwrap(), new);
+        assert!(decompress_with_prefix(&old, &frame, new.len() - 1).is_err());
+    }
+
+    #[test]
+    fn clipping_keeps_a_window_around_the_piece() {
+        assert_eq!(clip_reference(0, 100, 10, 200), None);
+        let (a, b) = clip_reference(1000, 2000, 900, 100).unwrap();
+        assert_eq!(b - a, 100);
+        assert!(a <= 1900 && 1900 <= b);
+    }
+}

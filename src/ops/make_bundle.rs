@@ -1,0 +1,447 @@
+//! Building a bundle: the shared core of `diff` (a patch against an old image list) and
+//! `export` (against an image list or a receiver's inventory).
+//!
+//! Order of work: collect what the target images need; work out which chunks the receiver
+//! lacks (not in its base, not already sent earlier in this bundle); plan the deltas; then
+//! write meta → recipes → payload → blob records → documents, as store-format.md §6 lays
+//! the file out.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::bundle::BundleWriter;
+use crate::bundle::format::{self, BaseEntry, BundleImage, Meta, PayloadSection, RecipeEntry, SectionKind};
+use crate::delta::{self, BaseIndex, DeltaOptions, GroupPlan, Stream};
+use crate::error::{Error, Result};
+use crate::graph::Closure;
+use crate::id::{ChunkId, Digest};
+use crate::oci::manifest::{self, Parsed};
+use crate::store::{BlobRecord, Doc, Store};
+
+/// What the receiver is known to hold.
+#[derive(Debug, Clone, Default)]
+pub struct Base {
+    /// Plain streams it holds, with a label (image and layer) for messages.
+    pub contents: Vec<(Digest, String)>,
+    /// For a new plain stream, the base stream most likely to hold its files' previous
+    /// versions (same image name, same layer position).
+    pub preferred: HashMap<Digest, Digest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerStatus {
+    /// The receiver has the layer's content already.
+    Shared,
+    /// Sent as deltas against files the receiver has (at least partly).
+    Delta,
+    /// Sent without any reference.
+    New,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerRow {
+    pub image: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    pub status: LayerStatus,
+    pub method: String,
+    pub carried_whole: bool,
+    pub missing_bytes: u64,
+    pub bytes_in_bundle: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BundleReport {
+    pub files: Vec<PathBuf>,
+    pub bundle_bytes: u64,
+    pub payload_bytes: u64,
+    pub metadata_bytes: u64,
+    pub images: Vec<BundleImage>,
+    pub layers: Vec<LayerRow>,
+    pub base_required: usize,
+    /// Bytes of payload spent on layers carried whole (no model rebuilds them).
+    pub carried_whole_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BundleOptions {
+    pub delta: DeltaOptions,
+    pub split: Option<u64>,
+    /// Plan and measure, but write nothing (payload is still compressed to size it).
+    pub dry_run: bool,
+}
+
+/// Payload sections are cut at about this many bytes of frames.
+const SECTION_TARGET: usize = 64 << 20;
+
+/// One target image's parts.
+struct Target {
+    name: String,
+    digest: Digest,
+    media_type: String,
+}
+
+pub fn make_bundle(
+    store: &Store,
+    images: &[String],
+    base: &Base,
+    path: &Path,
+    opts: &BundleOptions,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<BundleReport> {
+    let targets = load_targets(store, images)?;
+    let mut closure = Closure::default();
+    for t in &targets {
+        closure.add_manifest(store, &t.digest, &t.name)?;
+    }
+    if !closure.missing.is_empty() {
+        return Err(Error::format(
+            "bundle",
+            format!(
+                "the images are incomplete in the store: {}",
+                closure.missing.join("; ")
+            ),
+        ));
+    }
+    let blobs = load_blobs(store, &closure)?;
+
+    // What the receiver has, chunk by chunk, and which base stream each chunk is in.
+    let base_digests: Vec<Digest> = base.contents.iter().map(|(d, _)| *d).collect();
+    let base_index = BaseIndex::build(store, &base_digests)?;
+    let mut chunk_home: HashMap<ChunkId, Digest> = HashMap::new();
+    for (d, s) in &base_index.streams {
+        for (id, _) in &s.recipe.chunks {
+            chunk_home.entry(*id).or_insert(*d);
+        }
+    }
+    let labels: HashMap<Digest, &str> = base.contents.iter().map(|(d, l)| (*d, l.as_str())).collect();
+
+    // Plan every new stream, in image order.
+    let mut sent: HashSet<ChunkId> = HashSet::new();
+    let mut required: BTreeMap<Digest, ()> = BTreeMap::new();
+    let mut plans: Vec<(Digest, Vec<GroupPlan>, u64)> = Vec::new();
+    let mut streams: HashMap<Digest, Stream> = HashMap::new();
+    let mut recipes: Vec<RecipeEntry> = Vec::new();
+    for c in &closure.contents {
+        if base_index.streams.contains_key(c) {
+            continue;
+        }
+        let s = Stream::load(store, c)?;
+        let mut missing = Vec::with_capacity(s.recipe.chunks.len());
+        for (id, _) in &s.recipe.chunks {
+            if let Some(home) = chunk_home.get(id) {
+                required.insert(*home, ());
+                missing.push(false);
+            } else {
+                missing.push(sent.insert(*id));
+            }
+        }
+        let ranges = delta::missing_ranges(&s, &missing);
+        let missing_bytes = ranges.iter().map(|r| r.1 - r.0).sum();
+        let g = delta::plan_stream(&s, &ranges, &base_index, base.preferred.get(c), &opts.delta);
+        for p in &g {
+            for r in &p.refs {
+                required.insert(r.0, ());
+            }
+        }
+        recipes.push(RecipeEntry {
+            content: *c,
+            recipe: s.recipe.clone(),
+            tar_index: s.entries.clone(),
+        });
+        plans.push((*c, g, missing_bytes));
+        streams.insert(*c, s);
+    }
+
+    let meta = Meta {
+        creator: format!("booster {}", env!("CARGO_PKG_VERSION")),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        chunker: store.params(),
+        images: targets
+            .iter()
+            .map(|t| BundleImage {
+                name: t.name.clone(),
+                digest: t.digest,
+                media_type: t.media_type.clone(),
+            })
+            .collect(),
+        base: required
+            .keys()
+            .map(|d| BaseEntry {
+                content: *d,
+                len: base_index.streams[d].recipe.len,
+                label: labels.get(d).map(|s| s.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+    };
+
+    let mut sink = Sink::new(path, opts)?;
+    sink.section(SectionKind::Meta, &meta.encode())?;
+    for chunk in recipes.chunks(256) {
+        sink.section(SectionKind::Recipes, &format::encode_recipes(chunk))?;
+    }
+    let metadata_so_far = sink.written();
+
+    let mut per_content: HashMap<Digest, (u64, u64, bool)> = HashMap::new();
+    let total_missing: u64 = plans.iter().map(|p| p.2).sum();
+    let mut done_missing = 0u64;
+    for (c, groups, missing_bytes) in &plans {
+        let s = &streams[c];
+        let mut bytes = 0u64;
+        let used_refs = groups.iter().any(|g| !g.refs.is_empty());
+        // Encode in batches so that memory stays bounded by a section's worth of frames.
+        let mut section = PayloadSection {
+            content: *c,
+            groups: Vec::new(),
+        };
+        let mut section_bytes = 0usize;
+        for batch in groups.chunks(opts.delta.workers.max(1) * 2) {
+            for g in delta::encode_groups(store, s, &base_index, batch, &opts.delta)? {
+                section_bytes += g.frame.len();
+                bytes += g.frame.len() as u64;
+                section.groups.push(g);
+                if section_bytes >= SECTION_TARGET {
+                    sink.section(SectionKind::Payload, &section.encode())?;
+                    section.groups.clear();
+                    section_bytes = 0;
+                }
+            }
+            done_missing += batch
+                .iter()
+                .flat_map(|g| g.pieces.iter())
+                .map(|p| p.1)
+                .sum::<u64>();
+            progress("encoding", done_missing, total_missing);
+        }
+        if !section.groups.is_empty() {
+            sink.section(SectionKind::Payload, &section.encode())?;
+        }
+        per_content.insert(*c, (bytes, *missing_bytes, used_refs));
+    }
+    let payload_bytes = sink.written() - metadata_so_far;
+
+    let blob_list: Vec<(Digest, BlobRecord)> = blobs.iter().map(|(d, r)| (*d, r.clone())).collect();
+    for chunk in blob_list.chunks(1024) {
+        sink.section(SectionKind::Blobs, &format::encode_blobs(chunk))?;
+    }
+    let mut docs: Vec<(Digest, Doc)> = Vec::new();
+    for d in &closure.docs {
+        if let Some(doc) = store.doc(d)? {
+            docs.push((*d, doc));
+        }
+    }
+    let mut batch: Vec<(Digest, Doc)> = Vec::new();
+    let mut batch_bytes = 0;
+    for (d, doc) in docs {
+        batch_bytes += doc.data.len();
+        batch.push((d, doc));
+        if batch_bytes > (16 << 20) {
+            sink.section(SectionKind::Docs, &format::encode_docs(&batch))?;
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        sink.section(SectionKind::Docs, &format::encode_docs(&batch))?;
+    }
+    let (files, total) = sink.finish()?;
+
+    let mut report = BundleReport {
+        files,
+        bundle_bytes: total,
+        payload_bytes,
+        metadata_bytes: total - payload_bytes,
+        images: meta.images.clone(),
+        base_required: meta.base.len(),
+        ..Default::default()
+    };
+    report.layers = layer_rows(store, &targets, &base_index, &per_content)?;
+    report.carried_whole_bytes = report
+        .layers
+        .iter()
+        .filter(|l| l.carried_whole)
+        .map(|l| l.bytes_in_bundle)
+        .sum();
+    Ok(report)
+}
+
+/// The bundle file, or a counter when nothing is to be written (`--dry-run`).
+enum Sink {
+    File(BundleWriter),
+    Count(u64),
+}
+
+impl Sink {
+    fn new(path: &Path, opts: &BundleOptions) -> Result<Sink> {
+        Ok(if opts.dry_run {
+            Sink::Count(format::HEADER_LEN as u64)
+        } else {
+            Sink::File(BundleWriter::create(path, opts.split)?)
+        })
+    }
+
+    fn section(&mut self, kind: SectionKind, plain: &[u8]) -> Result<()> {
+        match self {
+            Sink::File(w) => {
+                w.section(kind, plain)?;
+            }
+            Sink::Count(n) => {
+                let body = if kind == SectionKind::Payload {
+                    plain.len()
+                } else {
+                    zstd::bulk::compress(plain, 12)
+                        .map(|z| z.len())
+                        .unwrap_or(plain.len())
+                };
+                *n += (format::SECTION_HEADER_LEN + body) as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn written(&self) -> u64 {
+        match self {
+            Sink::File(w) => w.bytes_written(),
+            Sink::Count(n) => *n,
+        }
+    }
+
+    fn finish(self) -> Result<(Vec<PathBuf>, u64)> {
+        match self {
+            Sink::File(w) => w.finish(),
+            Sink::Count(n) => Ok((Vec::new(), n + format::TRAILER_LEN as u64 + 64)),
+        }
+    }
+}
+
+fn load_targets(store: &Store, images: &[String]) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    for name in images {
+        let rec = store
+            .image(name)?
+            .ok_or_else(|| Error::Usage(format!("image {name} is not in the store (pull it first)")))?;
+        out.push(Target {
+            name: name.clone(),
+            digest: rec.digest,
+            media_type: rec.media_type,
+        });
+    }
+    Ok(out)
+}
+
+/// Blob records of every blob the targets need; all must be rebuildable.
+fn load_blobs(store: &Store, closure: &Closure) -> Result<BTreeMap<Digest, BlobRecord>> {
+    let mut out = BTreeMap::new();
+    let mut not_rebuildable = Vec::new();
+    for d in &closure.blobs {
+        let rec = store.blob(d)?.expect("closure checked");
+        if !rec.method.can_rebuild() {
+            not_rebuildable.push(d.to_string());
+        }
+        out.insert(*d, rec);
+    }
+    if !not_rebuildable.is_empty() {
+        return Err(Error::format(
+            "bundle",
+            format!(
+                "{} layer(s) were stored as delta bases only and cannot be rebuilt: {}; pull the new images with `booster pull`",
+                not_rebuildable.len(),
+                not_rebuildable.join(", ")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn layer_rows(
+    store: &Store,
+    targets: &[Target],
+    base: &BaseIndex,
+    per_content: &HashMap<Digest, (u64, u64, bool)>,
+) -> Result<Vec<LayerRow>> {
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for t in targets {
+        for m in manifests_of(store, &t.digest)? {
+            let Some(doc) = store.doc(&m)? else { continue };
+            let Parsed::Manifest { layers, .. } = manifest::parse(&doc.data, Some(&doc.media_type))? else {
+                continue;
+            };
+            for l in layers {
+                let d = l.digest()?;
+                if !seen.insert(d) {
+                    continue;
+                }
+                let Some(rec) = store.blob(&d)? else { continue };
+                let (bytes, missing, used_refs) =
+                    per_content.get(&rec.content).copied().unwrap_or((0, 0, false));
+                let status = if base.streams.contains_key(&rec.content) || (missing == 0 && bytes == 0) {
+                    LayerStatus::Shared
+                } else if used_refs {
+                    LayerStatus::Delta
+                } else {
+                    LayerStatus::New
+                };
+                let plain = store.recipe(&rec.content)?.map(|r| r.len).unwrap_or(0);
+                rows.push(LayerRow {
+                    image: t.name.clone(),
+                    digest: d,
+                    media_type: l.media_type.clone(),
+                    compressed_size: l.size,
+                    uncompressed_size: plain,
+                    status,
+                    method: rec.method.describe(),
+                    carried_whole: matches!(rec.method, crate::compress::Method::Whole { .. }),
+                    missing_bytes: missing,
+                    bytes_in_bundle: bytes,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The image manifests under a manifest or index digest.
+pub fn manifests_of(store: &Store, d: &Digest) -> Result<Vec<Digest>> {
+    let Some(doc) = store.doc(d)? else {
+        return Ok(Vec::new());
+    };
+    Ok(match manifest::parse(&doc.data, Some(&doc.media_type))? {
+        Parsed::Manifest { .. } => vec![*d],
+        Parsed::Index { manifests, .. } => {
+            let mut out = Vec::new();
+            for m in manifests {
+                if manifest::is_index(&m.media_type) {
+                    out.extend(manifests_of(store, &m.digest()?)?);
+                } else if manifest::is_manifest(&m.media_type) || m.media_type.is_empty() {
+                    out.push(m.digest()?);
+                }
+            }
+            out
+        }
+    })
+}
+
+/// The layer contents of a stored image, per manifest, in order (for base pairing).
+pub fn layer_contents(store: &Store, d: &Digest) -> Result<Vec<Vec<Digest>>> {
+    let mut out = Vec::new();
+    for m in manifests_of(store, d)? {
+        let Some(doc) = store.doc(&m)? else { continue };
+        if let Parsed::Manifest { layers, .. } = manifest::parse(&doc.data, Some(&doc.media_type))? {
+            let mut v = Vec::new();
+            for l in layers {
+                if let Some(rec) = store.blob(&l.digest()?)? {
+                    v.push(rec.content);
+                }
+            }
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
