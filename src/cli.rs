@@ -48,6 +48,9 @@ pub struct GlobalArgs {
     /// Print a JSON report on stdout instead of a human summary
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
+    /// If another booster has the store open, wait up to SECS for it instead of failing
+    #[arg(long, global = true, value_name = "SECS", help_heading = "Global options")]
+    pub wait: Option<u64>,
 }
 
 /// Options for commands that talk to registries.
@@ -117,6 +120,19 @@ pub enum Command {
         after_help = "Examples:\n  booster import bundle.bkp\n  booster import /media/usb/bundle.bkp.001 --push registry.local:5000"
     )]
     Import(ImportArgs),
+    /// Write a bundle of what a receiver that has OLD lacks to rebuild NEW (for air gaps)
+    #[command(
+        after_help = "Examples:\n  booster export --since old.txt new.txt -o bundle.bkp\n  booster export --since site.inv new.txt -o /media/usb/bundle.bkp --split-size 4G"
+    )]
+    Export(ExportArgs),
+    /// Write an inventory of this store, for the sender's next `export --since`
+    #[command(
+        after_help = "Examples:\n  booster inventory -o site.inv\n  booster inventory --json -o site.inv"
+    )]
+    Inventory(InventoryArgs),
+    /// Remove what no image needs any more and give the space back
+    #[command(after_help = "Examples:\n  booster rm old.txt && booster gc\n  booster gc --dry-run")]
+    Gc(GcArgs),
     /// Check a bundle completely without importing it
     #[command(
         after_help = "Examples:\n  booster verify bundle.bkp\n  booster verify /media/usb/bundle.bkp.003"
@@ -304,4 +320,41 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("size must be positive: {s:?}"));
     }
     Ok((n * mult as f64) as u64)
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What the receiver has: an image list, a reference, or an inventory from `booster inventory`
+    #[arg(long, value_name = "OLD|INVENTORY")]
+    pub since: Option<String>,
+    /// New images: image lists or references
+    #[arg(required = true, value_name = "NEW|REF")]
+    pub images: Vec<String>,
+    /// Bundle file (with --split-size: volumes FILE.001, FILE.002, …)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// Split into volumes of at most SIZE (e.g. 4G for FAT32 sticks: use 4095M)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub split_size: Option<u64>,
+    /// Print the estimate without writing the bundle
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Inventory file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be freed without removing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::{
-    ApplyArgs, BundleArgs, Cli, Command, CopyArgs, DiffArgs, FsckArgs, ImportArgs, IngestArgs, InspectArgs,
-    PullArgs, PushArgs, RegistryArgs, RmArgs, VerifyArgs,
+    ApplyArgs, BundleArgs, Cli, Command, CopyArgs, DiffArgs, ExportArgs, FsckArgs, GcArgs, ImportArgs,
+    IngestArgs, InspectArgs, InventoryArgs, PullArgs, PushArgs, RegistryArgs, RmArgs, VerifyArgs,
 };
 use crate::delta::DeltaOptions;
 use crate::ingest::{self, IngestOptions};
@@ -22,13 +22,14 @@ use crate::oci::source::Sink;
 use crate::ops::make_bundle::BundleOptions;
 use crate::ops::pull::{Ctx, PlatformFilter, PullOptions, image_name};
 use crate::ops::push::{MountHints, destination_for};
-use crate::ops::{apply, diff, import};
+use crate::ops::{apply, diff, export, gc, import, inventory};
 use crate::ops::{fsck, inspect, pull, push, stats};
 use crate::output::{human_bytes, print_json};
 use crate::store::Store;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.global.json;
+    LOCK_WAIT.store(cli.global.wait.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     let store_dir = store_dir(cli.global.store.clone())?;
     match cli.command {
         Command::Stats => cmd_stats(&store_dir, json),
@@ -41,6 +42,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => cmd_apply(&store_dir, &args, json),
         Command::Import(args) => cmd_import(&store_dir, &args, json),
         Command::Verify(args) => cmd_verify(&args, json),
+        Command::Export(args) => cmd_export(&store_dir, &args, json),
+        Command::Inventory(args) => cmd_inventory(&store_dir, &args, json),
+        Command::Gc(args) => cmd_gc(&store_dir, &args, json),
         Command::Images => cmd_images(&store_dir, json),
         Command::Rm(args) => cmd_rm(&store_dir, &args, json),
         Command::Inspect(args) => cmd_inspect(&store_dir, &args, json),
@@ -299,8 +303,29 @@ pub fn store_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/booster"))
 }
 
+/// `--wait SECS`: how long to wait for another process to release the store.
+static LOCK_WAIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn open_store(dir: &Path) -> anyhow::Result<Store> {
-    Ok(Store::open(dir)?)
+    let wait = std::time::Duration::from_secs(LOCK_WAIT.load(std::sync::atomic::Ordering::Relaxed));
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match Store::open(dir) {
+            Err(crate::Error::StoreInUse { pid, .. }) if started.elapsed() < wait => {
+                if !told {
+                    tracing::info!(
+                        "store {} is in use by pid {pid}; waiting up to {}s",
+                        dir.display(),
+                        wait.as_secs()
+                    );
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn cmd_stats(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -629,6 +654,102 @@ fn cmd_verify(args: &VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
         );
         for i in &meta.images {
             println!("{}  {}", i.name, i.digest);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(dir, &args.registry)?;
+    let since = export::Since::parse(args.since.as_deref())?;
+    let new = references(&args.images)?;
+    let opts = bundle_options(&args.bundle, args.split_size, args.dry_run);
+    let rt = runtime()?;
+    let r = rt.block_on(export::export(&ctx, &since, &new, &args.output, &opts))?;
+    if json {
+        print_json(&r);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let b = &r.bundle;
+    let volumes = if b.files.len() > 1 {
+        format!(" in {} volumes", b.files.len())
+    } else {
+        String::new()
+    };
+    if args.dry_run {
+        tracing::info!(
+            "bundle would be {} (nothing written)",
+            human_bytes(b.bundle_bytes)
+        );
+    } else {
+        tracing::info!(
+            "wrote {}{volumes}: {}",
+            args.output.display(),
+            human_bytes(b.bundle_bytes)
+        );
+    }
+    tracing::info!(
+        "{} images; base: {} layers the receiver has ({} needed); payload {}, metadata {}",
+        b.images.len(),
+        r.base_layers,
+        b.base_required,
+        human_bytes(b.payload_bytes),
+        human_bytes(b.metadata_bytes)
+    );
+    if b.carried_whole_bytes > 0 {
+        tracing::warn!(
+            "{} of the bundle are layers carried whole",
+            human_bytes(b.carried_whole_bytes)
+        );
+    }
+    print_layer_table(&b.layers);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_inventory(dir: &Path, args: &InventoryArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let inv = inventory::Inventory::of_store(&store)?;
+    inv.write(&args.output)?;
+    let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    if json {
+        print_json(
+            &serde_json::json!({"file": args.output, "bytes": size, "images": inv.images.len(), "layers": inv.contents.len()}),
+        );
+    } else {
+        tracing::info!(
+            "wrote {} ({}): {} images, {} layers",
+            args.output.display(),
+            human_bytes(size),
+            inv.images.len(),
+            inv.contents.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_gc(dir: &Path, args: &GcArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let r = gc::gc(&store, args.dry_run)?;
+    if json {
+        print_json(&r);
+    } else {
+        let verb = if r.dry_run { "would remove" } else { "removed" };
+        tracing::info!(
+            "{verb} {} chunks ({} stored, {} plain), {} layers, {} blob records, {} manifests/configs; {} images kept",
+            r.chunks_removed,
+            human_bytes(r.stored_bytes_removed),
+            human_bytes(r.chunk_bytes_removed),
+            r.recipes_removed,
+            r.blobs_removed,
+            r.docs_removed,
+            r.images
+        );
+        if !r.dry_run {
+            tracing::info!(
+                "store on disk: {} → {}",
+                human_bytes(r.disk_bytes_before),
+                human_bytes(r.disk_bytes_after)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -77,17 +77,20 @@ impl Header {
 
     pub fn decode(b: &[u8]) -> Result<Header, String> {
         if b.len() < HEADER_LEN || &b[..8] != MAGIC {
-            return Err("not a booster bundle (bad magic)".into());
+            return Err("header: not a booster bundle (bad magic), or its header is damaged".into());
         }
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
         if version != VERSION {
             return Err(format!(
-                "bundle format version {version} is not supported by this booster (it reads version {VERSION}); upgrade booster"
+                "header: bundle format version {version} is not supported by this booster (it reads version {VERSION}); \
+                 upgrade booster, or if the bundle was made by this version, its header is damaged"
             ));
         }
         let flags = u32::from_le_bytes(b[12..16].try_into().unwrap());
         if flags != 0 {
-            return Err(format!("unknown bundle flags {flags:#x}"));
+            return Err(format!(
+                "header: unknown bundle flags {flags:#x} (newer booster, or a damaged header)"
+            ));
         }
         Ok(Header {
             version,

@@ -2,9 +2,12 @@
 
 pub mod apply;
 pub mod diff;
+pub mod export;
 pub mod fsck;
+pub mod gc;
 pub mod import;
 pub mod inspect;
+pub mod inventory;
 pub mod make_bundle;
 pub mod pull;
 pub mod push;

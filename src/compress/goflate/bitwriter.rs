@@ -404,8 +404,9 @@ impl BitWriter {
                 extra_bits += i64::from(self.literal_freq[code])
                     * i64::from(LENGTH_EXTRA_BITS[code - LENGTH_CODES_START]);
             }
-            for code in 4..num_offsets {
-                extra_bits += i64::from(self.offset_freq[code]) * i64::from(OFFSET_EXTRA_BITS[code]);
+            let offsets = self.offset_freq.iter().zip(OFFSET_EXTRA_BITS);
+            for (&freq, extra) in offsets.take(num_offsets).skip(4) {
+                extra_bits += i64::from(freq) * i64::from(extra);
             }
         }
         let mut codes = Codes::Fixed;

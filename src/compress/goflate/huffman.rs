@@ -219,11 +219,9 @@ impl HuffmanEncoder {
         assert!(leaf_counts[mb][mb] == n, "leafCounts[maxBits][maxBits] != n");
 
         let counts = &leaf_counts[mb];
-        let mut bits = 1;
-        for level in (1..=mb).rev() {
+        for (bits, level) in (1..).zip((1..=mb).rev()) {
             // Literals that need at least `bits` bits.
             self.bit_count[bits] = counts[level] - counts[level - 1];
-            bits += 1;
         }
         mb + 1
     }

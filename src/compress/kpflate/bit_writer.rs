@@ -15,9 +15,9 @@
 //! the previous dynamic block has not been ended yet (its EOB is "owed") and
 //! the next tokens may continue it with the same codes.
 //!
-//! Go buffers output in a 254-byte array and pushes 6 bytes whenever 48 bits
-//! are pending; only the resulting bit stream matters, so this port appends
-//! straight to `out`.
+//! Only the resulting bit stream matters, not when Go hands bytes to its
+//! writer, so output is appended to the caller's `Vec`; the token and literal
+//! loops stage it in a small stack buffer first, as Go does, for speed.
 
 use super::huffman_code::{
     FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, HCode, HuffmanEncoder, code64, fixed_bit_length, hlen, new_hcode,
@@ -420,8 +420,18 @@ impl HuffmanBitWriter {
         // table never meets a symbol it cannot send.
         let (num_literals, num_offsets) = self.index_tokens(tokens, !sync);
         let ssize = Self::stored_size(input);
-        let extra_bits = if ssize.is_some() || self.last_header > 0 { self.extra_bit_size() } else { 0 };
-        let p = Pricing { input: input.unwrap_or_default(), eof, sync, ssize, extra_bits };
+        let extra_bits = if ssize.is_some() || self.last_header > 0 {
+            self.extra_bit_size()
+        } else {
+            0
+        };
+        let p = Pricing {
+            input: input.unwrap_or_default(),
+            eof,
+            sync,
+            ssize,
+            extra_bits,
+        };
 
         if self.last_header > 0 && self.reuse_or_replace(tokens, &p) {
             return;
@@ -432,7 +442,12 @@ impl HuffmanBitWriter {
         if sync {
             self.last_header = 0;
         }
-        write_tokens(&mut self.sink, tokens.slice(), &self.literal_encoding.codes, &self.offset_encoding.codes);
+        write_tokens(
+            &mut self.sink,
+            tokens.slice(),
+            &self.literal_encoding.codes,
+            &self.offset_encoding.codes,
+        );
     }
 
     /// With a table open: decides between continuing it and a new table (by
@@ -469,7 +484,13 @@ impl HuffmanBitWriter {
     /// Builds a new table and writes its header, unless fixed codes (small
     /// blocks) or a stored block are no larger. Returns whether the block
     /// was written completely.
-    fn new_table(&mut self, tokens: &mut Tokens, p: &Pricing, num_literals: usize, num_offsets: usize) -> bool {
+    fn new_table(
+        &mut self,
+        tokens: &mut Tokens,
+        p: &Pricing,
+        num_literals: usize,
+        num_offsets: usize,
+    ) -> bool {
         self.literal_freq[END_BLOCK_MARKER] = 1;
         self.generate();
         self.generate_codegen_for_tables(num_literals, num_offsets);
@@ -559,7 +580,10 @@ impl HuffmanBitWriter {
         }
         histogram(input, &mut self.literal_freq[..256]);
         let ssize = Self::stored_size(Some(input));
-        if ssize.is_some() && input.len() > 1024 && looks_incompressible(&self.literal_freq[..256], input.len()) {
+        if ssize.is_some()
+            && input.len() > 1024
+            && looks_incompressible(&self.literal_freq[..256], input.len())
+        {
             self.write_stored(input, eof);
             return;
         }

@@ -320,7 +320,11 @@ mod tests {
         let data = sample(300_000);
         for level in -2..=9 {
             let whole = encode(level, b"", &data, &[usize::MAX]);
-            assert_eq!(whole, encode(level, b"", &data, &[1, 7, 65535, 100, 65536, 3]), "level {level}");
+            assert_eq!(
+                whole,
+                encode(level, b"", &data, &[1, 7, 65535, 100, 65536, 3]),
+                "level {level}"
+            );
         }
     }
 
@@ -332,7 +336,9 @@ mod tests {
         for level in 7..=9 {
             let want = encode(level, &data[..5000], &data, &[usize::MAX]);
             let mut enc = Encoder::new(level).expect("valid level");
-            let Engine::Lazy(lazy) = &mut enc.engine else { unreachable!("levels 7-9 are lazy") };
+            let Engine::Lazy(lazy) = &mut enc.engine else {
+                unreachable!("levels 7-9 are lazy")
+            };
             lazy.force_hash_offset((1 << 28) - 3 * 32768);
             enc.fill_window(&data[..5000]);
             let mut out = Vec::new();

@@ -219,29 +219,29 @@ impl FastEnc {
     /// Moves the table base, as a long stream or many resets would.
     #[cfg(test)]
     pub(crate) fn force_cur(&mut self, cur: i32) {
-        self.fg_mut().cur = cur;
+        self.hist_mut().cur = cur;
     }
 
     #[cfg(test)]
-    fn fg_mut(&mut self) -> &mut FastGen {
+    fn hist_mut(&mut self) -> &mut FastGen {
         match self {
-            FastEnc::L1(e) => &mut e.fg,
-            FastEnc::L2(e) => &mut e.fg,
-            FastEnc::L3(e) => &mut e.fg,
-            FastEnc::L4(e) => &mut e.fg,
-            FastEnc::L5(e) => &mut e.fg,
-            FastEnc::L6(e) => &mut e.fg,
+            FastEnc::L1(e) => &mut e.hist,
+            FastEnc::L2(e) => &mut e.hist,
+            FastEnc::L3(e) => &mut e.hist,
+            FastEnc::L4(e) => &mut e.hist,
+            FastEnc::L5(e) => &mut e.hist,
+            FastEnc::L6(e) => &mut e.hist,
         }
     }
 
     pub fn reset(&mut self) {
         match self {
-            FastEnc::L1(e) => e.fg.reset(),
-            FastEnc::L2(e) => e.fg.reset(),
-            FastEnc::L3(e) => e.fg.reset(),
-            FastEnc::L4(e) => e.fg.reset(),
-            FastEnc::L5(e) => e.fg.reset(),
-            FastEnc::L6(e) => e.fg.reset(),
+            FastEnc::L1(e) => e.hist.reset(),
+            FastEnc::L2(e) => e.hist.reset(),
+            FastEnc::L3(e) => e.hist.reset(),
+            FastEnc::L4(e) => e.hist.reset(),
+            FastEnc::L5(e) => e.hist.reset(),
+            FastEnc::L6(e) => e.hist.reset(),
         }
     }
 }
@@ -312,13 +312,19 @@ mod tests {
             // Rebased mid-stream with history present.
             let mut enc = FastEnc::new(level);
             enc.force_cur(BUFFER_RESET - 100_000);
-            assert!(want == tokens(&mut enc, &data), "level {level}: rebase with history");
+            assert!(
+                want == tokens(&mut enc, &data),
+                "level {level}: rebase with history"
+            );
             // Rebased right after a reset, with an empty history.
             let mut enc = FastEnc::new(level);
             // The first half slides once (+294907) and the reset adds its
             // 32 KiB + history, crossing BUFFER_RESET with an empty history.
             enc.force_cur(BUFFER_RESET - 400_000);
-            assert!(want == tokens(&mut enc, &data), "level {level}: rebase after reset");
+            assert!(
+                want == tokens(&mut enc, &data),
+                "level {level}: rebase after reset"
+            );
         }
     }
 }

@@ -363,7 +363,10 @@ impl Lazy {
 
             let head = self.chain_head - self.hash_offset;
             let search = head >= min_index && lookahead > prev_length && prev_length < self.params.lazy;
-            if let Some((l, o)) = search.then(|| self.find_match(self.index, head, lookahead)).flatten() {
+            if let Some((l, o)) = search
+                .then(|| self.find_match(self.index, head, lookahead))
+                .flatten()
+            {
                 self.length = l;
                 self.offset = o;
             }

@@ -18,7 +18,7 @@ use super::token::{BASE_MATCH_OFFSET, Tokens};
 const HASH_BYTES: u32 = 5;
 
 pub(crate) struct FastEncL1 {
-    pub fg: FastGen,
+    pub hist: FastGen,
     table: Box<[i32; TABLE_SIZE]>,
 }
 
@@ -30,24 +30,24 @@ fn h5(u: u64) -> usize {
 impl FastEncL1 {
     pub fn new() -> Box<FastEncL1> {
         Box::new(FastEncL1 {
-            fg: FastGen::new(),
+            hist: FastGen::new(),
             table: Box::new([0; TABLE_SIZE]),
         })
     }
 
     fn protect_cur(&mut self) {
-        while self.fg.cur >= super::fast::BUFFER_RESET {
-            if self.fg.len == 0 {
+        while self.hist.cur >= super::fast::BUFFER_RESET {
+            if self.hist.len == 0 {
                 self.table.fill(0);
-                self.fg.cur = MAX_MATCH_OFFSET;
+                self.hist.cur = MAX_MATCH_OFFSET;
                 break;
             }
-            let cur = self.fg.cur;
-            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            let cur = self.hist.cur;
+            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
             for v in self.table.iter_mut() {
                 *v = rebase_entry(*v, min_off, cur);
             }
-            self.fg.cur = MAX_MATCH_OFFSET;
+            self.hist.cur = MAX_MATCH_OFFSET;
         }
     }
 
@@ -55,16 +55,16 @@ impl FastEncL1 {
         const SKIP_LOG: i32 = 5;
         const DO_EVERY: i32 = 2;
         self.protect_cur();
-        let mut s = self.fg.add_block(src);
+        let mut s = self.hist.add_block(src);
         if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
             // Too small to search: the caller sees n = len and stores it.
             dst.n = src.len();
             return;
         }
-        let cur = self.fg.cur;
+        let cur = self.hist.cur;
         let table = &mut *self.table;
-        let buf = &*self.fg.buf;
-        let src = &buf[..self.fg.len];
+        let buf = &*self.hist.buf;
+        let src = &buf[..self.hist.len];
         let mut next_emit = s;
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         let mut cv = load64(buf, s);

@@ -21,7 +21,7 @@ const B_TABLE_SIZE: usize = 1 << B_TABLE_BITS;
 const HASH_BYTES: u32 = 5;
 
 pub(crate) struct FastEncL2 {
-    pub fg: FastGen,
+    pub hist: FastGen,
     table: Box<[i32; B_TABLE_SIZE]>,
 }
 
@@ -33,24 +33,24 @@ fn h5(u: u64) -> usize {
 impl FastEncL2 {
     pub fn new() -> Box<FastEncL2> {
         Box::new(FastEncL2 {
-            fg: FastGen::new(),
+            hist: FastGen::new(),
             table: Box::new([0; B_TABLE_SIZE]),
         })
     }
 
     fn protect_cur(&mut self) {
-        while self.fg.cur >= BUFFER_RESET {
-            if self.fg.len == 0 {
+        while self.hist.cur >= BUFFER_RESET {
+            if self.hist.len == 0 {
                 self.table.fill(0);
-                self.fg.cur = MAX_MATCH_OFFSET;
+                self.hist.cur = MAX_MATCH_OFFSET;
                 break;
             }
-            let cur = self.fg.cur;
-            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            let cur = self.hist.cur;
+            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
             for v in self.table.iter_mut() {
                 *v = rebase_entry(*v, min_off, cur);
             }
-            self.fg.cur = MAX_MATCH_OFFSET;
+            self.hist.cur = MAX_MATCH_OFFSET;
         }
     }
 
@@ -58,15 +58,15 @@ impl FastEncL2 {
         const SKIP_LOG: i32 = 5;
         const DO_EVERY: i32 = 2;
         self.protect_cur();
-        let mut s = self.fg.add_block(src);
+        let mut s = self.hist.add_block(src);
         if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
             dst.n = src.len();
             return;
         }
-        let cur = self.fg.cur;
+        let cur = self.hist.cur;
         let table = &mut *self.table;
-        let buf = &*self.fg.buf;
-        let src = &buf[..self.fg.len];
+        let buf = &*self.hist.buf;
+        let src = &buf[..self.hist.len];
         let mut next_emit = s;
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         let mut cv = load64(buf, s);

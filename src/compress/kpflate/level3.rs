@@ -36,7 +36,7 @@ impl EntryPrev {
 }
 
 pub(crate) struct FastEncL3 {
-    pub fg: FastGen,
+    pub hist: FastGen,
     table: Box<[EntryPrev; TABLE_SIZE]>,
 }
 
@@ -48,40 +48,40 @@ fn h5(u: u64) -> usize {
 impl FastEncL3 {
     pub fn new() -> Box<FastEncL3> {
         Box::new(FastEncL3 {
-            fg: FastGen::new(),
+            hist: FastGen::new(),
             table: Box::new([EntryPrev::default(); TABLE_SIZE]),
         })
     }
 
     fn protect_cur(&mut self) {
-        while self.fg.cur >= BUFFER_RESET {
-            if self.fg.len == 0 {
+        while self.hist.cur >= BUFFER_RESET {
+            if self.hist.len == 0 {
                 self.table.fill(EntryPrev::default());
-                self.fg.cur = MAX_MATCH_OFFSET;
+                self.hist.cur = MAX_MATCH_OFFSET;
                 break;
             }
-            let cur = self.fg.cur;
-            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            let cur = self.hist.cur;
+            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
             for v in self.table.iter_mut() {
                 v.cur = rebase_entry(v.cur, min_off, cur);
                 v.prev = rebase_entry(v.prev, min_off, cur);
             }
-            self.fg.cur = MAX_MATCH_OFFSET;
+            self.hist.cur = MAX_MATCH_OFFSET;
         }
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
         const SKIP_LOG: i32 = 7;
         self.protect_cur();
-        let mut s = self.fg.add_block(src);
+        let mut s = self.hist.add_block(src);
         if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
             dst.n = src.len();
             return;
         }
-        let cur = self.fg.cur;
+        let cur = self.hist.cur;
         let table = &mut *self.table;
-        let buf = &*self.fg.buf;
-        let src = &buf[..self.fg.len];
+        let buf = &*self.hist.buf;
+        let src = &buf[..self.hist.len];
         let mut next_emit = s;
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         let mut cv = load64(buf, s);

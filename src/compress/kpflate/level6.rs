@@ -21,7 +21,7 @@ use super::token::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH, Tokens};
 const HASH_SHORT_BYTES: u32 = 4;
 
 pub(crate) struct FastEncL6 {
-    pub fg: FastGen,
+    pub hist: FastGen,
     table: Box<[i32; TABLE_SIZE]>,
     b_table: Box<[EntryPrev; TABLE_SIZE]>,
 }
@@ -39,29 +39,29 @@ fn hl(u: u64) -> usize {
 impl FastEncL6 {
     pub fn new() -> Box<FastEncL6> {
         Box::new(FastEncL6 {
-            fg: FastGen::new(),
+            hist: FastGen::new(),
             table: Box::new([0; TABLE_SIZE]),
             b_table: Box::new([EntryPrev::default(); TABLE_SIZE]),
         })
     }
 
     fn protect_cur(&mut self) {
-        while self.fg.cur >= BUFFER_RESET {
-            if self.fg.len == 0 {
+        while self.hist.cur >= BUFFER_RESET {
+            if self.hist.len == 0 {
                 self.table.fill(0);
                 self.b_table.fill(EntryPrev::default());
-                self.fg.cur = MAX_MATCH_OFFSET;
+                self.hist.cur = MAX_MATCH_OFFSET;
                 break;
             }
-            let cur = self.fg.cur;
-            let min_off = cur + self.fg.len as i32 - MAX_MATCH_OFFSET;
+            let cur = self.hist.cur;
+            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
             for v in self.table.iter_mut() {
                 *v = rebase_entry(*v, min_off, cur);
             }
             for v in self.b_table.iter_mut() {
                 rebase_prev_entry(v, min_off, cur);
             }
-            self.fg.cur = MAX_MATCH_OFFSET;
+            self.hist.cur = MAX_MATCH_OFFSET;
         }
     }
 
@@ -69,16 +69,16 @@ impl FastEncL6 {
         const SKIP_LOG: i32 = 7;
         const DO_EVERY: i32 = 1;
         self.protect_cur();
-        let mut s = self.fg.add_block(src);
+        let mut s = self.hist.add_block(src);
         if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
             dst.n = src.len();
             return;
         }
-        let cur = self.fg.cur;
+        let cur = self.hist.cur;
         let table = &mut *self.table;
         let b_table = &mut *self.b_table;
-        let buf = &*self.fg.buf;
-        let src = &buf[..self.fg.len];
+        let buf = &*self.hist.buf;
+        let src = &buf[..self.hist.len];
         let mut next_emit = s;
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         let mut cv = load64(buf, s);

@@ -19,8 +19,9 @@
 //! Supported levels, all verified byte for byte against Go (see
 //! `tests/kpflate_differential.rs`): −2 (Huffman only), −1 (= 5), 0 (stored),
 //! 1–6 (the single-pass `levelN.go` encoders) and 7–9 (lazy hash chains).
-//! The stateless writer (`NewStatelessWriter`) is not ported; no writer in
-//! the layer pipelines uses it.
+//! The stateless encoder (`StatelessDeflate`, `NewStatelessWriter`) is
+//! ported too ([`stateless_deflate`], [`StatelessWriter`]), though no layer
+//! pipeline uses it.
 //!
 //! Output depends only on the input bytes and the flush points: the Go
 //! writer buffers input into fixed-size windows and encodes a window only
@@ -40,7 +41,9 @@ mod level4;
 mod level5;
 mod level6;
 mod pgzip;
+mod stateless;
 mod token;
 
 pub use compressor::{DEFAULT_COMPRESSION, Encoder, HUFFMAN_ONLY};
 pub use pgzip::{PGZIP_DEFAULT_BLOCK_SIZE, PGZIP_TAIL_SIZE, PgzipEncoder, pgzip_block, pgzip_header};
+pub use stateless::{StatelessWriter, stateless_deflate};

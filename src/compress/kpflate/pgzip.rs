@@ -144,7 +144,10 @@ mod tests {
 
     #[test]
     fn header_matches_pgzip_zero_modtime() {
-        assert_eq!(pgzip_header(-1), [0x1f, 0x8b, 8, 0, 0x00, 0x09, 0x6e, 0x88, 0, 255]);
+        assert_eq!(
+            pgzip_header(-1),
+            [0x1f, 0x8b, 8, 0, 0x00, 0x09, 0x6e, 0x88, 0, 255]
+        );
         assert_eq!(pgzip_header(1)[8], 4);
         assert_eq!(pgzip_header(9)[8], 2);
     }
