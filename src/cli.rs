@@ -138,6 +138,21 @@ pub enum Command {
         after_help = "Examples:\n  booster verify bundle.bkp\n  booster verify /media/usb/bundle.bkp.003"
     )]
     Verify(VerifyArgs),
+    /// Run the companion service beside a registry (primary, or replica with --primary)
+    #[command(
+        after_help = "Examples:\n  booster serve --registry 127.0.0.1:5000 --listen 127.0.0.1:8080\n  booster serve --registry 127.0.0.1:5001 --listen 127.0.0.1:8081 --primary http://127.0.0.1:8080\n  curl -X POST http://127.0.0.1:8081/sync"
+    )]
+    Serve(ServeArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  booster completions bash > /etc/bash_completion.d/booster\n  booster completions zsh > ~/.zfunc/_booster"
+    )]
+    Completions(CompletionsArgs),
+    /// Write the man page (roff) to stdout
+    #[command(
+        after_help = "Examples:\n  booster man > booster.1 && man ./booster.1\n  booster man | gzip > /usr/share/man/man1/booster.1.gz"
+    )]
+    Man,
     /// List the images in the store
     #[command(after_help = "Examples:\n  booster images\n  booster images --json")]
     Images,
@@ -357,4 +372,34 @@ pub struct GcArgs {
     /// Report what would be freed without removing anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The registry beside this service: [http://]HOST[:PORT] (http:// means plain http)
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Be a replica of the booster service at URL (enables /sync)
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<String>,
+    /// Image list to offer replicas [default: every tag in the registry's catalog]
+    #[arg(long, value_name = "LIST")]
+    pub images: Option<std::path::PathBuf>,
+    /// File holding a bearer token required on every endpoint but /healthz (and sent to the primary)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    #[command(flatten)]
+    pub registry_opts: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::cli::ServeArgs;
 use crate::cli::{
     ApplyArgs, BundleArgs, Cli, Command, CopyArgs, DiffArgs, ExportArgs, FsckArgs, GcArgs, ImportArgs,
     IngestArgs, InspectArgs, InventoryArgs, PullArgs, PushArgs, RegistryArgs, RmArgs, VerifyArgs,
@@ -29,6 +30,10 @@ use crate::store::Store;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.global.json;
+    if matches!(cli.command, Command::Completions(_) | Command::Man) {
+        // Neither needs a store.
+        return run_without_store(cli);
+    }
     LOCK_WAIT.store(cli.global.wait.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     let store_dir = store_dir(cli.global.store.clone())?;
     match cli.command {
@@ -45,6 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => cmd_export(&store_dir, &args, json),
         Command::Inventory(args) => cmd_inventory(&store_dir, &args, json),
         Command::Gc(args) => cmd_gc(&store_dir, &args, json),
+        Command::Serve(args) => cmd_serve(&store_dir, &args),
+        Command::Completions(_) | Command::Man => unreachable!("handled before the store is opened"),
         Command::Images => cmd_images(&store_dir, json),
         Command::Rm(args) => cmd_rm(&store_dir, &args, json),
         Command::Inspect(args) => cmd_inspect(&store_dir, &args, json),
@@ -206,7 +213,7 @@ fn cmd_images(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
         print_json(&list);
     } else {
         for (n, r) in &images {
-            println!("{n}  {}", r.digest);
+            crate::outln!("{n}  {}", r.digest);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -252,9 +259,9 @@ fn cmd_inspect(dir: &Path, args: &InspectArgs, json: bool) -> anyhow::Result<Exi
         print_json(&info);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}  {}  {}", info.name, info.digest, info.media_type);
+    crate::outln!("{}  {}  {}", info.name, info.digest, info.media_type);
     for m in &info.manifests {
-        println!(
+        crate::outln!(
             "manifest {}{}",
             m.digest,
             m.platform
@@ -262,12 +269,17 @@ fn cmd_inspect(dir: &Path, args: &InspectArgs, json: bool) -> anyhow::Result<Exi
                 .map(|p| format!("  ({p})"))
                 .unwrap_or_default()
         );
-        println!(
+        crate::outln!(
             "  {:<19} {:>10} {:>10}  {:<22} {:<40} {:>10}",
-            "layer", "size", "plain", "encoder", "rebuild method", "corrections"
+            "layer",
+            "size",
+            "plain",
+            "encoder",
+            "rebuild method",
+            "corrections"
         );
         for l in &m.layers {
-            println!(
+            crate::outln!(
                 "  {:<19} {:>10} {:>10}  {:<22} {:<40} {:>10}",
                 l.digest.short(),
                 human_bytes(l.compressed_size),
@@ -334,20 +346,20 @@ fn cmd_stats(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&s);
     } else {
-        println!("store        {}", dir.display());
-        println!("images       {}", s.images);
-        println!(
+        crate::outln!("store        {}", dir.display());
+        crate::outln!("images       {}", s.images);
+        crate::outln!(
             "manifests    {} (manifests, indexes, configs)",
             s.manifests_and_configs
         );
-        println!("blobs        {}", s.blobs);
-        println!("layers       {} (distinct plain streams)", s.recipes);
-        println!("chunks       {}", s.chunks);
-        println!("logical      {}", human_bytes(s.logical_bytes));
-        println!("unique       {}", human_bytes(s.unique_bytes));
-        println!("stored       {} (after compression)", human_bytes(s.stored_bytes));
-        println!("on disk      {}", human_bytes(s.disk_bytes));
-        println!("dedup ratio  {:.2}", s.dedup_ratio);
+        crate::outln!("blobs        {}", s.blobs);
+        crate::outln!("layers       {} (distinct plain streams)", s.recipes);
+        crate::outln!("chunks       {}", s.chunks);
+        crate::outln!("logical      {}", human_bytes(s.logical_bytes));
+        crate::outln!("unique       {}", human_bytes(s.unique_bytes));
+        crate::outln!("stored       {} (after compression)", human_bytes(s.stored_bytes));
+        crate::outln!("on disk      {}", human_bytes(s.disk_bytes));
+        crate::outln!("dedup ratio  {:.2}", s.dedup_ratio);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -530,12 +542,17 @@ fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode>
 }
 
 fn print_layer_table(rows: &[crate::ops::make_bundle::LayerRow]) {
-    println!(
+    crate::outln!(
         "{:<14} {:<7} {:>10} {:>10} {:>10}  {}",
-        "layer", "status", "size", "plain", "in patch", "rebuild method"
+        "layer",
+        "status",
+        "size",
+        "plain",
+        "in patch",
+        "rebuild method"
     );
     for l in rows {
-        println!(
+        crate::outln!(
             "{:<14} {:<7} {:>10} {:>10} {:>10}  {}",
             l.digest.short(),
             format!("{:?}", l.status).to_lowercase(),
@@ -653,7 +670,7 @@ fn cmd_verify(args: &VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
             meta.base.len()
         );
         for i in &meta.images {
-            println!("{}  {}", i.name, i.digest);
+            crate::outln!("{}  {}", i.name, i.digest);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -752,5 +769,70 @@ fn cmd_gc(dir: &Path, args: &GcArgs, json: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_without_store(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "booster", &mut crate::output::stdout());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut crate::output::stdout())?;
+        }
+        _ => unreachable!("only called for commands without a store"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut reg_args = args.registry_opts.clone();
+    let registry = match args.registry.strip_prefix("http://") {
+        Some(rest) => {
+            reg_args
+                .insecure_registry
+                .push(rest.trim_end_matches('/').to_string());
+            rest
+        }
+        None => args.registry.strip_prefix("https://").unwrap_or(&args.registry),
+    };
+    let registry = Destination::parse(registry)?;
+    let token = match &args.token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading token file {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let ctx = context(dir, &reg_args)?;
+    let config = crate::serve::ServeConfig {
+        registry,
+        images: args.images.clone(),
+        primary: args.primary.clone(),
+        token,
+        bundle: bundle_options(&args.bundle, None, false),
+    };
+    let state = crate::serve::AppState::new(ctx, config);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        tracing::info!(
+            "booster serve on http://{} beside registry {}{}",
+            listener.local_addr()?,
+            args.registry,
+            args.primary
+                .as_deref()
+                .map(|p| format!(", replica of {p}"))
+                .unwrap_or_default()
+        );
+        crate::serve::serve(listener, state, crate::serve::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ pub mod layer;
 pub mod oci;
 pub mod ops;
 pub mod reassemble;
+pub mod serve;
 pub mod store;
 pub mod tarindex;
 

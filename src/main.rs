@@ -10,7 +10,9 @@ use booster::commands;
 use booster::output::{self, Verbosity};
 
 fn main() -> ExitCode {
+    // Parse first: clap prints --help and --version to the real stdout.
     let cli = Cli::parse();
+    output::guard_stdout();
     let verbosity = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => Verbosity::Quiet,
         (false, 0) => Verbosity::Normal,

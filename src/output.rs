@@ -21,6 +21,47 @@ pub enum Verbosity {
 
 static PROGRESS: OnceLock<Option<MultiProgress>> = OnceLock::new();
 
+/// The process's real stdout, kept aside: booster's own output (JSON, tables) goes there,
+/// while file descriptor 1 is pointed at stderr so that a library printing debug text with
+/// `println!` (preflate-rs does, on streams it cannot model) cannot corrupt `--json` output.
+static REAL_STDOUT: OnceLock<std::fs::File> = OnceLock::new();
+
+/// Keep stdout for booster's own output and send stray library prints to stderr. Call once,
+/// first thing in `main`.
+pub fn guard_stdout() {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup/dup2 on the process's standard descriptors; the duplicate is owned by the
+    // File from here on.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 {
+            return;
+        }
+        if libc::dup2(2, 1) < 0 {
+            libc::close(saved);
+            return;
+        }
+        let _ = REAL_STDOUT.set(std::fs::File::from_raw_fd(saved));
+    }
+}
+
+/// Where booster's own stdout output goes.
+pub fn stdout() -> Box<dyn std::io::Write> {
+    match REAL_STDOUT.get() {
+        Some(f) => Box::new(f),
+        None => Box::new(std::io::stdout()),
+    }
+}
+
+/// `println!` to booster's stdout.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!($crate::output::stdout(), $($arg)*);
+    }};
+}
+
 fn use_colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
@@ -141,7 +182,7 @@ pub fn count_bar(len: u64, message: impl Into<String>) -> ProgressBar {
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => crate::outln!("{s}"),
         Err(e) => tracing::error!("cannot serialise output: {e}"),
     }
 }

@@ -166,7 +166,7 @@ pub fn base_of(store: &Store, old_names: &[String], new_names: &[String]) -> Res
     Ok(base)
 }
 
-fn repository_of(name: &str) -> String {
+pub fn repository_of(name: &str) -> String {
     let no_digest = name.split('@').next().unwrap_or(name);
     match no_digest.rfind(':') {
         Some(i) if !no_digest[i..].contains('/') => no_digest[..i].to_string(),

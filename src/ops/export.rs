@@ -54,11 +54,7 @@ pub async fn export(
     };
     let new_names = diff::pull_set(ctx, new, Analysis::Full).await?;
     let store = ctx.store.clone();
-    let base = match since {
-        Since::Nothing => Base::default(),
-        Since::Images(_) => base_of(&store, &old_names, &new_names)?,
-        Since::Inventory(inv) => base_from_inventory(&store, inv, &new_names)?,
-    };
+    let base = base_for(&store, since, &old_names, &new_names)?;
     let base_images = match since {
         Since::Images(r) => r.len(),
         Since::Inventory(i) => i.images.len(),
@@ -83,6 +79,20 @@ pub async fn export(
         base_layers,
         bundle,
     })
+}
+
+/// The base a receiver described by `since` holds (old images already in the store).
+pub fn base_for(
+    store: &crate::store::Store,
+    since: &Since,
+    old_names: &[String],
+    new_names: &[String],
+) -> Result<Base> {
+    match since {
+        Since::Nothing => Ok(Base::default()),
+        Since::Images(_) => base_of(store, old_names, new_names),
+        Since::Inventory(inv) => base_from_inventory(store, inv, new_names),
+    }
 }
 
 /// The receiver's contents that this store also knows (only those can serve as base), and

@@ -156,11 +156,15 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
         ..Default::default()
     };
     tracing::info!("pushing {name} to {}", report.destination);
-    let outcomes: Vec<BlobPush> = futures_util::stream::iter(parts.blobs.iter().map(|(d, (size, mt))| {
+    // Owned items: a stream over borrowed map entries trips the higher-ranked lifetime
+    // check when the future must be Send (the service spawns it).
+    let items: Vec<(Digest, u64, String)> = parts
+        .blobs
+        .iter()
+        .map(|(d, (s, m))| (*d, *s, m.clone()))
+        .collect();
+    let outcomes: Vec<BlobPush> = futures_util::stream::iter(items.into_iter().map(|(d, size, mt)| {
         let ctx = ctx.clone();
-        let d = *d;
-        let size = *size;
-        let mt = mt.clone();
         let hints = hints.clone();
         async move { push_blob(&ctx, sink, &d, size, &mt, &hints).await }
     }))

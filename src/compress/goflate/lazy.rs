@@ -178,6 +178,10 @@ impl Lazy {
     }
 
     /// `fillDeflate`: slide the window if needed, then copy in what fits.
+    ///
+    /// Sliding here, where the input arrives, rather than when the search
+    /// needs room, is what makes Go's output depend on write boundaries
+    /// (see the module docs); so it must stay exactly here.
     pub(super) fn fill(&mut self, b: &[u8]) -> usize {
         if self.index >= SLIDE_AT {
             self.slide();

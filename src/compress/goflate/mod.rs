@@ -15,15 +15,20 @@
 //! block boundaries, block types and Huffman codes. Go's output is the same
 //! for Go 1.8 to 1.26 at levels 2-9, and for 1.16 to 1.26 at `BestSpeed`.
 //!
-//! Go's output does not depend on how the input is split into writes (only
-//! `Flush` adds block boundaries). The one theoretical exception: at levels
-//! 2-9 the window slides either just before or just after position 65274
-//! depending on write sizes, and if a block of 16384 tokens spanning over
-//! 32 KiB ends right there and a stored block would win, Go either can or
-//! cannot store it. Since we run Go's fill/step schedule call for call, we
-//! match Go there too, given the same writes.
+//! Go's output depends on where `Write` calls start, though rarely: the
+//! window slides at the start of a `Write` once the position has reached
+//! 65274, and what is not yet searched then is searched after the slide,
+//! which cannot reach as far back. A boundary changes the output only if it
+//! moves that point: the window must be filled to within 262 bytes of its end
+//! at the boundary (or the stream must end before the window fills), and a
+//! match reaching over ~32500 bytes back must be affected. We run Go's
+//! fill/step schedule call for call, so for the same sequence of writes
+//! (and `flush`es) we produce the same bytes; to rebuild a blob, feed the
+//! writes its producer made. Levels 0, 1 and -2 cut blocks every 65535 input
+//! bytes whatever the writes. See the differential test
+//! `go_output_depends_on_write_boundaries`.
 //!
-//! How much Go has passed to its `io.Writer` after each call does depend on
+//! How much Go has passed to its `io.Writer` after each call also depends on
 //! write sizes; we hand over exactly that much after each call as well.
 //!
 //! Memory is bounded by Go's buffers: under 1 MiB per encoder.

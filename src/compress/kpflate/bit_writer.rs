@@ -32,7 +32,6 @@ const CODEGEN_CODE_COUNT: usize = 19;
 const BAD_CODE: u8 = 255;
 /// Blocks with fewer tokens are also priced with the fixed tables.
 const MAX_PREDEFINED_TOKENS: usize = 250;
-const LENGTH_EXTRA_BITS_MIN_CODE: usize = 8;
 const OFFSET_EXTRA_BITS_MIN_CODE: u32 = 4;
 
 /// The order in which code length code lengths are sent (RFC 1951 3.2.7).
@@ -648,10 +647,26 @@ fn looks_incompressible(freq: &[u16], len: usize) -> bool {
 }
 
 /// Byte histogram with wrapping `u16` counters (blocks are ≤ 64 KiB).
+/// Four partial tables avoid stalls on runs of one byte value; wrapping
+/// sums give the same counts as one table.
 fn histogram(b: &[u8], h: &mut [u16]) {
     let h: &mut [u16; 256] = h.try_into().expect("histogram of 256 symbols");
-    for &t in b {
-        h[t as usize] = h[t as usize].wrapping_add(1);
+    let mut part = [[0u16; 256]; 4];
+    let mut quads = b.chunks_exact(4);
+    for q in &mut quads {
+        for (p, &t) in part.iter_mut().zip(q) {
+            p[t as usize] = p[t as usize].wrapping_add(1);
+        }
+    }
+    for &t in quads.remainder() {
+        part[0][t as usize] = part[0][t as usize].wrapping_add(1);
+    }
+    for (i, v) in h.iter_mut().enumerate() {
+        *v = v
+            .wrapping_add(part[0][i])
+            .wrapping_add(part[1][i])
+            .wrapping_add(part[2][i])
+            .wrapping_add(part[3][i]);
     }
 }
 
@@ -659,15 +674,26 @@ fn histogram(b: &[u8], h: &mut [u16]) {
 fn write_literals(s: &mut BitSink, input: &[u8], enc: &[HCode]) {
     let enc: &[HCode; 256] = enc.try_into().expect("256 literal codes");
     let mut st = Staging::new(s);
-    for &b in input {
+    let mut triples = input.chunks_exact(3);
+    for t in &mut triples {
+        st.room(45, &mut s.out);
+        for &b in t {
+            let c = enc[b as usize];
+            st.add(code64(c), hlen(c));
+        }
+    }
+    for &b in triples.remainder() {
         let c = enc[b as usize];
-        st.put(code64(c), hlen(c), &mut s.out);
+        st.room(15, &mut s.out);
+        st.add(code64(c), hlen(c));
     }
     st.finish(s);
 }
 
-/// Go's trick for the hot loops: bits are staged in a small stack buffer
-/// with 8-byte stores (6 bytes kept each time) and copied out in batches.
+/// The hot loops' bit buffer: whole bytes move to a small stack buffer with
+/// one 8-byte store whenever the next token might not fit in 64 bits, and
+/// from there to the output in batches. Only complete bytes move, in order,
+/// so the bit stream is the same as with Go's 48-bit flushes.
 struct Staging {
     buf: [u8; STAGING + 8],
     n: usize,
@@ -688,26 +714,41 @@ impl Staging {
         }
     }
 
+    /// Makes room for `need` (≤ 56) more bits.
     #[inline(always)]
-    fn put(&mut self, v: u64, nb: u32, out: &mut Vec<u8>) {
-        self.bits |= v << (self.nbits & 63);
-        self.nbits += nb;
-        if self.nbits >= 48 {
-            // `n < STAGING` always; `min` tells the compiler so.
-            let n = self.n.min(STAGING);
-            self.buf[n..n + 8].copy_from_slice(&self.bits.to_le_bytes());
-            self.bits >>= 48;
-            self.nbits -= 48;
-            self.n = n + 6;
-            if self.n >= STAGING {
-                out.extend_from_slice(&self.buf[..self.n]);
-                self.n = 0;
-            }
+    fn room(&mut self, need: u32, out: &mut Vec<u8>) {
+        if self.nbits + need > 63 {
+            self.spill(out);
         }
     }
 
+    /// Appends `nb` bits; `room` must have been made for them.
     #[inline(always)]
-    fn finish(self, s: &mut BitSink) {
+    fn add(&mut self, v: u64, nb: u32) {
+        self.bits |= v << self.nbits;
+        self.nbits += nb;
+    }
+
+    /// Moves the complete bytes of `bits` to the buffer.
+    #[inline(always)]
+    fn spill(&mut self, out: &mut Vec<u8>) {
+        // `n < STAGING` always; `min` tells the compiler so.
+        let n = self.n.min(STAGING);
+        self.buf[n..n + 8].copy_from_slice(&self.bits.to_le_bytes());
+        let whole = self.nbits >> 3;
+        self.n = n + whole as usize;
+        self.bits >>= whole * 8;
+        self.nbits &= 7;
+        if self.n >= STAGING {
+            out.extend_from_slice(&self.buf[..self.n]);
+            self.n = 0;
+        }
+    }
+
+    /// Hands the staged bytes and the last partial byte back to `s`.
+    #[inline(always)]
+    fn finish(mut self, s: &mut BitSink) {
+        self.spill(&mut s.out);
         s.out.extend_from_slice(&self.buf[..self.n]);
         s.bits = self.bits;
         s.nbits = self.nbits;
@@ -730,27 +771,28 @@ pub(crate) fn write_tokens(s: &mut BitSink, tokens: &[u32], le_codes: &[HCode], 
     for &t in tokens {
         if t < 256 {
             let c = lits[t as usize];
-            st.put(code64(c), hlen(c), &mut s.out);
+            st.room(15, &mut s.out);
+            st.add(code64(c), hlen(c));
             continue;
         }
+        // A match takes at most 15 + 5 + 15 + 13 bits.
+        st.room(48, &mut s.out);
         let length = (t >> 22) as u8;
         let length_code = LENGTH_CODES[length as usize] as usize;
         let c = lengths[length_code];
-        st.put(code64(c), hlen(c), &mut s.out);
-        if length_code >= LENGTH_EXTRA_BITS_MIN_CODE {
-            let extra = (length - LENGTH_BASE[length_code]) as u64;
-            st.put(extra, LENGTH_EXTRA_BITS[length_code] as u32, &mut s.out);
-        }
+        st.add(code64(c), hlen(c));
+        // Codes without extra bits have length == base: adding 0 bits of 0.
+        let extra = (length - LENGTH_BASE[length_code]) as u64;
+        st.add(extra, LENGTH_EXTRA_BITS[length_code] as u32);
         let offset = t & OFFSET_MASK;
         let offset_code = ((offset >> 16) & 31) as usize;
         let c = offs[offset_code];
-        st.put(code64(c), hlen(c), &mut s.out);
+        st.add(code64(c), hlen(c));
         if offset_code >= OFFSET_EXTRA_BITS_MIN_CODE as usize {
             let comb = OFFSET_COMBINED[offset_code];
-            st.put(
+            st.add(
                 ((offset - (comb >> 8)) & MATCH_OFFSET_ONLY_MASK) as u64,
                 comb & 0xff,
-                &mut s.out,
             );
         }
     }

@@ -23,11 +23,14 @@
 //! ported too ([`stateless_deflate`], [`StatelessWriter`]), though no layer
 //! pipeline uses it.
 //!
-//! Output depends only on the input bytes and the flush points: the Go
-//! writer buffers input into fixed-size windows and encodes a window only
-//! when it is full and more input arrives (or on Flush/Close), so write sizes
-//! never matter, and encoder state left over from before `ResetDict` is out
-//! of reach of every match search.
+//! [`Encoder`] output depends only on the input bytes and the flush points:
+//! the Go writer buffers input into fixed-size windows and encodes a window
+//! only when it is full and more input arrives (or on Flush/Close), so write
+//! sizes never matter, and encoder state left over from before `ResetDict`
+//! is out of reach of every match search. That is also why pgzip's output
+//! does not depend on its goroutines, and why [`pgzip_block`] can rebuild
+//! any block alone. (The stateless encoder is the exception: each call
+//! stands alone, so its output follows the call boundaries.)
 
 mod bit_writer;
 mod compressor;

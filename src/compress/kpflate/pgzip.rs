@@ -19,6 +19,10 @@
 //! Because the flate output does not depend on how its input is split
 //! across writes, [`PgzipEncoder`] streams each block straight into one
 //! reused [`Encoder`] and keeps only the 16 KiB tail, never a whole block.
+//!
+//! Not modelled: a caller's own `pgzip.Writer.Flush()` mid-stream (it cuts
+//! a short block; containers/image and umoci never call it) and gzip
+//! headers with a ModTime, name or comment.
 
 use super::compressor::Encoder;
 

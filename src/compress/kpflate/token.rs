@@ -261,7 +261,7 @@ fn at_least_one(v: f32) -> f32 {
     v.clamp(1.0, 15.0)
 }
 
-/// Go's `mFastLog2` (from https://stackoverflow.com/a/28730362), bit for bit.
+/// Go's `mFastLog2` (from <https://stackoverflow.com/a/28730362>), bit for bit.
 #[inline(always)]
 fn m_fast_log2(val: f32) -> f32 {
     let mut ux = val.to_bits() as i32;

@@ -1,0 +1,682 @@
+//! `booster serve`: the companion service that runs beside a registry.
+//!
+//! As a **primary** it offers its registry's images (the catalog, or `--images`): a replica
+//! posts its inventory to `POST /bundles`, the primary builds (or finds in its cache) the
+//! bundle that replica lacks and answers with its key; `GET /bundles/{key}` streams it with
+//! HTTP Range support so an interrupted download resumes.
+//!
+//! As a **replica** (`--primary URL`), `POST /sync` (or `GET /sync`, as in the seed's
+//! `curl`) sends the store's inventory to the primary, downloads the bundle, imports it and
+//! pushes the new images into its own registry, then answers with a JSON summary. One sync
+//! at a time: another gets 409. Everything goes through the registry API, so it works
+//! beside any registry.
+//!
+//! Both: `POST /cleanup` (caches, temp files, gc), `GET /status`, `GET /healthz`,
+//! `GET /metrics` (Prometheus text). With a token, every endpoint but `/healthz` requires
+//! `Authorization: Bearer TOKEN`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use crate::error::{Error, Result};
+use crate::layer::Analysis;
+use crate::oci::reference::{Destination, ImageRef, RegistryRef, read_image_list};
+use crate::oci::source::Sink;
+use crate::ops::export::Since;
+use crate::ops::inventory::Inventory;
+use crate::ops::make_bundle::{self, BundleOptions};
+use crate::ops::pull::{self, Ctx, PullOptions};
+use crate::ops::push::{self, MountHints};
+use crate::ops::{gc, import};
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The registry beside this service: `HOST[:PORT]`.
+    pub registry: Destination,
+    /// Images offered to replicas; None means the registry's catalog.
+    pub images: Option<PathBuf>,
+    /// The primary's URL when this service is a replica.
+    pub primary: Option<String>,
+    pub token: Option<String>,
+    pub bundle: BundleOptions,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub syncs: AtomicU64,
+    pub sync_failures: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub bundles_built: AtomicU64,
+    pub bundle_cache_hits: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncStatus {
+    pub running: bool,
+    pub phase: String,
+    pub bytes_transferred: u64,
+    pub started_unix: u64,
+    pub last: Option<serde_json::Value>,
+}
+
+pub struct AppState {
+    pub ctx: Ctx,
+    pub config: ServeConfig,
+    pub metrics: Metrics,
+    /// Held for the whole of a sync or a cleanup: they must not overlap (gc would sweep
+    /// what an import has written but not yet linked).
+    pub busy: tokio::sync::Mutex<()>,
+    pub status: std::sync::Mutex<SyncStatus>,
+    http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(ctx: Ctx, config: ServeConfig) -> Arc<AppState> {
+        Arc::new(AppState {
+            ctx,
+            config,
+            metrics: Metrics::default(),
+            busy: tokio::sync::Mutex::new(()),
+            status: std::sync::Mutex::new(SyncStatus::default()),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(15))
+                .read_timeout(std::time::Duration::from_secs(600))
+                .build()
+                .expect("http client"),
+        })
+    }
+
+    fn set_phase(&self, phase: &str, bytes: u64) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        s.phase = phase.to_string();
+        s.bytes_transferred = bytes;
+    }
+
+    fn bundle_dir(&self) -> Result<PathBuf> {
+        let d = self.ctx.store.tmp_dir()?.join("bundles");
+        std::fs::create_dir_all(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        Ok(d)
+    }
+}
+
+/// The service's routes; handlers can be driven without a socket (`tower::ServiceExt::oneshot`).
+pub fn app(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/offer", get(offer))
+        .route("/bundles", post(create_bundle))
+        .route("/bundles/{key}", get(get_bundle))
+        .route("/sync", get(sync).post(sync))
+        .route("/cleanup", post(cleanup))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(protected)
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(token) = &state.config.token {
+        let ok = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({"error": "missing or wrong bearer token"})),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error_response(state: &AppState, status: StatusCode, e: &Error) -> Response {
+    state.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    tracing::error!("{e}");
+    (status, Json(serde_json::json!({"error": e.to_string()}))).into_response()
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let s = state.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Json(serde_json::json!({
+        "role": if state.config.primary.is_some() { "replica" } else { "primary" },
+        "registry": state.config.registry.registry,
+        "primary": state.config.primary,
+        "sync": s,
+    }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let running = state.status.lock().map(|s| s.running as u64).unwrap_or(0);
+    let mut out = String::new();
+    for (name, help, kind, v) in [
+        (
+            "booster_syncs_total",
+            "Syncs completed",
+            "counter",
+            m.syncs.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_sync_failures_total",
+            "Syncs that failed",
+            "counter",
+            m.sync_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_bytes_in_total",
+            "Bundle bytes received",
+            "counter",
+            m.bytes_in.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_bytes_out_total",
+            "Bundle bytes served",
+            "counter",
+            m.bytes_out.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_bundles_built_total",
+            "Bundles built",
+            "counter",
+            m.bundles_built.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_bundle_cache_hits_total",
+            "Bundle requests served from the cache",
+            "counter",
+            m.bundle_cache_hits.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_errors_total",
+            "Requests that failed",
+            "counter",
+            m.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_sync_in_progress",
+            "1 while a sync runs",
+            "gauge",
+            running,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The images this primary offers, pulled into its store (only what is new is fetched).
+async fn refresh_offer(state: &AppState) -> Result<Vec<String>> {
+    let refs: Vec<ImageRef> = match &state.config.images {
+        Some(list) => read_image_list(list)?
+            .into_iter()
+            .map(|r| match r {
+                ImageRef::Registry(x) => ImageRef::Registry(x.rehomed(&state.config.registry)),
+                other => other,
+            })
+            .collect(),
+        None => catalog_refs(state).await?,
+    };
+    let opts = PullOptions {
+        platform: None,
+        analysis: Analysis::Full,
+    };
+    let mut names = Vec::new();
+    for r in &refs {
+        names.push(pull::pull_image(&state.ctx, r, &opts).await?.name);
+    }
+    Ok(names)
+}
+
+async fn catalog_refs(state: &AppState) -> Result<Vec<ImageRef>> {
+    let reg = &state.config.registry.registry;
+    let mut out = Vec::new();
+    for repo in state.ctx.registries.catalog(reg).await? {
+        let r = RegistryRef {
+            registry: reg.clone(),
+            repository: repo,
+            tag: None,
+            digest: None,
+        };
+        for tag in state.ctx.registries.tags(&r).await? {
+            out.push(ImageRef::Registry(RegistryRef {
+                tag: Some(tag),
+                ..r.clone()
+            }));
+        }
+    }
+    out.sort_by_key(|r| r.to_string());
+    Ok(out)
+}
+
+async fn offer(State(state): State<Arc<AppState>>) -> Response {
+    match refresh_offer(&state).await {
+        Ok(names) => {
+            let list: Vec<serde_json::Value> = names
+                .iter()
+                .filter_map(|n| {
+                    state
+                        .ctx
+                        .store
+                        .image(n)
+                        .ok()
+                        .flatten()
+                        .map(|r| serde_json::json!({"name": n, "digest": r.digest}))
+                })
+                .collect();
+            Json(serde_json::json!({"images": list})).into_response()
+        }
+        Err(e) => error_response(&state, StatusCode::BAD_GATEWAY, &e),
+    }
+}
+
+/// `POST /bundles` with an inventory body: build (or reuse) the bundle that inventory lacks.
+async fn create_bundle(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let inv = match Inventory::decode(&body) {
+        Ok(i) => i,
+        Err(e) => {
+            return error_response(&state, StatusCode::BAD_REQUEST, &Error::format("inventory", e.0));
+        }
+    };
+    let names = match refresh_offer(&state).await {
+        Ok(n) => n,
+        Err(e) => return error_response(&state, StatusCode::BAD_GATEWAY, &e),
+    };
+    // The cache key covers what the replica has and what is offered.
+    let mut h = blake3::Hasher::new();
+    h.update(&body);
+    for n in &names {
+        if let Ok(Some(r)) = state.ctx.store.image(n) {
+            h.update(n.as_bytes());
+            h.update(&r.digest.0);
+        }
+    }
+    let key = h.finalize().to_hex()[..32].to_string();
+    let dir = match state.bundle_dir() {
+        Ok(d) => d,
+        Err(e) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+    };
+    let path = dir.join(format!("{key}.bkp"));
+    if path.is_file() {
+        state.metrics.bundle_cache_hits.fetch_add(1, Ordering::Relaxed);
+    } else {
+        let store = state.ctx.store.clone();
+        let opts = state.config.bundle.clone();
+        let p = path.clone();
+        let n2 = names.clone();
+        let built = tokio::task::spawn_blocking(move || -> Result<()> {
+            let base = crate::ops::export::base_for(&store, &Since::Inventory(Box::new(inv)), &[], &n2)?;
+            make_bundle::make_bundle(&store, &n2, &base, &p, &opts, &mut |_, _, _| {})?;
+            Ok(())
+        })
+        .await;
+        match built {
+            Ok(Ok(())) => {
+                state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+            Err(e) => {
+                return error_response(
+                    &state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &Error::io("bundle task", std::io::Error::other(e.to_string())),
+                );
+            }
+        }
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Json(serde_json::json!({"key": key, "size": size, "images": names})).into_response()
+}
+
+/// `GET /bundles/{key}`, with `Range: bytes=N-` for resumed downloads.
+async fn get_bundle(
+    State(state): State<Arc<AppState>>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return (StatusCode::BAD_REQUEST, "bad bundle key\n").into_response();
+    }
+    let path = match state.bundle_dir() {
+        Ok(d) => d.join(format!("{key}.bkp")),
+        Err(e) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+    };
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no such bundle (cleaned up?): request it again\n",
+        )
+            .into_response();
+    };
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<u64>().ok());
+    let (status, from) = match start {
+        Some(s) if s < size => (StatusCode::PARTIAL_CONTENT, s),
+        Some(_) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+            )
+                .into_response();
+        }
+        None => (StatusCode::OK, 0),
+    };
+    if file.seek(std::io::SeekFrom::Start(from)).await.is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "seek failed\n").into_response();
+    }
+    let counter = state.clone();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |r| {
+        if let Ok(b) = r {
+            counter
+                .metrics
+                .bytes_out
+                .fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.booster.bundle"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size - from));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {from}-{}/{size}", size - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    resp
+}
+
+/// `POST /sync` (or `GET /sync`): pull what this replica lacks from the primary.
+async fn sync(State(state): State<Arc<AppState>>) -> Response {
+    let Some(primary) = state.config.primary.clone() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "this service has no --primary: it is not a replica"})),
+        )
+            .into_response();
+    };
+    let Ok(_busy) = state.busy.try_lock() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({"error": "a sync or cleanup is already running; see GET /status"})),
+        )
+            .into_response();
+    };
+    let started = Instant::now();
+    {
+        let mut s = state.status.lock().unwrap_or_else(|e| e.into_inner());
+        s.running = true;
+        s.phase = "starting".into();
+        s.bytes_transferred = 0;
+        s.started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+    }
+    let res = run_sync(&state, &primary).await;
+    let mut s = state.status.lock().unwrap_or_else(|e| e.into_inner());
+    s.running = false;
+    s.phase = "idle".into();
+    match res {
+        Ok(mut summary) => {
+            state.metrics.syncs.fetch_add(1, Ordering::Relaxed);
+            summary["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+            s.last = Some(summary.clone());
+            tracing::info!("sync from {primary} done: {summary}");
+            Json(summary).into_response()
+        }
+        Err(e) => {
+            state.metrics.sync_failures.fetch_add(1, Ordering::Relaxed);
+            s.last = Some(serde_json::json!({"error": e.to_string()}));
+            drop(s);
+            error_response(&state, StatusCode::BAD_GATEWAY, &e)
+        }
+    }
+}
+
+fn primary_error(primary: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Registry {
+        registry: primary.to_string(),
+        image: "booster primary".into(),
+        message: format!("{what}: {e}"),
+    }
+}
+
+fn authed(state: &AppState, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &state.config.token {
+        Some(t) => rb.bearer_auth(t),
+        None => rb,
+    }
+}
+
+async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Value> {
+    let primary = primary.trim_end_matches('/');
+    state.set_phase("inventory", 0);
+    let store = state.ctx.store.clone();
+    let inv = tokio::task::spawn_blocking(move || Inventory::of_store(&store))
+        .await
+        .map_err(|e| Error::io("inventory task", std::io::Error::other(e.to_string())))??;
+    state.set_phase("waiting for the primary to build the bundle", 0);
+    let resp = authed(state, state.http.post(format!("{primary}/bundles")))
+        .body(inv.encode())
+        .send()
+        .await
+        .map_err(|e| primary_error(primary, "requesting a bundle", e))?;
+    if !resp.status().is_success() {
+        let code = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(primary_error(
+            primary,
+            "requesting a bundle",
+            format!("{code}: {}", text.trim()),
+        ));
+    }
+    let info: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| primary_error(primary, "reading the bundle answer", e))?;
+    let key = info["key"].as_str().unwrap_or_default().to_string();
+    let size = info["size"].as_u64().unwrap_or(0);
+    let dir = state.bundle_dir()?;
+    let path = dir.join(format!("incoming-{key}.bkp"));
+    let transferred = download(state, primary, &key, size, &path).await?;
+    state.set_phase("importing", transferred);
+    let store = state.ctx.store.clone();
+    let p = path.clone();
+    let report = tokio::task::spawn_blocking(move || import::import_bundle(&store, &p, &mut |_, _, _| {}))
+        .await
+        .map_err(|e| Error::io("import task", std::io::Error::other(e.to_string())))??;
+    state.set_phase("pushing", transferred);
+    let hints = MountHints::default();
+    let mut pushed = Vec::new();
+    for name in &report.images {
+        let image = push::destination_for(name, &state.config.registry)?;
+        let sink = Sink::Registry {
+            registries: state.ctx.registries.clone(),
+            image,
+        };
+        let r = push::push_image(&state.ctx, name, &sink, &hints).await?;
+        pushed.push(serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}));
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(serde_json::json!({
+        "images_synced": pushed.len(),
+        "images": pushed,
+        "bytes_transferred": transferred,
+        "bundle_bytes": size,
+        "chunks_added": report.chunks_added,
+    }))
+}
+
+/// Download a bundle, resuming with Range after a dropped connection.
+async fn download(state: &AppState, primary: &str, key: &str, size: u64, path: &Path) -> Result<u64> {
+    let io = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
+    let mut have = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
+    if have > size {
+        have = 0;
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(io)?;
+    if have == 0 {
+        file.set_len(0).await.map_err(io)?;
+    }
+    let mut transferred = 0u64;
+    let mut attempts = 0;
+    while have < size {
+        attempts += 1;
+        state.set_phase("downloading", transferred);
+        let mut rb = authed(state, state.http.get(format!("{primary}/bundles/{key}")));
+        if have > 0 {
+            rb = rb.header(header::RANGE, format!("bytes={have}-"));
+        }
+        let result: std::result::Result<(), String> = async {
+            let resp = rb.send().await.map_err(|e| e.to_string())?;
+            let st = resp.status();
+            if !(st == reqwest::StatusCode::OK || st == reqwest::StatusCode::PARTIAL_CONTENT) {
+                return Err(format!("{st}"));
+            }
+            if st == reqwest::StatusCode::OK && have > 0 {
+                file.set_len(0).await.map_err(|e| e.to_string())?;
+                have = 0;
+            }
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                file.write_all(&chunk).await.map_err(|e| e.to_string())?;
+                have += chunk.len() as u64;
+                transferred += chunk.len() as u64;
+                state
+                    .metrics
+                    .bytes_in
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) if have >= size => break,
+            Ok(()) | Err(_) if attempts < 5 => {
+                tracing::warn!(
+                    "bundle download from {primary} interrupted at {have}/{size} bytes: {result:?}; resuming"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(300 * attempts)).await;
+            }
+            Ok(()) => {
+                return Err(primary_error(
+                    primary,
+                    "downloading the bundle",
+                    format!("stopped at {have} of {size} bytes"),
+                ));
+            }
+            Err(e) => return Err(primary_error(primary, "downloading the bundle", e)),
+        }
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    Ok(transferred)
+}
+
+/// `POST /cleanup`: drop cached bundles and temp files, then gc.
+async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
+    let Ok(_busy) = state.busy.try_lock() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({"error": "a sync is running; clean up after it"})),
+        )
+            .into_response();
+    };
+    let mut removed_files = 0u64;
+    let mut removed_bytes = 0u64;
+    if let Ok(tmp) = state.ctx.store.tmp_dir() {
+        removed_files_in(&tmp, &mut removed_files, &mut removed_bytes);
+    }
+    let store = state.ctx.store.clone();
+    match tokio::task::spawn_blocking(move || gc::gc(&store, false)).await {
+        Ok(Ok(r)) => Json(serde_json::json!({"temp_files_removed": removed_files, "temp_bytes_removed": removed_bytes, "gc": r})).into_response(),
+        Ok(Err(e)) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &Error::io("gc task", std::io::Error::other(e.to_string()))),
+    }
+}
+
+fn removed_files_in(dir: &Path, files: &mut u64, bytes: &mut u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            removed_files_in(&p, files, bytes);
+            let _ = std::fs::remove_dir(&p);
+        } else {
+            *bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            if std::fs::remove_file(&p).is_ok() {
+                *files += 1;
+            }
+        }
+    }
+}
+
+/// Resolve when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

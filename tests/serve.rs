@@ -1,0 +1,302 @@
+//! The companion service: handlers driven without a socket, then two registries and two
+//! `booster serve` processes on loopback, a replica syncing from its primary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use booster::oci::reference::Destination;
+use booster::oci::registry::{Registries, RegistryOptions};
+use booster::ops::make_bundle::BundleOptions;
+use booster::ops::pull::Ctx;
+use booster::serve::{AppState, ServeConfig, app};
+use booster::store::Store;
+use common::image::{self, Layer};
+use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
+use common::{pseudo_random, pseudo_text, tar_of};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState> {
+    let ctx = Ctx {
+        store: Arc::new(Store::open(dir).unwrap()),
+        registries: Arc::new(Registries::new(RegistryOptions::default())),
+        jobs: 2,
+    };
+    AppState::new(
+        ctx,
+        ServeConfig {
+            registry: Destination::parse("127.0.0.1:1").unwrap(),
+            images: None,
+            primary: primary.map(str::to_string),
+            token: token.map(str::to_string),
+            bundle: BundleOptions::default(),
+        },
+    )
+}
+
+async fn call(state: Arc<AppState>, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app(state)
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+#[tokio::test]
+async fn handlers_without_a_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), Some("http://127.0.0.1:1"), Some("sekrit"));
+    assert_eq!(call(s.clone(), "GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(
+        call(s.clone(), "GET", "/status", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(s.clone(), "GET", "/status", Some("wrong")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, body) = call(s.clone(), "GET", "/status", Some("sekrit")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("\"role\":\"replica\""), "{body}");
+    let (st, body) = call(s.clone(), "GET", "/metrics", Some("sekrit")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("# TYPE booster_syncs_total counter\nbooster_syncs_total 0"),
+        "{body}"
+    );
+    // One sync at a time.
+    let held = s.busy.try_lock().unwrap();
+    assert_eq!(
+        call(s.clone(), "POST", "/sync", Some("sekrit")).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(s.clone(), "POST", "/cleanup", Some("sekrit")).await.0,
+        StatusCode::CONFLICT
+    );
+    drop(held);
+    // A primary that cannot be reached: the sync fails with a clear error, not a hang.
+    let (st, body) = call(s.clone(), "POST", "/sync", Some("sekrit")).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY);
+    assert!(body.contains("127.0.0.1:1"), "{body}");
+    let (_, metrics) = call(s.clone(), "GET", "/metrics", Some("sekrit")).await;
+    assert!(metrics.contains("booster_sync_failures_total 1"), "{metrics}");
+    let (st, body) = call(s.clone(), "POST", "/cleanup", Some("sekrit")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(
+        call(s.clone(), "GET", "/bundles/zz", Some("sekrit")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let not_replica = state(tempfile::tempdir().unwrap().path(), None, None);
+    assert_eq!(
+        call(not_replica, "POST", "/sync", None).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// Minimal HTTP/1.1 client for the end-to-end test.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+struct Service {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file: &Path) -> Service {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(common::booster_bin());
+    cmd.arg("--store")
+        .arg(store)
+        .args(["serve", "--registry", registry, "--listen", &addr, "--level", "9"])
+        .arg("--token-file")
+        .arg(token_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(p) = primary {
+        cmd.args(["--primary", p]);
+    }
+    let child = cmd.spawn().unwrap();
+    for _ in 0..200 {
+        if TcpStream::connect(&addr).is_ok() && http(&addr, "GET", "/healthz", None).0 == 200 {
+            return Service { child, addr };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("booster serve did not start on {addr}");
+}
+
+fn app_image(dir: &Path, tag: &str, big: &[u8]) -> Vec<Layer> {
+    let base = tar_of(&[
+        ("etc/os-release", b"booster test\n"),
+        ("usr/share/doc/x", &pseudo_text(300_000, 3)),
+    ]);
+    let app = tar_of(&[("opt/app/big.bin", big), ("opt/app/VERSION", tag.as_bytes())]);
+    let layers = vec![
+        Layer::gzip_by(&base, "gzip", &["-n", "-c"]),
+        Layer::gzip_by(&app, "gzip", &["-6", "-n", "-c"]),
+    ];
+    image::write_image_layout(dir, tag, &layers);
+    layers
+}
+
+#[test]
+fn a_replica_syncs_from_its_primary() {
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut big = pseudo_text(4 << 20, 5);
+    big.extend(pseudo_random(4 << 20, 6));
+    let v1 = work.path().join("v1");
+    app_image(&v1, "v1", &big);
+    skopeo_copy(
+        &format!("oci:{}:v1", v1.display()),
+        &format!("docker://{}/demo/app:v1", primary_reg.addr),
+        &[],
+    );
+
+    let primary_store = work.path().join("primary-store");
+    let replica_store = work.path().join("replica-store");
+    let mut primary = start_service(&primary_store, &primary_reg.addr, None, &token);
+    let primary_url = format!("http://{}", primary.addr);
+    let replica = start_service(&replica_store, &replica_reg.addr, Some(&primary_url), &token);
+
+    assert_eq!(http(&replica.addr, "POST", "/sync", Some("wrong")).0, 401);
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["images_synced"], 1);
+    let want = skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr));
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
+        want
+    );
+
+    // v2: a small change in the middle of the big layer.
+    let mut big2 = big.clone();
+    let mid = big2.len() / 2;
+    big2[mid..mid + 100].copy_from_slice(&pseudo_random(100, 77));
+    let v2 = work.path().join("v2");
+    let layers = app_image(&v2, "v2", &big2);
+    skopeo_copy(
+        &format!("oci:{}:v2", v2.display()),
+        &format!("docker://{}/demo/app:v2", primary_reg.addr),
+        &[],
+    );
+    let pull_update = layers[1].blob.len() as u64;
+    // The seed's form: a plain GET.
+    let (code, body) = http(&replica.addr, "GET", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    let second: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let transferred = second["bytes_transferred"].as_u64().unwrap();
+    eprintln!("v2 sync transferred {transferred} bytes; the pull update is {pull_update} bytes");
+    assert!(
+        transferred * 20 < pull_update,
+        "transferred {transferred} of a {pull_update}-byte update"
+    );
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v2", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v2", primary_reg.addr))
+    );
+
+    // The primary dies while the replica syncs v3: the replica reports it and stays
+    // consistent; after a restart the next sync succeeds.
+    let mut big3 = big2.clone();
+    big3[100..200].copy_from_slice(&pseudo_random(100, 78));
+    let v3 = work.path().join("v3");
+    app_image(&v3, "v3", &big3);
+    skopeo_copy(
+        &format!("oci:{}:v3", v3.display()),
+        &format!("docker://{}/demo/app:v3", primary_reg.addr),
+        &[],
+    );
+    let replica_addr = replica.addr.clone();
+    let pending = std::thread::spawn(move || http(&replica_addr, "POST", "/sync", Some("t0ken")));
+    std::thread::sleep(Duration::from_millis(150));
+    let _ = primary.child.kill();
+    let _ = primary.child.wait();
+    let (code, body) = pending.join().unwrap();
+    if code != 200 {
+        assert_eq!(code, 502, "{body}");
+        assert!(body.contains("error"), "{body}");
+    }
+    let (code, status) = http(&replica.addr, "GET", "/status", Some("t0ken"));
+    assert_eq!(code, 200);
+    assert!(status.contains("\"running\":false"), "{status}");
+    drop(primary);
+    let primary = start_service(&primary_store, &primary_reg.addr, None, &token);
+    let replica_primary_url = format!("http://{}", primary.addr);
+    // The replica was started with the old primary address: start a new one pointing here,
+    // on the same store (the old one must release it first).
+    drop(replica);
+    let replica = start_service(
+        &replica_store,
+        &replica_reg.addr,
+        Some(&replica_primary_url),
+        &token,
+    );
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v3", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v3", primary_reg.addr))
+    );
+    let (_, metrics) = http(&replica.addr, "GET", "/metrics", Some("t0ken"));
+    assert!(metrics.contains("booster_syncs_total 1"), "{metrics}");
+    let (code, body) = http(&replica.addr, "POST", "/cleanup", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    drop(replica);
+    drop(primary);
+    common::ok(&common::booster(&replica_store, &["fsck"]));
+}
