@@ -53,6 +53,17 @@ impl<W: Write> Write for Hashing<W> {
 /// Rebuild the blob `digest` into `out`, then check size and digest. On error, whatever
 /// was written to `out` must be discarded by the caller.
 pub fn rebuild_to(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn Write) -> Result<u64> {
+    // Every failure names the layer, whatever stage it came from.
+    rebuild_inner(store, digest, rec, out).map_err(|e| match e {
+        Error::Rebuild { .. } | Error::DigestMismatch { .. } => e,
+        other => Error::Rebuild {
+            digest: *digest,
+            reason: other.to_string(),
+        },
+    })
+}
+
+fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn Write) -> Result<u64> {
     let fail = |reason: String| Error::Rebuild {
         digest: *digest,
         reason,

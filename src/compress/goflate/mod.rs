@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn output_does_not_depend_on_write_sizes() {
-        let input: Vec<u8> = (0..300_000u32).map(|i| (i * i / 7 % 251) as u8).collect();
+        let input: Vec<u8> = (0..300_000u64).map(|i| (i * i / 7 % 251) as u8).collect();
         for level in [-2, 0, 1, 2, 6, 9] {
             let whole = compress(level, &input);
             let mut enc = Encoder::new(level).unwrap();
