@@ -7,7 +7,8 @@
 #           generated once in $BENCH_DIR)
 #   LEVEL   Go levels to measure (default: -1 1, i.e. moby's and crane's)
 # Environment: BENCH_DIR (default /var/tmp/goflate-bench), CARGO_TARGET_DIR,
-#   BOOSTER_DIR (crate to build the example from; default this repo).
+#   BOOSTER_DIR (crate to build the example from; default this repo),
+#   NO_BUILD=1 (use the example binary already built).
 #
 # Both sides run one core's worth of work: Go with GOMAXPROCS=1, the port
 # single-threaded. MB/s is input bytes per second of CPU time (user + sys),
@@ -38,7 +39,7 @@ go_bin=$bench_dir/goflate-ref
 
 cargo=cargo
 command -v lcargo >/dev/null && cargo=lcargo
-(cd "$booster_dir" && $cargo build --release --quiet --example goflate_speed)
+[ -n "${NO_BUILD:-}" ] || (cd "$booster_dir" && $cargo build --release --quiet --example goflate_speed)
 target=${CARGO_TARGET_DIR:-$booster_dir/target}
 rust_bin=$target/release/examples/goflate_speed
 

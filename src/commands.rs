@@ -640,7 +640,7 @@ fn cmd_verify(args: &VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
     for i in 0..reader.index.len() {
         let data = reader.read(i)?;
         let ok = match reader.kind(i) {
-            crate::bundle::SectionKind::Recipes => crate::bundle::format::decode_recipes(&data).map(|_| ()),
+            crate::bundle::SectionKind::Recipes => crate::bundle::format::decode_plans(&data).map(|_| ()),
             crate::bundle::SectionKind::Payload => crate::bundle::PayloadSection::decode(&data).map(|_| ()),
             crate::bundle::SectionKind::Blobs => crate::bundle::format::decode_blobs(&data).map(|_| ()),
             crate::bundle::SectionKind::Docs => crate::bundle::format::decode_docs(&data).map(|_| ()),

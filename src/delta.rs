@@ -243,6 +243,16 @@ pub fn plan_stream(
                 })
             });
             let piece = (at, piece_end - at);
+            if tracing::enabled!(tracing::Level::TRACE) {
+                let path = owner
+                    .map(|i| String::from_utf8_lossy(&new.entries[i].path).to_string())
+                    .unwrap_or_default();
+                tracing::trace!(
+                    "piece {at}+{} owner {path:?} ref {:?}",
+                    piece.1,
+                    reference.map(|r| (r.0.short(), r.1, r.2))
+                );
+            }
             let adds_prefix = reference
                 .filter(|r| !cur.refs.contains(r))
                 .map(|r| r.2)

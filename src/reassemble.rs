@@ -38,6 +38,20 @@ impl<'s> ContentReader<'s> {
         })
     }
 
+    /// A reader over a recipe not (yet) in the store: import reads a stream back before it
+    /// records the recipe.
+    pub fn with_recipe(store: &'s Store, digest: &Digest, recipe: Recipe) -> ContentReader<'s> {
+        ContentReader {
+            store,
+            digest: *digest,
+            recipe,
+            next_chunk: 0,
+            current: Vec::new(),
+            pos_in_current: 0,
+            sha: Some(Sha256::new()),
+        }
+    }
+
     /// A reader that starts `offset` bytes into the stream. Chunks are still verified; the
     /// whole-stream digest cannot be (the reader never sees the first bytes).
     pub fn open_at(store: &'s Store, digest: &Digest, offset: u64) -> Result<ContentReader<'s>> {

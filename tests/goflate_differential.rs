@@ -2,14 +2,20 @@
 //! `compress/flate` (the program in tests/go/goflate-ref, built here).
 //!
 //! Every generated input is compressed by Go and by the port at every level
-//! (-2, -1, 0..9); the bytes must be identical. The port gets different,
-//! random write splits than Go, because Go's output does not depend on them.
+//! (-2, -1, 0..9), with the same sequence of `Write`/`Flush` calls (varied at
+//! random: one big write, tiny writes, 512-byte and 32 KiB chunks, ...). The
+//! bytes must be identical, and so must the output length after each call.
+//!
+//! Both sides get the same writes because Go's output does depend on write
+//! boundaries, in rare cases: see `go_output_depends_on_write_boundaries`.
 //!
 //! Environment:
 //! - `BOOSTER_DIFF_CASES`: generated inputs per level (default 30); the long
 //!   sweep (bench/go-sweep.sh) uses 1000 or more.
 //! - `BOOSTER_DIFF_SEED`: base seed (default fixed, so CI is deterministic).
 //! - `BOOSTER_DIFF_TAR`: a tar file to add as one more input per level.
+//! - `BOOSTER_DIFF_ONLY`: only the cases whose name contains this (e.g.
+//!   `#1599:` with the seed and case count of a failing run).
 //!
 //! Go is required: CI installs golang-go, so a missing `go` fails the test.
 
@@ -28,12 +34,14 @@ fn go_ref() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/goflate-ref");
-        let dir = std::env::temp_dir().join(format!("goflate-ref-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Built into Cargo's scratch dir for tests; via a rename, so that
+        // concurrent test runs never see a half-written binary.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let bin = dir.join("goflate-ref");
+        let tmp = dir.join(format!("goflate-ref.{}.tmp", std::process::id()));
         let status = Command::new("go")
             .args(["build", "-o"])
-            .arg(&bin)
+            .arg(&tmp)
             .arg(".")
             .current_dir(&src)
             .env("GO111MODULE", "off")
@@ -43,6 +51,7 @@ fn go_ref() -> &'static Path {
                 panic!("cannot run `go` ({e}): install Go (Debian: golang-go); this test needs it")
             });
         assert!(status.success(), "go build of {} failed", src.display());
+        std::fs::rename(&tmp, &bin).unwrap();
         bin
     })
 }
@@ -61,8 +70,21 @@ fn put_u32(buf: &mut Vec<u8>, v: u32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
+/// What Go produced for one case.
+struct GoReply {
+    out: Vec<u8>,
+    /// Output length after each segment (its Write, then Flush if asked).
+    marks: Vec<usize>,
+}
+
+fn take_u32(rest: &mut &[u8]) -> usize {
+    let v = u32::from_le_bytes(rest[..4].try_into().unwrap());
+    *rest = &rest[4..];
+    v as usize
+}
+
 /// Runs all `(level, case)` requests through one Go process.
-fn go_batch(requests: &[(i32, &Case)]) -> Vec<Vec<u8>> {
+fn go_batch(requests: &[(i32, &Case)]) -> Vec<GoReply> {
     let mut req = Vec::new();
     for (level, case) in requests {
         put_u32(&mut req, *level as u32);
@@ -90,19 +112,26 @@ fn go_batch(requests: &[(i32, &Case)]) -> Vec<Vec<u8>> {
     let mut rest = &out.stdout[..];
     let mut replies = Vec::new();
     while !rest.is_empty() {
-        let n = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        replies.push(rest[4..4 + n].to_vec());
-        rest = &rest[4 + n..];
+        let n = take_u32(&mut rest);
+        let out = rest[..n].to_vec();
+        rest = &rest[n..];
+        let nseg = take_u32(&mut rest);
+        let marks = (0..nseg).map(|_| take_u32(&mut rest)).collect();
+        replies.push(GoReply { out, marks });
     }
     assert_eq!(replies.len(), requests.len(), "Go replied to every request");
     replies
 }
 
 // ---------------------------------------------------------------------------
-// The port, with random write splits and a gzip wrapper like Go's
+// The port, fed like Go, with a gzip wrapper like Go's
 
-/// Go's `compress/gzip` framing with a zero Header, around the port.
-fn rust_compress(enc: &mut Encoder, level: i32, case: &Case, rng: &mut Rng) -> Vec<u8> {
+/// Go's `compress/gzip` framing with a zero Header, around the port. Each
+/// segment is one `write`, as Go got it. Also returns the output length after
+/// each segment, which must match Go's: the API promises every byte Go would
+/// have emitted so far.
+fn rust_compress(enc: &mut Encoder, level: i32, case: &Case) -> (Vec<u8>, Vec<usize>) {
+    let mut marks = Vec::new();
     let mut out = Vec::new();
     if case.gzip {
         // XFL is 2 for BestCompression, 4 for BestSpeed; OS is 255.
@@ -115,12 +144,11 @@ fn rust_compress(enc: &mut Encoder, level: i32, case: &Case, rng: &mut Rng) -> V
     }
     let mut start = 0;
     for &(end, flush) in &case.segments {
-        for chunk in random_splits(&case.data[start..end], rng) {
-            enc.write(chunk, &mut out);
-        }
+        enc.write(&case.data[start..end], &mut out);
         if flush {
             enc.flush(&mut out);
         }
+        marks.push(out.len());
         start = end;
     }
     enc.finish(&mut out);
@@ -128,26 +156,7 @@ fn rust_compress(enc: &mut Encoder, level: i32, case: &Case, rng: &mut Rng) -> V
         out.extend_from_slice(&crc32(&case.data).to_le_bytes());
         out.extend_from_slice(&(case.data.len() as u32).to_le_bytes());
     }
-    out
-}
-
-/// Splits `data` into write calls of varied sizes, including empty ones.
-fn random_splits<'a>(data: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
-    let style = rng.below(4);
-    let mut parts = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let n = match style {
-            0 => rest.len(),
-            1 => 1 + rng.below(16),
-            2 => 1 + rng.below(70_000),
-            _ => [0, 1, 511, 512, 4096, 32768, 65535, 65536, 100_000][rng.below(9)],
-        }
-        .min(rest.len());
-        parts.push(&rest[..n]);
-        rest = &rest[n..];
-    }
-    parts
+    (out, marks)
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -356,19 +365,39 @@ fn gen_data(rng: &mut Rng, size: usize) -> (String, Vec<u8>) {
     (format!("kinds {}", kinds.join("+")), out)
 }
 
-/// Go-side segments: usually one `Write`, sometimes several, rarely with
-/// flushes.
+/// The write calls for one input (end offsets, and whether to `Flush` after
+/// each): one big write, or chunks in one of several styles.
 fn gen_segments(rng: &mut Rng, len: usize) -> Vec<(usize, bool)> {
-    if len == 0 || rng.below(3) != 0 {
+    if len == 0 || rng.below(3) == 0 {
         return vec![(len, rng.below(20) == 0)];
     }
-    let flushes = rng.below(4) == 0;
-    let mut cuts: Vec<usize> = (0..1 + rng.below(8)).map(|_| rng.below(len + 1)).collect();
-    cuts.push(len);
-    cuts.sort_unstable();
-    cuts.into_iter()
-        .map(|c| (c, flushes && rng.below(2) == 0))
-        .collect()
+    let style = rng.below(6);
+    // Flushes make blocks end early; tiny writes would make thousands.
+    let flush_odds = match rng.below(4) {
+        0 if style != 1 => 4,
+        _ => 0,
+    };
+    let mut segments = Vec::new();
+    let mut end = 0;
+    while end < len {
+        let n = match style {
+            // A few random cut points.
+            0 => rng.below(len / 3 + 1),
+            // Tiny writes (only for inputs that are not too big).
+            1 if len <= 300_000 => 1 + rng.below(16),
+            // Anything up to the window and past it.
+            2 => 1 + rng.below(70_000),
+            // Like a tar stream: 512-byte headers and 32 KiB data chunks.
+            3 => [512, 512, 1024, 32768, 32768, 1 + rng.below(32768)][rng.below(6)],
+            // Like bufio.Writer in front of the compressor.
+            4 => 32768,
+            // Sizes on Go's internal boundaries, and empty writes.
+            _ => [0, 1, 261, 262, 511, 4096, 32767, 32768, 65535, 65536][rng.below(10)],
+        };
+        end = (end + n).min(len);
+        segments.push((end, flush_odds > 0 && rng.below(flush_odds) == 0));
+    }
+    segments
 }
 
 /// Fixed edge cases, then `count` random ones, all derived from `seed`.
@@ -396,7 +425,7 @@ fn gen_cases(seed: u64, count: usize, long: bool) -> Vec<Case> {
         let (kinds, data) = gen_data(&mut rng, size);
         let segments = gen_segments(&mut rng, data.len());
         cases.push(Case {
-            name: format!("random #{i} seed {seed:#x}: {} bytes, {kinds}", data.len()),
+            name: format!("random #{i}: seed {seed:#x}, {} bytes, {kinds}", data.len()),
             data,
             segments,
             gzip: rng.below(8) == 0,
@@ -452,9 +481,14 @@ fn check_level(level: i32, cases: &[Case], seed: u64) {
         } else {
             enc.reset();
         }
-        let got = rust_compress(&mut enc, level, case, &mut rng);
-        if &got != want {
-            failures.push(describe_mismatch(level, case, &got, want));
+        let (got, marks) = rust_compress(&mut enc, level, case);
+        if got != want.out {
+            failures.push(describe_mismatch(level, case, &got, &want.out));
+        } else if marks != want.marks {
+            failures.push(format!(
+                "  {}: same bytes, but not emitted by the same calls as Go: port {marks:?}, Go {:?}",
+                case.name, want.marks
+            ));
         }
     }
     assert!(
@@ -479,10 +513,14 @@ fn describe_mismatch(level: i32, case: &Case, got: &[u8], want: &[u8]) -> String
             .collect::<String>()
     ));
     let saved = std::fs::write(&path, &case.data).is_ok();
+    let segments = if case.segments.len() <= 10 {
+        format!("segments {:?}", case.segments)
+    } else {
+        format!("{} segments", case.segments.len())
+    };
     format!(
-        "  {} ({} segments{}): port {} bytes, Go {} bytes, first difference at byte {at}{}",
+        "  {} ({segments}{}): port {} bytes, Go {} bytes, first difference at byte {at}{}",
         case.name,
-        case.segments.len(),
         if case.gzip { ", gzip" } else { "" },
         got.len(),
         want.len(),
@@ -499,7 +537,11 @@ fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
         let count = env_usize("BOOSTER_DIFF_CASES", 30);
-        gen_cases(base_seed(), count, count > 100)
+        let mut cases = gen_cases(base_seed(), count, count > 100);
+        if let Ok(only) = std::env::var("BOOSTER_DIFF_ONLY") {
+            cases.retain(|c| c.name.contains(&only));
+        }
+        cases
     })
 }
 
@@ -575,7 +617,8 @@ fn identical_to_go_through_best_speed_offset_shift() {
 }
 
 /// The moby pipeline end to end: Go's stream mode (gzip through a 32 KiB
-/// bufio.Writer) on a real tar, against the port with the gzip framing.
+/// bufio.Writer, so 32 KiB writes) on a real tar, against the port with the
+/// gzip framing.
 #[test]
 fn identical_to_go_gzip_stream_like_moby() {
     let Some(tar) = real_tar() else {
@@ -596,17 +639,114 @@ fn identical_to_go_gzip_stream_like_moby() {
         assert!(want.status.success());
         let case = Case {
             name: "tar".into(),
-            segments: vec![(tar.len(), false)],
+            segments: (1..=tar.len().div_ceil(32768))
+                .map(|i| ((i * 32768).min(tar.len()), false))
+                .collect(),
             data: tar.clone(),
             gzip: true,
         };
         let mut enc = Encoder::new(level).unwrap();
-        let got = rust_compress(&mut enc, level, &case, &mut Rng(1));
+        let (got, _) = rust_compress(&mut enc, level, &case);
         assert!(
             got == want.stdout,
             "{}",
             describe_mismatch(level, &case, &got, &want.stdout)
         );
+    }
+}
+
+/// Go's output is NOT independent of write boundaries. The window slides in
+/// `fillDeflate`, i.e. at the start of a `Write`, once the position reached
+/// 65274; what was not yet searched then is searched after the slide, which
+/// cannot reach as far back. Here the data ends in 300 zeros (one long match
+/// carries the position past 65274 in the second window) and then repeats
+/// bytes from 32700 back. Written at once, Go never slides a second time and
+/// finds that repeat; with a write boundary after the zeros, it slides first
+/// and cannot. The port follows Go in both. To rebuild a blob exactly, feed
+/// the encoder the same writes its producer made (for moby: tar headers,
+/// 32 KiB data chunks, padding, the two end blocks) wherever boundaries can
+/// fall within 262 bytes of a window end.
+#[test]
+fn go_output_depends_on_write_boundaries() {
+    let mut rng = Rng(5);
+    let mut data = vec![0; 97_800];
+    rng.fill(&mut data);
+    data.extend_from_slice(&[0; 300]);
+    data.extend_from_within(65_400..65_536);
+    let case = |name: &str, segments: Vec<(usize, bool)>| Case {
+        name: name.into(),
+        data: data.clone(),
+        segments,
+        gzip: false,
+    };
+    let cases = [
+        case("one write", vec![(data.len(), false)]),
+        case(
+            "boundary after the zeros",
+            vec![(98_100, false), (data.len(), false)],
+        ),
+    ];
+    for level in [2, 6, 9] {
+        check_level(level, &cases, base_seed());
+        let go = go_batch(&[(level, &cases[0]), (level, &cases[1])]);
+        assert_ne!(
+            go[0].out, go[1].out,
+            "level {level}: expected Go's output to depend on the boundary"
+        );
+    }
+}
+
+/// The other side of the coin, as a property of Go itself: a `Write` can only
+/// move the window slide if it starts while the window is filled to within
+/// 258 bytes of its end, i.e. at a stream offset (at least 65278) whose
+/// remainder mod 32768 is 32510 or more. Offsets that are multiples of 512,
+/// like tar headers and whole 32 KiB chunks of tar data, never are, so such
+/// writes give the same output as one big write. Checked on the generated
+/// inputs (far repeats included) at levels 2 and 6.
+#[test]
+fn go_aligned_write_boundaries_match_one_write() {
+    let mut rng = Rng(base_seed() ^ 0xa1);
+    let aligned: Vec<Case> = cases()
+        .iter()
+        .map(|c| {
+            let mut segments = Vec::new();
+            let mut end = 0;
+            while end < c.data.len() {
+                end = (end + 512 * (1 + rng.below(130))).min(c.data.len());
+                segments.push((end, false));
+            }
+            Case {
+                name: format!("{} in 512-aligned writes", c.name),
+                data: c.data.clone(),
+                segments: if segments.is_empty() {
+                    vec![(0, false)]
+                } else {
+                    segments
+                },
+                gzip: false,
+            }
+        })
+        .collect();
+    let single: Vec<Case> = cases()
+        .iter()
+        .map(|c| Case {
+            name: c.name.clone(),
+            data: c.data.clone(),
+            segments: vec![(c.data.len(), false)],
+            gzip: false,
+        })
+        .collect();
+    for level in [2, 6] {
+        let requests: Vec<_> = single.iter().chain(&aligned).map(|c| (level, c)).collect();
+        let replies = go_batch(&requests);
+        let (one, split) = replies.split_at(single.len());
+        for ((case, a), b) in aligned.iter().zip(one).zip(split) {
+            assert!(
+                a.out == b.out,
+                "level {level}: {} differs from one write",
+                case.name
+            );
+        }
     }
 }
 

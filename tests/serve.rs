@@ -165,14 +165,18 @@ fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file
     if let Some(p) = primary {
         cmd.args(["--primary", p]);
     }
-    let child = cmd.spawn().unwrap();
+    // Dropping a Service kills and waits for the process, on every path.
+    let service = Service {
+        child: cmd.spawn().unwrap(),
+        addr,
+    };
     for _ in 0..200 {
-        if TcpStream::connect(&addr).is_ok() && http(&addr, "GET", "/healthz", None).0 == 200 {
-            return Service { child, addr };
+        if TcpStream::connect(&service.addr).is_ok() && http(&service.addr, "GET", "/healthz", None).0 == 200 {
+            return service;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("booster serve did not start on {addr}");
+    panic!("booster serve did not start on {}", service.addr);
 }
 
 fn app_image(dir: &Path, tag: &str, big: &[u8]) -> Vec<Layer> {

@@ -5,8 +5,7 @@
 use crate::chunk::{ALGORITHM_FASTCDC_2020, ChunkerParams};
 use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
 use crate::id::Digest;
-use crate::store::{BlobRecord, Recipe};
-use crate::tarindex::TarEntry;
+use crate::store::BlobRecord;
 
 pub const MAGIC: &[u8; 8] = b"BOOSTBKP";
 pub const VERSION: u32 = 1;
@@ -46,7 +45,7 @@ impl SectionKind {
     pub fn name(&self) -> &'static str {
         match self {
             SectionKind::Meta => "meta",
-            SectionKind::Recipes => "recipes",
+            SectionKind::Recipes => "stream plans",
             SectionKind::Payload => "payload",
             SectionKind::Blobs => "blob records",
             SectionKind::Docs => "manifests and configs",
@@ -310,40 +309,94 @@ impl Meta {
     }
 }
 
-/// The recipe and tar index of one plain stream the bundle makes.
+/// How the receiver assembles one new plain stream: runs of chunks it already has (from
+/// a base stream, or from a stream made earlier in this bundle) and runs of bytes carried
+/// in the payload, which it cuts into chunks itself (FastCDC cuts depend only on the bytes
+/// from a chunk's start, and every missing run starts on a chunk boundary, so the receiver
+/// finds the sender's cuts). The stream's sha256 is checked once it is assembled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipeEntry {
+pub struct StreamPlan {
     pub content: Digest,
-    pub recipe: Recipe,
-    pub tar_index: Vec<TarEntry>,
+    pub len: u64,
+    pub segments: Vec<Segment>,
 }
 
-pub fn encode_recipes(entries: &[RecipeEntry]) -> Vec<u8> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// `count` chunks of base stream `base` (an index into `Meta::base`) from chunk `first`.
+    Base { base: u32, first: u32, count: u32 },
+    /// `count` chunks of the stream planned earlier at index `stream`, from chunk `first`.
+    Earlier { stream: u32, first: u32, count: u32 },
+    /// `len` bytes carried by the payload.
+    Missing { len: u64 },
+}
+
+pub fn encode_plans(plans: &[StreamPlan]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.varint(entries.len() as u64);
-    for e in entries {
-        w.digest(&e.content)
-            .bytes(&e.recipe.encode())
-            .bytes(&crate::store::records::encode_tar_index(&e.tar_index));
+    w.varint(plans.len() as u64);
+    for p in plans {
+        w.digest(&p.content).varint(p.len).varint(p.segments.len() as u64);
+        for s in &p.segments {
+            match *s {
+                Segment::Base { base, first, count } => {
+                    w.u8(0)
+                        .varint(base as u64)
+                        .varint(first as u64)
+                        .varint(count as u64);
+                }
+                Segment::Earlier { stream, first, count } => {
+                    w.u8(1)
+                        .varint(stream as u64)
+                        .varint(first as u64)
+                        .varint(count as u64);
+                }
+                Segment::Missing { len } => {
+                    w.u8(2).varint(len);
+                }
+            }
+        }
     }
     w.into_inner()
 }
 
-pub fn decode_recipes(b: &[u8]) -> DecodeResult<Vec<RecipeEntry>> {
+pub fn decode_plans(b: &[u8]) -> DecodeResult<Vec<StreamPlan>> {
     let mut r = Reader::new(b);
-    let n = r.count(34, "recipe count")?;
+    let n = r.count(34, "stream plan count")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let content = r.digest("content digest")?;
-        let recipe = Recipe::decode(r.bytes("recipe")?)?;
-        let tar_index = crate::store::records::decode_tar_index(r.bytes("tar index")?)?;
-        out.push(RecipeEntry {
+        let len = r.varint("stream length")?;
+        let ns = r.count(2, "segment count")?;
+        let mut segments = Vec::with_capacity(ns);
+        for _ in 0..ns {
+            let small = |r: &mut Reader<'_>, what: &str| -> DecodeResult<u32> {
+                let v = r.varint(what)?;
+                u32::try_from(v).map_err(|_| DecodeError(format!("{what} {v} is out of range")))
+            };
+            segments.push(match r.u8("segment kind")? {
+                0 => Segment::Base {
+                    base: small(&mut r, "base index")?,
+                    first: small(&mut r, "first chunk")?,
+                    count: small(&mut r, "chunk count")?,
+                },
+                1 => Segment::Earlier {
+                    stream: small(&mut r, "stream index")?,
+                    first: small(&mut r, "first chunk")?,
+                    count: small(&mut r, "chunk count")?,
+                },
+                2 => Segment::Missing {
+                    len: r.varint("missing length")?,
+                },
+                k => return Err(DecodeError(format!("unknown segment kind {k}"))),
+            });
+        }
+        out.push(StreamPlan {
             content,
-            recipe,
-            tar_index,
+            len,
+            segments,
         });
     }
-    r.expect_end("recipes")?;
+    r.expect_end("stream plans")?;
     Ok(out)
 }
 

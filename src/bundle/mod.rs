@@ -10,6 +10,8 @@ pub mod format;
 pub mod reader;
 pub mod writer;
 
-pub use format::{BaseEntry, BundleImage, Meta, PayloadGroup, PayloadSection, RecipeEntry, SectionKind};
+pub use format::{
+    BaseEntry, BundleImage, Meta, PayloadGroup, PayloadSection, SectionKind, Segment, StreamPlan,
+};
 pub use reader::BundleReader;
 pub use writer::BundleWriter;

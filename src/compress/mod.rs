@@ -7,7 +7,7 @@ pub mod analyze;
 pub mod decode;
 pub mod goflate;
 pub mod gzip;
-// TEMP pub mod kpflate;
+pub mod kpflate;
 pub mod method;
 pub mod models;
 pub mod rebuild;

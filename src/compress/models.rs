@@ -80,8 +80,9 @@ fn go_std_encoder(level: i8) -> Option<Box<dyn StreamEncoder>> {
     super::goflate::Encoder::new(level as i32).map(|e| Box::new(GoStdEncoder(e)) as Box<dyn StreamEncoder>)
 }
 
-fn pgzip_encoder(_level: i8, _block_size: u32) -> Option<Box<dyn StreamEncoder>> {
-    None // TEMP
+fn pgzip_encoder(level: i8, block_size: u32) -> Option<Box<dyn StreamEncoder>> {
+    super::kpflate::PgzipEncoder::new(level as i32, block_size as usize)
+        .map(|e| Box::new(PgzipEncoder(e)) as Box<dyn StreamEncoder>)
 }
 
 struct GoStdEncoder(super::goflate::Encoder);
@@ -98,7 +99,6 @@ impl StreamEncoder for GoStdEncoder {
     }
 }
 
-/* TEMP-PGZIP
 struct PgzipEncoder(super::kpflate::PgzipEncoder);
 
 impl StreamEncoder for PgzipEncoder {
@@ -112,7 +112,6 @@ impl StreamEncoder for PgzipEncoder {
         Ok(())
     }
 }
-TEMP-PGZIP */
 
 /// libzstd with the recorded frame parameters.
 pub struct ZstdEncoder {

@@ -7,15 +7,19 @@
 //! section whose chunks are all present is skipped, so a rerun after a kill continues where
 //! the last one stopped, and importing the same bundle twice adds nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
-use crate::bundle::format::{self, Meta, PayloadSection, RecipeEntry};
+use crate::bundle::format::{self, Meta, PayloadSection, Segment, StreamPlan};
 use crate::bundle::{BundleReader, SectionKind};
+use crate::chunk::Chunker;
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
-use crate::id::{ChunkId, Digest};
-use crate::store::{ImageRecord, Store};
+use crate::id::ChunkId;
+use crate::reassemble::ContentReader;
+use crate::store::{ImageRecord, Recipe, Store};
+use crate::tarindex::TarWalker;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImportReport {
@@ -120,17 +124,12 @@ pub fn import_bundle(
         path: path.to_path_buf(),
         reason: format!("{}: {e}", reader.section_name(i)),
     };
-    // Recipes are needed to cut the payload into chunks; they are written only after the
-    // chunks (write order), so hold them in memory meanwhile.
-    let mut recipes: HashMap<Digest, RecipeEntry> = HashMap::new();
+    let mut plans: Vec<StreamPlan> = Vec::new();
     for i in 0..reader.index.len() {
         if reader.kind(i) == SectionKind::Recipes {
-            for r in format::decode_recipes(&reader.read(i)?).map_err(|e| bad(i, e))? {
-                recipes.insert(r.content, r);
-            }
+            plans.extend(format::decode_plans(&reader.read(i)?).map_err(|e| bad(i, e))?);
         }
     }
-    let base_set: BTreeSet<Digest> = meta.base.iter().map(|b| b.content).collect();
     let mut report = ImportReport {
         bundle: path.display().to_string(),
         bundle_bytes: reader.total_len(),
@@ -138,53 +137,17 @@ pub fn import_bundle(
         ..Default::default()
     };
     let _gate = store.writer_gate();
-    let mut base_streams: HashMap<Digest, Stream> = HashMap::new();
+    let mut composer = Composer::new(store, &reader, &meta, &plans);
     let total = reader.total_len();
     for i in 0..reader.index.len() {
         if reader.kind(i) != SectionKind::Payload {
             continue;
         }
         let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
-        let entry = recipes.get(&section.content).ok_or_else(|| Error::Bundle {
-            path: path.to_path_buf(),
-            reason: format!(
-                "{}: payload for {} which has no recipe in the bundle",
-                reader.section_name(i),
-                section.content
-            ),
-        })?;
-        apply_payload(
-            store,
-            &reader,
-            i,
-            &section,
-            entry,
-            &base_set,
-            &mut base_streams,
-            &mut report,
-        )?;
+        composer.feed(i, &section, &mut report)?;
         progress("importing", reader.index[i].offset, total);
     }
-    // Every chunk of every recipe must now be present, or the bundle was inconsistent.
-    for r in recipes.values() {
-        for (id, _) in &r.recipe.chunks {
-            if !store.has_chunk(id)? {
-                return Err(Error::Bundle {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "chunk {id} of layer {} is neither in the store nor in the bundle",
-                        r.content
-                    ),
-                });
-            }
-        }
-    }
-    for r in recipes.values() {
-        if !store.has_recipe(&r.content)? {
-            store.put_recipe(&r.content, &r.recipe, &r.tar_index)?;
-            report.recipes_added += 1;
-        }
-    }
+    composer.finish_all(&mut report)?;
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Blobs => {
@@ -246,164 +209,294 @@ fn summarise(items: &[String]) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply_payload(
+/// Assembles the bundle's new streams in plan order: payload bytes fill each stream's
+/// missing runs, in order, and are cut into chunks as they arrive; once a stream is
+/// complete its recipe is composed from base chunks, earlier streams' chunks and the new
+/// ones, the stream is read back and checked against its sha256, and only then is the
+/// recipe written. A stream the store already has is skipped with its payload.
+struct Composer<'a> {
+    store: &'a Store,
+    reader: &'a BundleReader,
+    meta: &'a Meta,
+    plans: &'a [StreamPlan],
+    /// Next plan to finish.
+    next: usize,
+    /// Recipes of finished plans (later `Earlier` segments refer to them).
+    done: Vec<Option<Recipe>>,
+    base: HashMap<u32, Stream>,
+    current: Option<Filling>,
+}
+
+/// The plan whose missing runs are being filled.
+struct Filling {
+    plan: usize,
+    /// Length of each missing run, in order.
+    runs: Vec<u64>,
+    run: usize,
+    filled: u64,
+    chunker: Chunker,
+    chunks: Vec<Vec<(ChunkId, u32)>>,
+    /// The store already had this stream: its payload is skipped.
+    skip: bool,
+}
+
+impl Filling {
+    fn new(plan: usize, runs: Vec<u64>, skip: bool, store: &Store) -> Filling {
+        Filling {
+            plan,
+            runs,
+            run: 0,
+            filled: 0,
+            chunker: Chunker::new(store.params()),
+            chunks: Vec::new(),
+            skip,
+        }
+    }
+}
+
+fn store_chunk(
     store: &Store,
-    reader: &BundleReader,
-    i: usize,
-    section: &PayloadSection,
-    entry: &RecipeEntry,
-    base_set: &BTreeSet<Digest>,
-    base_streams: &mut HashMap<Digest, Stream>,
+    c: &[u8],
+    out: &mut Vec<(ChunkId, u32)>,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let fail = |reason: String| Error::Bundle {
-        path: reader.path().to_path_buf(),
-        reason: format!("{}: {reason}", reader.section_name(i)),
-    };
-    let recipe = &entry.recipe;
-    let offsets = recipe.offsets();
-    // The chunks this section completes: skip it when the store has them all (a rerun).
-    let mut covered: Vec<usize> = Vec::new();
-    for g in &section.groups {
-        for &(off, len) in &g.pieces {
-            let end = off
-                .checked_add(len)
-                .ok_or_else(|| fail("piece overflows".into()))?;
-            if end > recipe.len {
-                return Err(fail(format!(
-                    "a piece ends at {end}, past the layer's {} bytes",
-                    recipe.len
-                )));
-            }
-            let mut k = offsets.partition_point(|&o| o <= off).saturating_sub(1);
-            while k < offsets.len() && offsets[k] < end {
-                if covered.last() != Some(&k) {
-                    covered.push(k);
-                }
-                k += 1;
-            }
-        }
+    let id = ChunkId::of(c);
+    if store.put_chunk(&id, c)?.new {
+        report.chunks_added += 1;
+        report.chunk_bytes_added += c.len() as u64;
     }
-    let mut all_present = true;
-    for &k in &covered {
-        if !store.has_chunk(&recipe.chunks[k].0)? {
-            all_present = false;
-            break;
-        }
-    }
-    if all_present {
-        report.sections_skipped += 1;
-        return Ok(());
-    }
-    let mut asm = Assembler::new(recipe, &offsets);
-    for g in &section.groups {
-        let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
-        for (d, off, len) in &g.refs {
-            if !base_set.contains(d) {
-                return Err(fail(format!(
-                    "a delta refers to {d}, which is not part of the bundle's declared base"
-                )));
-            }
-            if !base_streams.contains_key(d) {
-                base_streams.insert(*d, Stream::load(store, d)?);
-            }
-            let s = &base_streams[d];
-            if off.checked_add(*len).is_none_or(|e| e > s.recipe.len) {
-                return Err(fail(format!("a reference runs past the end of {d}")));
-            }
-            prefix.extend(s.read(store, *off, *len)?);
-        }
-        let out = delta::decompress_with_prefix(&prefix, &g.frame, g.output_len() as usize)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut at = 0usize;
-        for &(off, len) in &g.pieces {
-            asm.feed(store, off, &out[at..at + len as usize], report)
-                .map_err(|e| match e {
-                    Error::Format { reason, .. } => fail(reason),
-                    other => other,
-                })?;
-            at += len as usize;
-        }
-    }
-    asm.finish().map_err(|e| match e {
-        Error::Format { reason, .. } => fail(reason),
-        other => other,
-    })
+    out.push((id, c.len() as u32));
+    Ok(())
 }
 
-/// Cuts payload bytes into the recipe's chunks and stores each one after checking its id.
-struct Assembler<'a> {
-    recipe: &'a crate::store::Recipe,
-    offsets: &'a [u64],
-    /// Stream position of `pending[0]`.
-    pos: u64,
-    pending: Vec<u8>,
-}
-
-impl<'a> Assembler<'a> {
-    fn new(recipe: &'a crate::store::Recipe, offsets: &'a [u64]) -> Self {
-        Assembler {
-            recipe,
-            offsets,
-            pos: 0,
-            pending: Vec::new(),
+impl<'a> Composer<'a> {
+    fn new(store: &'a Store, reader: &'a BundleReader, meta: &'a Meta, plans: &'a [StreamPlan]) -> Self {
+        Composer {
+            store,
+            reader,
+            meta,
+            plans,
+            next: 0,
+            done: vec![None; plans.len()],
+            base: HashMap::new(),
+            current: None,
         }
     }
 
-    fn feed(&mut self, store: &Store, off: u64, data: &[u8], report: &mut ImportReport) -> Result<()> {
-        if self.pending.is_empty() {
-            // A new run must start on a chunk boundary.
-            if self.offsets.binary_search(&off).is_err() {
-                return Err(Error::format(
-                    "payload",
-                    format!("bytes at {off} do not start a chunk"),
-                ));
-            }
-            self.pos = off;
-        } else if self.pos + self.pending.len() as u64 != off {
-            return Err(Error::format(
-                "payload",
-                format!("a chunk ending before {off} is incomplete"),
-            ));
+    fn fail(&self, reason: impl Into<String>) -> Error {
+        Error::Bundle {
+            path: self.reader.path().to_path_buf(),
+            reason: reason.into(),
         }
-        self.pending.extend_from_slice(data);
-        let mut k = self
-            .offsets
-            .binary_search(&self.pos)
-            .map_err(|_| Error::format("payload", "misaligned chunk"))?;
-        let mut used = 0usize;
-        while k < self.recipe.chunks.len() {
-            let (id, len) = self.recipe.chunks[k];
-            let len = len as usize;
-            if self.pending.len() - used < len {
-                break;
-            }
-            let bytes = &self.pending[used..used + len];
-            if ChunkId::of(bytes) != id {
-                return Err(Error::format(
-                    "payload",
-                    format!("rebuilt chunk {id} does not match its id"),
-                ));
-            }
-            if store.put_chunk(&id, bytes)?.new {
-                report.chunks_added += 1;
-                report.chunk_bytes_added += len as u64;
-            }
-            used += len;
-            k += 1;
+    }
+
+    fn base_stream(&mut self, b: u32) -> Result<&Stream> {
+        if !self.base.contains_key(&b) {
+            let entry = self.meta.base.get(b as usize).ok_or_else(|| {
+                self.fail(format!(
+                    "a stream plan names base {b}, which the bundle does not declare"
+                ))
+            })?;
+            let s = Stream::load(self.store, &entry.content)?;
+            self.base.insert(b, s);
         }
-        self.pending.drain(..used);
-        self.pos += used as u64;
+        Ok(&self.base[&b])
+    }
+
+    /// The chunks a segment stands for (`None` for a missing run).
+    fn segment_chunks(&mut self, plan: usize, seg: &Segment) -> Result<Option<Vec<(ChunkId, u32)>>> {
+        let slice = |chunks: &[(ChunkId, u32)], first: u32, count: u32| -> Option<Vec<(ChunkId, u32)>> {
+            let end = (first as usize).checked_add(count as usize)?;
+            chunks.get(first as usize..end).map(|s| s.to_vec())
+        };
+        match *seg {
+            Segment::Base { base, first, count } => {
+                let s = self.base_stream(base)?;
+                let found = slice(&s.recipe.chunks, first, count);
+                found.map(Some).ok_or_else(|| {
+                    self.fail(format!(
+                        "a stream plan names chunks {first}+{count} of base {base}, which it does not have"
+                    ))
+                })
+            }
+            Segment::Earlier { stream, first, count } => {
+                let earlier = (stream as usize) < plan;
+                let found = self
+                    .done
+                    .get(stream as usize)
+                    .and_then(|r| r.as_ref())
+                    .filter(|_| earlier)
+                    .and_then(|r| slice(&r.chunks, first, count));
+                found.map(Some).ok_or_else(|| {
+                    self.fail(format!("stream plan {plan} names chunks {first}+{count} of stream {stream}, which is not an earlier, finished stream"))
+                })
+            }
+            Segment::Missing { .. } => Ok(None),
+        }
+    }
+
+    /// Finish every plan before `k`, then make `k` the plan being filled.
+    fn start(&mut self, k: usize, report: &mut ImportReport) -> Result<()> {
+        if self.current.as_ref().is_some_and(|f| f.plan == k) {
+            return Ok(());
+        }
+        while self.next < k {
+            self.finish_next(report)?;
+        }
+        let skip = self.store.has_recipe(&self.plans[k].content)?;
+        let runs = self.plans[k]
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Missing { len } => Some(*len),
+                _ => None,
+            })
+            .collect();
+        self.current = Some(Filling::new(k, runs, skip, self.store));
         Ok(())
     }
 
-    fn finish(&self) -> Result<()> {
-        if !self.pending.is_empty() {
-            return Err(Error::format(
-                "payload",
-                format!("the section ends inside a chunk at {}", self.pos),
-            ));
+    fn feed(&mut self, i: usize, section: &PayloadSection, report: &mut ImportReport) -> Result<()> {
+        let name = self.reader.section_name(i);
+        let k = self
+            .plans
+            .iter()
+            .enumerate()
+            .skip(self.next)
+            .find(|(_, p)| p.content == section.content)
+            .map(|(k, _)| k)
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "{name}: payload for {}, which no remaining stream plan expects",
+                    section.content
+                ))
+            })?;
+        self.start(k, report)?;
+        if self.current.as_ref().is_some_and(|f| f.skip) {
+            report.sections_skipped += 1;
+            return Ok(());
+        }
+        for g in &section.groups {
+            let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
+            for (d, off, len) in &g.refs {
+                let Some(b) = self.meta.base.iter().position(|x| x.content == *d) else {
+                    return Err(self.fail(format!(
+                        "{name}: a delta refers to {d}, which is not in the declared base"
+                    )));
+                };
+                let store = self.store;
+                let s = self.base_stream(b as u32)?;
+                let past_end = off.checked_add(*len).is_none_or(|e| e > s.recipe.len);
+                if past_end {
+                    return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
+                }
+                let s = self.base_stream(b as u32)?;
+                let bytes = s.read(store, *off, *len)?;
+                prefix.extend(bytes);
+            }
+            let out = delta::decompress_with_prefix(&prefix, &g.frame, g.output_len() as usize)
+                .map_err(|e| self.fail(format!("{name}: {e}")))?;
+            self.fill(&out, report)
+                .map_err(|e| self.fail(format!("{name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Put the next payload bytes into the current plan's missing runs, in order.
+    fn fill(&mut self, mut bytes: &[u8], report: &mut ImportReport) -> Result<()> {
+        let store = self.store;
+        let f = self.current.as_mut().expect("started");
+        while !bytes.is_empty() {
+            let Some(&len) = f.runs.get(f.run) else {
+                return Err(Error::format(
+                    "payload",
+                    "more payload than the stream plan has missing bytes",
+                ));
+            };
+            let take = ((len - f.filled) as usize).min(bytes.len());
+            if f.chunks.len() <= f.run {
+                f.chunks.push(Vec::new());
+            }
+            let out = &mut f.chunks[f.run];
+            f.chunker
+                .push(&bytes[..take], |c| store_chunk(store, c, out, report))?;
+            f.filled += take as u64;
+            bytes = &bytes[take..];
+            if f.filled == len {
+                let chunker = std::mem::replace(&mut f.chunker, Chunker::new(store.params()));
+                chunker.finish(|c| store_chunk(store, c, out, report))?;
+                f.run += 1;
+                f.filled = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compose, verify and record the recipe of the next plan.
+    fn finish_next(&mut self, report: &mut ImportReport) -> Result<()> {
+        let k = self.next;
+        let content = self.plans[k].content;
+        if let Some(r) = self.store.recipe(&content)? {
+            self.done[k] = Some(r);
+            self.next += 1;
+            self.current = None;
+            return Ok(());
+        }
+        let filling = match self.current.take() {
+            Some(f) if f.plan == k => f,
+            other => {
+                self.current = other;
+                Filling::new(k, Vec::new(), false, self.store)
+            }
+        };
+        let segments = self.plans[k].segments.clone();
+        let missing_runs = segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Missing { .. }))
+            .count();
+        if filling.run != missing_runs || filling.filled != 0 {
+            return Err(self.fail(format!(
+                "the bundle carries {} of the {missing_runs} missing runs of layer {content}",
+                filling.run
+            )));
+        }
+        let mut runs = filling.chunks.into_iter();
+        let mut chunks: Vec<(ChunkId, u32)> = Vec::new();
+        for seg in &segments {
+            match self.segment_chunks(k, seg)? {
+                Some(c) => chunks.extend(c),
+                None => chunks.extend(runs.next().unwrap_or_default()),
+            }
+        }
+        let len = self.plans[k].len;
+        if chunks.iter().map(|c| c.1 as u64).sum::<u64>() != len {
+            return Err(self.fail(format!("layer {content} assembles to the wrong length")));
+        }
+        let recipe = Recipe { len, chunks };
+        // Read it back: the sha256 of the whole stream is the proof, and the tar index
+        // comes from the same pass.
+        let mut reader = ContentReader::with_recipe(self.store, &content, recipe.clone());
+        let mut walker = TarWalker::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| self.fail(format!("layer {content} does not assemble to its digest: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            walker.push(&buf[..n]);
+        }
+        self.store.put_recipe(&content, &recipe, &walker.finish())?;
+        report.recipes_added += 1;
+        self.done[k] = Some(recipe);
+        self.next += 1;
+        Ok(())
+    }
+
+    fn finish_all(&mut self, report: &mut ImportReport) -> Result<()> {
+        while self.next < self.plans.len() {
+            self.finish_next(report)?;
         }
         Ok(())
     }

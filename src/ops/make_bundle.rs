@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::BundleWriter;
-use crate::bundle::format::{self, BaseEntry, BundleImage, Meta, PayloadSection, RecipeEntry, SectionKind};
+use crate::bundle::format::{
+    self, BaseEntry, BundleImage, Meta, PayloadSection, SectionKind, Segment, StreamPlan,
+};
 use crate::delta::{self, BaseIndex, DeltaOptions, GroupPlan, Stream};
 use crate::error::{Error, Result};
 use crate::graph::Closure;
@@ -111,33 +113,47 @@ pub fn make_bundle(
     // What the receiver has, chunk by chunk, and which base stream each chunk is in.
     let base_digests: Vec<Digest> = base.contents.iter().map(|(d, _)| *d).collect();
     let base_index = BaseIndex::build(store, &base_digests)?;
-    let mut chunk_home: HashMap<ChunkId, Digest> = HashMap::new();
+    let mut chunk_home: HashMap<ChunkId, (Digest, u32)> = HashMap::new();
     for (d, s) in &base_index.streams {
-        for (id, _) in &s.recipe.chunks {
-            chunk_home.entry(*id).or_insert(*d);
+        for (j, (id, _)) in s.recipe.chunks.iter().enumerate() {
+            chunk_home.entry(*id).or_insert((*d, j as u32));
         }
     }
     let labels: HashMap<Digest, &str> = base.contents.iter().map(|(d, l)| (*d, l.as_str())).collect();
 
-    // Plan every new stream, in image order.
-    let mut sent: HashSet<ChunkId> = HashSet::new();
+    // Plan every new stream, in image order: where each of its chunks comes from.
+    let mut sent: HashMap<ChunkId, (u32, u32)> = HashMap::new();
     let mut required: BTreeMap<Digest, ()> = BTreeMap::new();
     let mut plans: Vec<(Digest, Vec<GroupPlan>, u64)> = Vec::new();
     let mut streams: HashMap<Digest, Stream> = HashMap::new();
-    let mut recipes: Vec<RecipeEntry> = Vec::new();
+    let mut raw_plans: Vec<(Digest, u64, Vec<RawSegment>)> = Vec::new();
     for c in &closure.contents {
         if base_index.streams.contains_key(c) {
             continue;
         }
+        let k = raw_plans.len() as u32;
         let s = Stream::load(store, c)?;
         let mut missing = Vec::with_capacity(s.recipe.chunks.len());
-        for (id, _) in &s.recipe.chunks {
-            if let Some(home) = chunk_home.get(id) {
-                required.insert(*home, ());
-                missing.push(false);
+        let mut segments: Vec<RawSegment> = Vec::new();
+        let mut new_here: Vec<(ChunkId, u32)> = Vec::new();
+        for (j, (id, len)) in s.recipe.chunks.iter().enumerate() {
+            let seg = if let Some(&(home, at)) = chunk_home.get(id) {
+                required.insert(home, ());
+                RawSegment::Base(home, at, 1)
+            } else if let Some(&(stream, at)) = sent.get(id) {
+                RawSegment::Earlier(stream, at, 1)
             } else {
-                missing.push(sent.insert(*id));
-            }
+                // Registered once the stream is planned: a chunk repeated inside one stream
+                // is carried again (cheap, zstd sees it twice) rather than referenced
+                // before the receiver has cut it.
+                new_here.push((*id, j as u32));
+                RawSegment::Missing(*len as u64)
+            };
+            missing.push(matches!(seg, RawSegment::Missing(_)));
+            push_segment(&mut segments, seg);
+        }
+        for (id, j) in new_here {
+            sent.entry(id).or_insert((k, j));
         }
         let ranges = delta::missing_ranges(&s, &missing);
         let missing_bytes = ranges.iter().map(|r| r.1 - r.0).sum();
@@ -147,14 +163,30 @@ pub fn make_bundle(
                 required.insert(r.0, ());
             }
         }
-        recipes.push(RecipeEntry {
-            content: *c,
-            recipe: s.recipe.clone(),
-            tar_index: s.entries.clone(),
-        });
+        raw_plans.push((*c, s.recipe.len, segments));
         plans.push((*c, g, missing_bytes));
         streams.insert(*c, s);
     }
+    let base_order: HashMap<Digest, u32> = required.keys().enumerate().map(|(i, d)| (*d, i as u32)).collect();
+    let stream_plans: Vec<StreamPlan> = raw_plans
+        .iter()
+        .map(|(c, len, segs)| StreamPlan {
+            content: *c,
+            len: *len,
+            segments: segs
+                .iter()
+                .map(|s| match *s {
+                    RawSegment::Base(d, first, count) => Segment::Base {
+                        base: base_order[&d],
+                        first,
+                        count,
+                    },
+                    RawSegment::Earlier(stream, first, count) => Segment::Earlier { stream, first, count },
+                    RawSegment::Missing(len) => Segment::Missing { len },
+                })
+                .collect(),
+        })
+        .collect();
 
     let meta = Meta {
         creator: format!("booster {}", env!("CARGO_PKG_VERSION")),
@@ -183,8 +215,8 @@ pub fn make_bundle(
 
     let mut sink = Sink::new(path, opts)?;
     sink.section(SectionKind::Meta, &meta.encode())?;
-    for chunk in recipes.chunks(256) {
-        sink.section(SectionKind::Recipes, &format::encode_recipes(chunk))?;
+    for chunk in stream_plans.chunks(256) {
+        sink.section(SectionKind::Recipes, &format::encode_plans(chunk))?;
     }
     let metadata_so_far = sink.written();
 
@@ -203,6 +235,14 @@ pub fn make_bundle(
         let mut section_bytes = 0usize;
         for batch in groups.chunks(opts.delta.workers.max(1) * 2) {
             for g in delta::encode_groups(store, s, &base_index, batch, &opts.delta)? {
+                tracing::trace!(
+                    "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
+                    g.pieces.len(),
+                    g.output_len(),
+                    g.refs.len(),
+                    g.prefix_len(),
+                    g.frame.len()
+                );
                 section_bytes += g.frame.len();
                 bytes += g.frame.len() as u64;
                 section.groups.push(g);
@@ -269,6 +309,34 @@ pub fn make_bundle(
         .map(|l| l.bytes_in_bundle)
         .sum();
     Ok(report)
+}
+
+/// A segment while planning: base streams by digest (their index in the meta section is
+/// known only once every plan is made).
+#[derive(Debug, Clone, Copy)]
+enum RawSegment {
+    Base(Digest, u32, u32),
+    Earlier(u32, u32, u32),
+    Missing(u64),
+}
+
+/// Append a one-chunk segment, merging it into the previous one when they continue each
+/// other.
+fn push_segment(segments: &mut Vec<RawSegment>, seg: RawSegment) {
+    match (segments.last_mut(), seg) {
+        (Some(RawSegment::Base(d, first, count)), RawSegment::Base(d2, at, n))
+            if *d == d2 && *first + *count == at =>
+        {
+            *count += n;
+        }
+        (Some(RawSegment::Earlier(s, first, count)), RawSegment::Earlier(s2, at, n))
+            if *s == s2 && *first + *count == at =>
+        {
+            *count += n;
+        }
+        (Some(RawSegment::Missing(len)), RawSegment::Missing(n)) => *len += n,
+        _ => segments.push(seg),
+    }
 }
 
 /// The bundle file, or a counter when nothing is to be written (`--dry-run`).

@@ -64,16 +64,16 @@ struct ImageParts {
     blobs: BTreeMap<Digest, (u64, String)>,
 }
 
-fn collect_parts(store: &Store, top: &Digest, name: &str) -> Result<ImageParts> {
+fn collect_parts(store: &Store, top: &Digest) -> Result<ImageParts> {
     let mut parts = ImageParts {
         manifests: Vec::new(),
         blobs: BTreeMap::new(),
     };
-    walk(store, top, name, &mut parts, 0)?;
+    walk(store, top, &mut parts, 0)?;
     Ok(parts)
 }
 
-fn walk(store: &Store, d: &Digest, name: &str, parts: &mut ImageParts, depth: usize) -> Result<()> {
+fn walk(store: &Store, d: &Digest, parts: &mut ImageParts, depth: usize) -> Result<()> {
     if depth > 4 || parts.manifests.iter().any(|(x, _, _)| x == d) {
         return Ok(());
     }
@@ -91,7 +91,7 @@ fn walk(store: &Store, d: &Digest, name: &str, parts: &mut ImageParts, depth: us
                     || manifest::is_manifest(&m.media_type)
                     || m.media_type.is_empty()
                 {
-                    walk(store, &cd, name, parts, depth + 1)?;
+                    walk(store, &cd, parts, depth + 1)?;
                 } else {
                     parts.blobs.insert(cd, (m.size, m.media_type.clone()));
                 }
@@ -145,7 +145,7 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
             ctx.store.path().display()
         ))
     })?;
-    let parts = collect_parts(&ctx.store, &rec.digest, name)?;
+    let parts = collect_parts(&ctx.store, &rec.digest)?;
     check_complete(&ctx.store, &parts, name)?;
     let mut report = PushReport {
         image: name.to_string(),

@@ -3,8 +3,12 @@
 // (src/compress/goflate). Build with: GO111MODULE=off go build
 //
 // Stream mode (default): stdin -> raw deflate (or gzip with -gzip) at -level
-// on stdout. The input reaches the compressor through a 32 KiB bufio.Writer,
-// and gzip uses a zero Header, like moby's archive.CompressStream.
+// on stdout. gzip uses a zero Header (OS 255), as moby's gzip.NewWriter. The
+// input reaches the compressor in 32 KiB writes through a bufio.Writer; that
+// gives the same output as one big write (write boundaries at multiples of
+// 512 never matter, see tests/goflate_differential.rs). moby's gzip.Writer
+// instead gets its tar writer's writes (headers, 32 KiB data chunks, padding),
+// whose only possibly significant boundaries are where file data ends.
 //
 // Batch mode (-batch) lets a test compress many inputs with one process.
 // Every number is a little-endian uint32. Request on stdin, repeated to EOF:
@@ -13,7 +17,9 @@
 //	length, bytes, flush-after (0/1)
 //
 // Each segment is passed to one Write call (then Flush if asked); after the
-// last one the writer is closed. Reply on stdout per request: length, bytes.
+// last one the writer is closed. Reply on stdout per request: length, bytes,
+// segment count, then per segment the output length so far (what Go had
+// passed to its io.Writer after that segment's Write and Flush).
 package main
 
 import (
@@ -112,6 +118,7 @@ func compressRequest(r reader, w *bufio.Writer, level int) error {
 	if err != nil {
 		return err
 	}
+	marks := make([]uint32, nseg)
 	for i := uint32(0); i < nseg; i++ {
 		n, err := r.u32()
 		if err != nil {
@@ -133,6 +140,7 @@ func compressRequest(r reader, w *bufio.Writer, level int) error {
 				return err
 			}
 		}
+		marks[i] = uint32(len(s.b))
 	}
 	if err := c.Close(); err != nil {
 		return err
@@ -142,8 +150,10 @@ func compressRequest(r reader, w *bufio.Writer, level int) error {
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err = w.Write(s.b)
-	return err
+	if _, err := w.Write(s.b); err != nil {
+		return err
+	}
+	return binary.Write(w, binary.LittleEndian, append([]uint32{nseg}, marks...))
 }
 
 func batch() error {
