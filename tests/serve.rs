@@ -171,7 +171,8 @@ fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file
         addr,
     };
     for _ in 0..200 {
-        if TcpStream::connect(&service.addr).is_ok() && http(&service.addr, "GET", "/healthz", None).0 == 200 {
+        if TcpStream::connect(&service.addr).is_ok() && http(&service.addr, "GET", "/healthz", None).0 == 200
+        {
             return service;
         }
         std::thread::sleep(Duration::from_millis(50));
