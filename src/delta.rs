@@ -149,8 +149,8 @@ impl BaseIndex {
         Ok(idx)
     }
 
-    /// The base range to use as reference for `entry` of a new stream.
-    pub fn find(&self, preferred: Option<&Digest>, entry: &TarEntry) -> Option<(Digest, u64, u64)> {
+    /// The base entry (stream, index) most likely to hold the previous version of `entry`.
+    pub fn find_entry(&self, preferred: Option<&Digest>, entry: &TarEntry) -> Option<(Digest, usize)> {
         if !entry.is_regular() || entry.size == 0 {
             return None;
         }
@@ -166,23 +166,39 @@ impl BaseIndex {
                 .min_by_key(|(d, i)| self.streams[d].entries[*i].size.abs_diff(entry.size))
                 .copied()
         };
-        let hit = self
-            .by_path
+        self.by_path
             .get(&entry.path)
             .and_then(pick)
             .or_else(|| self.by_masked.get(&masked(&entry.path)).and_then(pick))
-            .or_else(|| self.by_name.get(entry.file_name()).and_then(pick))?;
-        let s = &self.streams[&hit.0];
-        let (a, b) = s.owned(hit.1);
-        Some((hit.0, a, b))
+            .or_else(|| self.by_name.get(entry.file_name()).and_then(pick))
+    }
+
+    /// The base range to use as reference for `entry` of a new stream: the range the old
+    /// entry owns (its headers and content).
+    pub fn find(&self, preferred: Option<&Digest>, entry: &TarEntry) -> Option<(Digest, u64, u64)> {
+        let (d, i) = self.find_entry(preferred, entry)?;
+        let (a, b) = self.streams[&d].owned(i);
+        Some((d, a, b))
     }
 }
+
+/// Files carried by their plain text (see `PayloadGroup::inner`): names of gzip files.
+/// The content itself decides in the end (a file that is not gzip falls back).
+fn looks_gzipped(path: &[u8]) -> bool {
+    path.ends_with(b".gz") || path.ends_with(b".tgz") || path.ends_with(b".svgz")
+}
+
+/// Inner gzip files larger than this (compressed or plain) are carried as bytes.
+pub const MAX_INNER_GZIP_PLAIN: u64 = 64 << 20;
 
 /// A group to encode: references (base ranges) and pieces (ranges of the new stream).
 #[derive(Debug, Clone, Default)]
 pub struct GroupPlan {
     pub refs: Vec<(Digest, u64, u64)>,
     pub pieces: Vec<(u64, u64)>,
+    /// One piece holding one whole gzip file, and at most one reference (the old version's
+    /// content): tried by its plain text (`PayloadGroup::inner`).
+    pub gzip: bool,
 }
 
 impl GroupPlan {
@@ -235,6 +251,22 @@ pub fn plan_stream(
                 }
             };
             let piece_end = piece_end.max(at + 1).min(end);
+            if let Some(i) = owner
+                && plan_inner_gzip(
+                    new,
+                    i,
+                    at,
+                    piece_end,
+                    base,
+                    preferred,
+                    opts,
+                    &mut groups,
+                    &mut cur,
+                )
+            {
+                at = piece_end;
+                continue;
+            }
             let reference = owner.and_then(|i| {
                 base.find(preferred, &new.entries[i]).map(|(d, a, b)| {
                     clip_reference(a, b, at - new.owned(i).0, opts.prefix_max)
@@ -253,25 +285,7 @@ pub fn plan_stream(
                     reference.map(|r| (r.0.short(), r.1, r.2))
                 );
             }
-            let adds_prefix = reference
-                .filter(|r| !cur.refs.contains(r))
-                .map(|r| r.2)
-                .unwrap_or(0);
-            if !cur.pieces.is_empty()
-                && (cur.data_len() >= opts.group_target || cur.prefix_len() + adds_prefix > opts.prefix_max)
-            {
-                groups.push(std::mem::take(&mut cur));
-            }
-            if let Some(r) = reference
-                && !cur.refs.contains(&r)
-                && r.2 <= opts.prefix_max
-            {
-                cur.refs.push(r);
-            }
-            match cur.pieces.last_mut() {
-                Some(last) if last.0 + last.1 == piece.0 => last.1 += piece.1,
-                _ => cur.pieces.push(piece),
-            }
+            add_piece(&mut groups, &mut cur, piece, reference, opts);
             at = piece_end;
         }
     }
@@ -279,6 +293,81 @@ pub fn plan_stream(
         groups.push(cur);
     }
     groups
+}
+
+/// A whole gzip file inside the missing range: its headers go the usual way, its content
+/// into a group of its own that is tried by its plain text. True when it was planned so.
+#[allow(clippy::too_many_arguments)]
+fn plan_inner_gzip(
+    new: &Stream,
+    i: usize,
+    at: u64,
+    piece_end: u64,
+    base: &BaseIndex,
+    preferred: Option<&Digest>,
+    opts: &DeltaOptions,
+    groups: &mut Vec<GroupPlan>,
+    cur: &mut GroupPlan,
+) -> bool {
+    let e = &new.entries[i];
+    let whole_content = at <= e.offset && piece_end == e.offset + e.size;
+    if !(e.is_regular()
+        && e.size >= 64
+        && e.size <= MAX_INNER_GZIP_PLAIN
+        && whole_content
+        && looks_gzipped(&e.path))
+    {
+        return false;
+    }
+    if at < e.offset {
+        let reference = base
+            .find(preferred, e)
+            .map(|(d, a, b)| (d, a, e.offset.min(b).max(a) - a));
+        add_piece(groups, cur, (at, e.offset - at), reference, opts);
+    }
+    if !cur.pieces.is_empty() {
+        groups.push(std::mem::take(cur));
+    }
+    let old = base.find_entry(preferred, e).map(|(d, j)| {
+        let oe = &base.streams[&d].entries[j];
+        (d, oe.offset, oe.size)
+    });
+    groups.push(GroupPlan {
+        refs: old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect(),
+        pieces: vec![(e.offset, e.size)],
+        gzip: true,
+    });
+    true
+}
+
+/// Add a piece (and its reference) to the current group, starting a new group when the
+/// current one is full.
+fn add_piece(
+    groups: &mut Vec<GroupPlan>,
+    cur: &mut GroupPlan,
+    piece: (u64, u64),
+    reference: Option<(Digest, u64, u64)>,
+    opts: &DeltaOptions,
+) {
+    let adds_prefix = reference
+        .filter(|r| !cur.refs.contains(r))
+        .map(|r| r.2)
+        .unwrap_or(0);
+    if !cur.pieces.is_empty()
+        && (cur.data_len() >= opts.group_target || cur.prefix_len() + adds_prefix > opts.prefix_max)
+    {
+        groups.push(std::mem::take(cur));
+    }
+    if let Some(r) = reference
+        && !cur.refs.contains(&r)
+        && r.2 <= opts.prefix_max
+    {
+        cur.refs.push(r);
+    }
+    match cur.pieces.last_mut() {
+        Some(last) if last.0 + last.1 == piece.0 => last.1 += piece.1,
+        _ => cur.pieces.push(piece),
+    }
 }
 
 /// A reference larger than the prefix budget is cut to a window around the position the
@@ -366,12 +455,64 @@ pub fn encode_group(
     for (off, len) in &plan.pieces {
         data.extend(new.read(store, *off, *len)?);
     }
-    let frame = compress_with_prefix(&prefix, &data, level)?;
-    Ok(PayloadGroup {
+    let bytes = PayloadGroup {
         refs: plan.refs.clone(),
         pieces: plan.pieces.clone(),
-        frame,
-    })
+        frame: compress_with_prefix(&prefix, &data, level)?,
+        inner: None,
+    };
+    // An unchanged file costs nearly nothing as bytes; a changed one is tried by its plain
+    // text, and the smaller encoding wins.
+    if plan.gzip
+        && prefix != data
+        && let Some(g) = encode_inner_gzip(plan, &prefix, &data, level)?
+        && g.frame.len() + g.inner.as_ref().map_or(0, |i| i.method.len()) < bytes.frame.len()
+    {
+        return Ok(g);
+    }
+    Ok(bytes)
+}
+
+/// A gzip file by its plain text: its delta against the old version's plain text, plus the
+/// method that rebuilds the exact gzip bytes. None when booster cannot rebuild the file.
+fn encode_inner_gzip(plan: &GroupPlan, old: &[u8], new: &[u8], level: i32) -> Result<Option<PayloadGroup>> {
+    let Some((method, new_plain)) = crate::compress::analyze::analyze_gzip_bytes(new, MAX_INNER_GZIP_PLAIN)
+    else {
+        return Ok(None);
+    };
+    // Prove the whole file rebuilds before relying on it.
+    if crate::compress::rebuild::rebuild_gzip_bytes(&method, &new_plain).as_deref() != Ok(new) {
+        return Ok(None);
+    }
+    let old_plain = gunzip_bounded(old, MAX_INNER_GZIP_PLAIN).unwrap_or_default();
+    let refs = if old_plain.is_empty() {
+        Vec::new()
+    } else {
+        plan.refs.clone()
+    };
+    let mut w = crate::codec::Writer::new();
+    method.encode(&mut w);
+    Ok(Some(PayloadGroup {
+        refs,
+        pieces: plan.pieces.clone(),
+        frame: compress_with_prefix(&old_plain, &new_plain, level)?,
+        inner: Some(crate::bundle::InnerGzip {
+            method: w.into_inner(),
+            plain_len: new_plain.len() as u64,
+        }),
+    }))
+}
+
+/// The plain text of a gzip file, if it is one and not larger than `max`.
+pub fn gunzip_bounded(gz: &[u8], max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    if gz.len() < 18 || gz[..2] != [0x1f, 0x8b] {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut dec = crate::compress::decode::GzipDecoder::new(gz);
+    (&mut dec).take(max + 1).read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= max).then_some(out)
 }
 
 /// Encode plans on `workers` threads, keeping their order.

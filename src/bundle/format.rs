@@ -403,11 +403,23 @@ pub fn decode_plans(b: &[u8]) -> DecodeResult<Vec<StreamPlan>> {
 /// One group of a payload section: a zstd frame whose output fills `pieces` of the target
 /// stream, decoded with the concatenation of `refs` (ranges of base streams the receiver
 /// holds) as its prefix.
+///
+/// With `inner`, the group carries one gzip file (a `.gz` inside a layer) by its plain
+/// text: the frame decodes (with the *decompressed* reference as prefix) to the new file's
+/// plain text, and `inner.method` rebuilds the file's exact gzip bytes from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadGroup {
     pub refs: Vec<(Digest, u64, u64)>,
     pub pieces: Vec<(u64, u64)>,
     pub frame: Vec<u8>,
+    pub inner: Option<InnerGzip>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerGzip {
+    /// An encoded rebuild method (store-format.md 3.6.1), always a gzip method.
+    pub method: Vec<u8>,
+    pub plain_len: u64,
 }
 
 impl PayloadGroup {
@@ -417,6 +429,14 @@ impl PayloadGroup {
 
     pub fn prefix_len(&self) -> u64 {
         self.refs.iter().map(|r| r.2).sum()
+    }
+
+    /// What the frame decodes to.
+    pub fn frame_len(&self) -> u64 {
+        match &self.inner {
+            Some(i) => i.plain_len,
+            None => self.output_len(),
+        }
     }
 }
 
@@ -430,12 +450,15 @@ pub struct PayloadSection {
 /// Caps on what one group may claim: the receiver allocates the prefix and the output.
 pub const MAX_GROUP_PREFIX: u64 = 256 << 20;
 pub const MAX_GROUP_OUTPUT: u64 = 256 << 20;
+const GROUP_ZSTD: u8 = 0;
+const GROUP_GZIP: u8 = 1;
 
 impl PayloadSection {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.digest(&self.content).varint(self.groups.len() as u64);
         for g in &self.groups {
+            w.u8(if g.inner.is_some() { GROUP_GZIP } else { GROUP_ZSTD });
             w.varint(g.refs.len() as u64);
             for (d, off, len) in &g.refs {
                 w.digest(d).varint(*off).varint(*len);
@@ -443,6 +466,9 @@ impl PayloadSection {
             w.varint(g.pieces.len() as u64);
             for (off, len) in &g.pieces {
                 w.varint(*off).varint(*len);
+            }
+            if let Some(i) = &g.inner {
+                w.bytes(&i.method).varint(i.plain_len);
             }
             w.bytes(&g.frame);
         }
@@ -452,10 +478,14 @@ impl PayloadSection {
     pub fn decode(b: &[u8]) -> DecodeResult<PayloadSection> {
         let mut r = Reader::new(b);
         let content = r.digest("payload content")?;
-        let n = r.count(3, "group count")?;
+        let n = r.count(4, "group count")?;
         let mut groups = Vec::with_capacity(n);
         let mut last_end = 0u64;
         for _ in 0..n {
+            let kind = r.u8("group kind")?;
+            if kind > GROUP_GZIP {
+                return Err(DecodeError(format!("unknown payload group kind {kind}")));
+            }
             let nr = r.count(34, "reference count")?;
             let mut refs = Vec::with_capacity(nr);
             for _ in 0..nr {
@@ -476,9 +506,30 @@ impl PayloadSection {
                 last_end = off + len;
                 pieces.push((off, len));
             }
+            let inner = if kind == GROUP_GZIP {
+                if nr > 1 || np != 1 {
+                    return Err(DecodeError(
+                        "a gzip group has one piece and at most one reference".into(),
+                    ));
+                }
+                Some(InnerGzip {
+                    method: r.bytes("gzip method")?.to_vec(),
+                    plain_len: r.varint("gzip plain length")?,
+                })
+            } else {
+                None
+            };
             let frame = r.bytes("frame")?.to_vec();
-            let g = PayloadGroup { refs, pieces, frame };
-            if g.prefix_len() > MAX_GROUP_PREFIX || g.output_len() > MAX_GROUP_OUTPUT {
+            let g = PayloadGroup {
+                refs,
+                pieces,
+                frame,
+                inner,
+            };
+            if g.prefix_len() > MAX_GROUP_PREFIX
+                || g.output_len() > MAX_GROUP_OUTPUT
+                || g.frame_len() > MAX_GROUP_OUTPUT
+            {
                 return Err(DecodeError(
                     "a payload group claims more than the size limits".into(),
                 ));

@@ -11,7 +11,7 @@ pub mod reader;
 pub mod writer;
 
 pub use format::{
-    BaseEntry, BundleImage, Meta, PayloadGroup, PayloadSection, SectionKind, Segment, StreamPlan,
+    BaseEntry, BundleImage, InnerGzip, Meta, PayloadGroup, PayloadSection, SectionKind, Segment, StreamPlan,
 };
 pub use reader::BundleReader;
 pub use writer::BundleWriter;

@@ -447,3 +447,81 @@ fn read_range(path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
         .ctx(|| format!("reading {}", path.display()))?;
     Ok(out)
 }
+
+/// Models for a small gzip file held in memory (a `.gz` inside a layer): the method that
+/// rebuilds it and its plain text, or None when no model reproduces it exactly (or it is not
+/// gzip, or its plain text exceeds `max_plain`). Every member is proven by comparing the
+/// model's output with the original bytes.
+pub fn analyze_gzip_bytes(gz: &[u8], max_plain: u64) -> Option<(Method, Vec<u8>)> {
+    let mut dec = super::decode::GzipDecoder::new(gz);
+    let mut plain = Vec::new();
+    (&mut dec).take(max_plain + 1).read_to_end(&mut plain).ok()?;
+    if plain.len() as u64 > max_plain {
+        return None;
+    }
+    let layout = dec.layout();
+    let mut members = Vec::with_capacity(layout.members.len());
+    let mut at = 0usize;
+    for m in &layout.members {
+        let info = gzip::parse_header(&m.header).ok()?;
+        let body = gz.get(m.body.start as usize..m.body.end as usize)?;
+        let text = plain.get(at..at + m.plain_len as usize)?;
+        let deflate = memory_candidates(&info)
+            .into_iter()
+            .find(|cand| encodes_to(cand, text, body))
+            .or_else(|| preflate_bytes(body, text.len()))?;
+        members.push(GzipMember {
+            header: m.header.clone(),
+            plain_len: m.plain_len,
+            deflate,
+        });
+        at += m.plain_len as usize;
+    }
+    let trailing = gz
+        .get(layout.trailing.start as usize..layout.trailing.end as usize)?
+        .to_vec();
+    Some((Method::Gzip { members, trailing }, plain))
+}
+
+fn memory_candidates(h: &HeaderInfo) -> Vec<Deflate> {
+    let (zlib, go): (&[u8], &[i8]) = match h.xfl {
+        2 => (&[9], &[9]),
+        4 => (&[1], &[1]),
+        _ => (&[6, 5, 4, 3, 2, 7, 8], &[6]),
+    };
+    let zlib = zlib.iter().map(|&level| Deflate::Zlib { level, mem_level: 8 });
+    let go = go.iter().map(|&level| Deflate::GoStd { level });
+    if h.os == OS_UNKNOWN {
+        go.chain(zlib).collect()
+    } else {
+        zlib.chain(go).collect()
+    }
+}
+
+fn encodes_to(model: &Deflate, text: &[u8], body: &[u8]) -> bool {
+    let Some(mut enc) = models::deflate_encoder(model) else {
+        return false;
+    };
+    let mut out = Vec::with_capacity(body.len() + 64);
+    enc.write(text, &mut out).is_ok() && enc.finish(&mut out).is_ok() && out == body
+}
+
+fn preflate_bytes(body: &[u8], plain_len: usize) -> Option<Deflate> {
+    let config = preflate_rs::PreflateConfig {
+        max_chain_length: 4096,
+        plain_text_limit: plain_len + 1,
+        verify_compression: true,
+    };
+    let r = std::panic::catch_unwind(|| preflate_rs::preflate_whole_deflate_stream(body, &config)).ok()?;
+    match r {
+        Ok((r, p)) if r.compressed_size == body.len() && p.text().len() == plain_len => {
+            Some(Deflate::Preflate {
+                pieces: vec![PreflatePiece {
+                    plain_len: plain_len as u64,
+                    corrections: r.corrections,
+                }],
+            })
+        }
+        _ => None,
+    }
+}

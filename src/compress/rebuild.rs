@@ -230,3 +230,25 @@ pub fn zstd_frame_bytes(f: &ZstdFrame, plain: &[u8]) -> io::Result<Vec<u8>> {
     enc.finish(&mut out)?;
     Ok(out)
 }
+
+/// Rebuild a gzip file held in memory from its plain text (the inner `.gz` files of
+/// bundles). The caller checks the result against what it expects.
+pub fn rebuild_gzip_bytes(method: &Method, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let Method::Gzip { members, trailing } = method else {
+        return Err("not a gzip method".into());
+    };
+    let total: u64 = members.iter().map(|m| m.plain_len).sum();
+    if total != plain.len() as u64 {
+        return Err(format!(
+            "the method covers {total} plain bytes, the text has {}",
+            plain.len()
+        ));
+    }
+    let mut src = io::Cursor::new(plain);
+    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+    for m in members {
+        rebuild_gzip_member(m, &mut src, &mut out).map_err(|e| e.to_string())?;
+    }
+    out.extend_from_slice(trailing);
+    Ok(out)
+}

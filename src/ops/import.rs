@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use crate::bundle::format::{self, Meta, PayloadSection, Segment, StreamPlan};
+use crate::bundle::format::{self, InnerGzip, MAX_GROUP_OUTPUT, Meta, PayloadSection, Segment, StreamPlan};
 use crate::bundle::{BundleReader, SectionKind};
 use crate::chunk::Chunker;
+use crate::compress::{Method, rebuild};
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
@@ -209,6 +210,29 @@ fn summarise(items: &[String]) -> String {
     }
 }
 
+/// A gzip file carried by its plain text: decode the plain text against the old version's
+/// plain text, then rebuild the exact gzip bytes.
+fn decode_inner_gzip(
+    old_gz: &[u8],
+    frame: &[u8],
+    inner: &InnerGzip,
+    want: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let old_plain = if old_gz.is_empty() {
+        Vec::new()
+    } else {
+        delta::gunzip_bounded(old_gz, MAX_GROUP_OUTPUT).ok_or("its reference is not a gzip file")?
+    };
+    let plain = delta::decompress_with_prefix(&old_plain, frame, inner.plain_len as usize)
+        .map_err(|e| e.to_string())?;
+    let method = Method::decode(&mut crate::codec::Reader::new(&inner.method)).map_err(|e| e.0)?;
+    let bytes = rebuild::rebuild_gzip_bytes(&method, &plain)?;
+    if bytes.len() as u64 != want {
+        return Err(format!("rebuilds to {} bytes, the plan says {want}", bytes.len()));
+    }
+    Ok(bytes)
+}
+
 /// Assembles the bundle's new streams in plan order: payload bytes fill each stream's
 /// missing runs, in order, and are cut into chunks as they arrive; once a stream is
 /// complete its recipe is composed from base chunks, earlier streams' chunks and the new
@@ -394,8 +418,12 @@ impl<'a> Composer<'a> {
                 let bytes = s.read(store, *off, *len)?;
                 prefix.extend(bytes);
             }
-            let out = delta::decompress_with_prefix(&prefix, &g.frame, g.output_len() as usize)
-                .map_err(|e| self.fail(format!("{name}: {e}")))?;
+            let out = match &g.inner {
+                None => delta::decompress_with_prefix(&prefix, &g.frame, g.output_len() as usize)
+                    .map_err(|e| self.fail(format!("{name}: {e}")))?,
+                Some(inner) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
+                    .map_err(|e| self.fail(format!("{name}: a gzip file in the payload: {e}")))?,
+            };
             self.fill(&out, report)
                 .map_err(|e| self.fail(format!("{name}: {e}")))?;
         }

@@ -66,6 +66,8 @@ pub struct BundleReport {
     pub base_required: usize,
     /// Bytes of payload spent on layers carried whole (no model rebuilds them).
     pub carried_whole_bytes: u64,
+    /// Gzip files inside layers carried by their plain text (and rebuilt bit-exactly).
+    pub inner_gzip_files: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -221,6 +223,7 @@ pub fn make_bundle(
     let metadata_so_far = sink.written();
 
     let mut per_content: HashMap<Digest, (u64, u64, bool)> = HashMap::new();
+    let mut inner_gzip_files = 0u64;
     let total_missing: u64 = plans.iter().map(|p| p.2).sum();
     let mut done_missing = 0u64;
     for (c, groups, missing_bytes) in &plans {
@@ -235,6 +238,7 @@ pub fn make_bundle(
         let mut section_bytes = 0usize;
         for batch in groups.chunks(opts.delta.workers.max(1) * 2) {
             for g in delta::encode_groups(store, s, &base_index, batch, &opts.delta)? {
+                inner_gzip_files += g.inner.is_some() as u64;
                 tracing::trace!(
                     "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
                     g.pieces.len(),
@@ -299,6 +303,7 @@ pub fn make_bundle(
         metadata_bytes: total - payload_bytes,
         images: meta.images.clone(),
         base_required: meta.base.len(),
+        inner_gzip_files,
         ..Default::default()
     };
     report.layers = layer_rows(store, &targets, &base_index, &per_content)?;
