@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# booster's benchmark harness: every figure of one table measured in the same run.
+#
+#   bench/run.sh [--quick] [--skip-2g]
+#
+# Uses the real-image test bed of ../shared/bench (scenarios A: Debian point refresh, 1
+# layer; B: python app update, 3 layers), built into /tmp/bench and served by a registry
+# on 127.0.0.1:5000 (both are built/started here if missing). For each scenario:
+#   - `booster diff` (cold store) wall time vs `gzip -dc` of the same blobs (the read floor)
+#   - `booster apply` (fresh store, base pulled from a mirror registry) vs the original
+#     encoder (pgzip, 256 KiB blocks, as umoci wrote the layers) recompressing the changed
+#     layers' tars (the rebuild floor)
+#   - patch size vs the pull-update size, `zstd -19 --long --patch-from` and `xdelta3 -9`
+#   - peak RSS of each booster command
+# and a 2 GiB layer (pgzip, 1 MiB blocks as containers/image writes) pulled, diffed and
+# pushed to check memory stays bounded. Writes bench/RESULTS.md.
+#
+# --quick: tiny synthetic images instead of the test bed (what CI runs to keep this
+# script working); no RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+QUICK=0
+SKIP_2G=0
+for a in "$@"; do
+  case $a in
+    --quick) QUICK=1 ;;
+    --skip-2g) SKIP_2G=1 ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+  esac
+done
+SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/booster-target}"
+PROFILE=release
+[ "$QUICK" = 1 ] && PROFILE=debug
+if [ -z "${BOOSTER:-}" ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin booster; else cargo build --quiet --bin booster; fi
+  BOOSTER=$CARGO_TARGET_DIR/$PROFILE/booster
+fi
+W=$(mktemp -d /tmp/booster-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+
+# pgzip reference encoder (klauspost/pgzip 1.2.5 from Debian): the rebuild floor.
+PGZIP=$W/pgzip-ref
+(cd tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
+
+timed() {  # OUT_PREFIX CMD... → sets $OUT_PREFIX.time (seconds) and .rss (KB); output to $OUT_PREFIX.out/.err
+  local p=$1; shift
+  /usr/bin/time -f "%e %M" -o "$p.tm" "$@" > "$p.out" 2> "$p.err" || { cat "$p.err" >&2; return 1; }
+  read -r secs rss < "$p.tm"; echo "$secs" > "$p.time"; echo "$rss" > "$p.rss"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_registry() {  # → HOST:PORT
+  local port; port=$(free_port); local d=$W/reg-$port; mkdir -p "$d"
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$d/data" "$port" > "$d/config.yml"
+  docker-registry serve "$d/config.yml" > "$d/log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && { echo "127.0.0.1:$port"; return; }; sleep 0.1; done
+  echo "registry did not start" >&2; exit 1
+}
+copy() { skopeo copy -q --insecure-policy --src-tls-verify=false --dest-tls-verify=false "$@"; }
+digest() { skopeo inspect --tls-verify=false --raw "docker://$1" | sha256sum | cut -d' ' -f1; }
+
+# --- the test bed ------------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+  SRC=$(start_registry)
+  python3 - "$W/q" <<'EOF'
+import io, os, random, sys, tarfile
+d = sys.argv[1]; os.makedirs(d, exist_ok=True)
+r = random.Random(7)
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for n, data in files:
+            ti = tarfile.TarInfo(n); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
+    return b.getvalue()
+files = [(f"usr/share/f{i}", bytes(r.choice(b"abcdefgh \n") for _ in range(20000))) for i in range(60)]
+files.append(("usr/lib/big", r.randbytes(1_500_000)))
+open(f"{d}/old.tar", "wb").write(tar(files))
+files[5] = (files[5][0], files[5][1] + b"changed")
+big = bytearray(files[-1][1]); big[700_000:700_100] = r.randbytes(100); files[-1] = ("usr/lib/big", bytes(big))
+open(f"{d}/new.tar", "wb").write(tar(files))
+EOF
+  umoci init --layout "$W/l" >/dev/null; umoci new --image "$W/l:e" >/dev/null
+  for v in old new; do
+    umoci unpack --image "$W/l:e" "$W/u-$v" >/dev/null; tar -xf "$W/q/$v.tar" -C "$W/u-$v/rootfs"
+    umoci repack --image "$W/l:$v" "$W/u-$v" >/dev/null
+    copy "oci:$W/l:$v" "docker://$SRC/bench/quick:$v"
+  done
+  SCENARIOS="Q:quick"
+else
+  if ! curl -fs http://127.0.0.1:5000/v2/ >/dev/null; then bash "$SHARED_BENCH/registry.sh" start; fi
+  if ! curl -fs http://127.0.0.1:5000/v2/bench/app/tags/list | grep -q new; then
+    export MIRROR=${MIRROR:-http://deb.debian.org/debian} SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+    bash "$SHARED_BENCH/01-rootfs.sh"; bash "$SHARED_BENCH/02-images.sh"; bash "$SHARED_BENCH/03-stats.sh"
+  fi
+  SRC=127.0.0.1:5000
+  SCENARIOS="A:debian B:app"
+fi
+
+ROWS=$W/rows.tsv
+: > "$ROWS"
+for sc in $SCENARIOS; do
+  name=${sc%%:*}; repo=${sc#*:}
+  echo "== scenario $name ($repo)" >&2
+  echo "$SRC/bench/$repo:old" > "$W/$name-old.txt"
+  echo "$SRC/bench/$repo:new" > "$W/$name-new.txt"
+  # Blobs of both images, for the read floor and the peers.
+  B=$W/blobs-$name; mkdir -p "$B"
+  copy "docker://$SRC/bench/$repo:old" "dir:$B/old"
+  copy "docker://$SRC/bench/$repo:new" "dir:$B/new"
+  python3 - "$B" > "$B/list" <<'EOF'
+import json, sys, os
+b = sys.argv[1]; seen = {}
+for v in ("old", "new"):
+    m = json.load(open(f"{b}/{v}/manifest.json"))
+    for i, l in enumerate(m["layers"]):
+        seen.setdefault(l["digest"][7:], (v, i))
+old = {l["digest"] for l in json.load(open(f"{b}/old/manifest.json"))["layers"]}
+for d, (v, i) in seen.items():
+    changed = int(v == "new")
+    print(f"{v}/{d} {changed} {i}")
+EOF
+  # Read floor: gzip -dc of every distinct blob.
+  timed "$W/$name-gunzip" bash -c "while read -r f c i; do gzip -dc \"$B/\$f\" > /dev/null; done < \"$B/list\""
+  comp=$(while read -r f c i; do stat -c %s "$B/$f"; done < "$B/list" | paste -sd+ | bc)
+  # Changed layers: their tars (old version at the same index) for the peers and the rebuild floor.
+  : > "$B/pairs"
+  while read -r f c i; do
+    [ "$c" = 1 ] || continue
+    oldf=$(python3 -c "import json,sys; m=json.load(open('$B/old/manifest.json')); print(m['layers'][$i]['digest'][7:])")
+    gzip -dc "$B/$f" > "$B/new-$i.tar"; gzip -dc "$B/old/$oldf" > "$B/old-$i.tar"
+    echo "$i" >> "$B/pairs"
+  done < "$B/list"
+  # booster diff, cold store.
+  timed "$W/$name-diff" "$BOOSTER" --store "$W/$name-sender" --json diff "$W/$name-old.txt" "$W/$name-new.txt" -o "$W/$name.patch"
+  # booster apply: a mirror holding the old image, a fresh store.
+  MIR=$(start_registry)
+  copy "docker://$SRC/bench/$repo:old" "docker://$MIR/bench/$repo:old"
+  timed "$W/$name-apply" "$BOOSTER" --store "$W/$name-receiver" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$MIR"
+  [ "$(digest "$MIR/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after apply" >&2; exit 1; }
+  # Rebuild floor: the original encoder on the changed layers' tars.
+  timed "$W/$name-encoder" bash -c "for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"
+  # Peers on the changed layers' tars.
+  timed "$W/$name-zstd" bash -c "for i in \$(cat $B/pairs); do zstd -q -f -19 --long=31 --patch-from=\"$B/old-\$i.tar\" \"$B/new-\$i.tar\" -o \"$B/z-\$i\"; done"
+  timed "$W/$name-xdelta" bash -c "for i in \$(cat $B/pairs); do xdelta3 -q -f -9 -B 1073741824 -e -s \"$B/old-\$i.tar\" \"$B/new-\$i.tar\" \"$B/x-\$i\"; done"
+  zsize=$(cat "$B"/z-* | wc -c); xsize=$(cat "$B"/x-* | wc -c)
+  python3 - "$W" "$name" "$comp" "$zsize" "$xsize" >> "$ROWS" <<'EOF'
+import json, sys
+w, name, comp, zsize, xsize = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+rd = lambda k, f: open(f"{w}/{name}-{k}.{f}").read().strip()
+d = json.load(open(f"{w}/{name}-diff.out"))
+print("\t".join(map(str, [name, comp, d["new"]["uncompressed_bytes"] + d["old"]["uncompressed_bytes"],
+    rd("gunzip", "time"), rd("diff", "time"), rd("diff", "rss"), rd("apply", "time"), rd("apply", "rss"),
+    rd("encoder", "time"), d["pull_update_bytes"], d["patch_bytes"], zsize, rd("zstd", "time"), xsize,
+    rd("xdelta", "time"), d["bundle"]["carried_whole_bytes"]])))
+EOF
+done
+
+# --- 2 GiB layer: bounded memory ------------------------------------------------------------
+BIG=""
+if [ "$QUICK" = 0 ] && [ "$SKIP_2G" = 0 ]; then
+  echo "== 2 GiB layer" >&2
+  python3 - "$W/big.tar" <<'EOF'
+import os, random, sys, tarfile
+r = random.Random(2)
+words = [bytes(r.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 9))) for _ in range(5000)]
+class Gen:
+    def __init__(self, n, seed): self.left = n; self.r = random.Random(seed)
+    def read(self, k):
+        k = min(k, self.left)
+        if k <= 0: return b""
+        out = bytearray()
+        while len(out) < k:
+            if self.r.random() < 0.3: out += self.r.randbytes(4096)
+            else: out += b" ".join(self.r.choice(words) for _ in range(700))
+        self.left -= k
+        return bytes(out[:k])
+with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
+    for i in range(8):
+        ti = tarfile.TarInfo(f"data/part{i}.bin"); ti.size = 256 << 20; ti.mtime = 0
+        t.addfile(ti, Gen(ti.size, i))
+EOF
+  "$PGZIP" -block 1048576 < "$W/big.tar" > "$W/big.tar.gz"
+  python3 - "$W/biglayout" "$W/big.tar.gz" "$W/big.tar" <<'EOF'
+import hashlib, json, os, sys
+d, gz, tar = sys.argv[1:]
+def put(path=None, data=None):
+    h = hashlib.sha256()
+    if data is None:
+        with open(path, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+    else: h.update(data)
+    dig = h.hexdigest(); os.makedirs(f"{d}/blobs/sha256", exist_ok=True)
+    dest = f"{d}/blobs/sha256/{dig}"
+    if data is None: os.link(path, dest)
+    else: open(dest, "wb").write(data)
+    return "sha256:" + dig
+h = hashlib.sha256()
+with open(tar, "rb") as f:
+    for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["sha256:" + h.hexdigest()]}}).encode()
+layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(gz), "size": os.path.getsize(gz)}
+m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(data=cfg), "size": len(cfg)}, "layers": [layer]}).encode()
+md = put(data=m)
+open(f"{d}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": len(m),
+    "annotations": {"org.opencontainers.image.ref.name": "big"}}]}, open(f"{d}/index.json", "w"))
+EOF
+  rm -f "$W/big.tar"
+  timed "$W/big-pull" "$BOOSTER" --store "$W/big-store" pull "oci:$W/biglayout:big"
+  timed "$W/big-push" "$BOOSTER" --store "$W/big-store" push "oci:$W/biglayout:big" --to "oci:$W/bigout:big"
+  cmp <(python3 -c "import json;print(json.load(open('$W/biglayout/index.json'))['manifests'][0]['digest'])") \
+      <(python3 -c "import json;print(json.load(open('$W/bigout/index.json'))['manifests'][0]['digest'])")
+  BIG="$(cat "$W/big-pull.time") $(cat "$W/big-pull.rss") $(cat "$W/big-push.time") $(cat "$W/big-push.rss") $(stat -c %s "$W/big.tar.gz")"
+fi
+
+# --- the table ----------------------------------------------------------------------------
+TABLE=$(python3 - "$ROWS" "$BIG" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+mb = lambda n: f"{int(n)/1e6:.2f} MB"
+pct = lambda a, b: f"{100*int(a)/int(b):.2f} %"
+out = []
+out.append("| scenario | blobs (gz) | `gzip -dc` | `booster diff` (cold) | diff vs read floor | diff peak RSS | original encoder (changed layers) | `booster apply` | apply vs encoder | apply peak RSS |")
+out.append("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    name, comp, plain, gz, dt, drss, at, arss, enc = r[:9]
+    out.append(f"| {name} | {mb(comp)} | {gz} s | {dt} s | {float(gz)/float(dt):.2f}× | {int(drss)//1024} MiB | {enc} s | {at} s | {float(enc)/float(at):.2f}× | {int(arss)//1024} MiB |")
+out.append("")
+out.append("| scenario | pull update | booster patch | zstd -19 --long --patch-from | xdelta3 -9 | carried whole in patch |")
+out.append("|---|---|---|---|---|---|")
+for r in rows:
+    name = r[0]; upd, patch, z, zt, x, xt, whole = r[9], r[10], r[11], r[12], r[13], r[14], r[15]
+    out.append(f"| {name} | {mb(upd)} | {mb(patch)} ({pct(patch, upd)}) | {mb(z)} ({pct(z, upd)}), {zt} s | {mb(x)} ({pct(x, upd)}), {xt} s | {mb(whole)} |")
+if sys.argv[2].strip():
+    pt, prss, ut, urss, size = sys.argv[2].split()
+    out.append("")
+    out.append(f"2 GiB layer (pgzip 1 MiB blocks, {mb(size)} compressed): `booster pull` {pt} s, peak RSS {int(prss)//1024} MiB; `booster push` (rebuild + verify) {ut} s, peak RSS {int(urss)//1024} MiB.")
+print("\n".join(out))
+EOF
+)
+echo "$TABLE"
+if [ "$QUICK" = 0 ]; then
+  {
+    echo "# Benchmark results"
+    echo
+    echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB RAM,"
+    echo "by \`bench/run.sh\` (every figure in one run; booster $("$BOOSTER" --version | cut -d' ' -f2), release build)."
+    echo
+    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor)."
+    echo "Scenario A: Debian bookworm minbase refresh (1 layer). B: python app update (3 layers, one changed). Images built by ../shared/bench."
+    echo
+    echo "$TABLE"
+  } > bench/RESULTS.md
+  echo "wrote bench/RESULTS.md" >&2
+fi
