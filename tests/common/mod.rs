@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod image;
+pub mod proxy;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
