@@ -48,6 +48,12 @@ pub struct GlobalArgs {
     /// Print a JSON report on stdout instead of a human summary
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
+    /// Refuse layers that decompress to more than SIZE (decompression bombs)
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, help_heading = "Global options")]
+    pub max_layer_size: Option<u64>,
+    /// Refuse bundle sections larger than SIZE
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, help_heading = "Global options")]
+    pub max_section_size: Option<u64>,
     /// If another booster has the store open, wait up to SECS for it instead of failing
     #[arg(long, global = true, value_name = "SECS", help_heading = "Global options")]
     pub wait: Option<u64>,

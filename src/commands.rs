@@ -35,6 +35,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_without_store(cli);
     }
     LOCK_WAIT.store(cli.global.wait.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    if let Some(n) = cli.global.max_layer_size {
+        crate::ingest::set_max_layer_len(n);
+    }
+    if let Some(n) = cli.global.max_section_size {
+        crate::bundle::BundleReader::set_max_section(n);
+    }
     let store_dir = store_dir(cli.global.store.clone())?;
     match cli.command {
         Command::Stats => cmd_stats(&store_dir, json),

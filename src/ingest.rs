@@ -54,7 +54,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .clamp(1, 8),
-            max_len: DEFAULT_MAX_LAYER_LEN,
+            max_len: MAX_LAYER_LEN.load(std::sync::atomic::Ordering::Relaxed),
             index_tar: true,
         }
     }
@@ -63,6 +63,13 @@ impl Default for IngestOptions {
 /// Default cap on a plain stream: far above any real layer, far below what would fill a disk
 /// by accident from a small compressed bomb.
 pub const DEFAULT_MAX_LAYER_LEN: u64 = 256 << 30;
+
+static MAX_LAYER_LEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_LAYER_LEN);
+
+/// Set the process-wide cap on a plain stream (`--max-layer-size`).
+pub fn set_max_layer_len(n: u64) {
+    MAX_LAYER_LEN.store(n, std::sync::atomic::Ordering::Relaxed);
+}
 
 struct Stored {
     seq: usize,
@@ -189,7 +196,7 @@ fn read_and_cut(
             return Err(Error::format(
                 what,
                 format!(
-                    "uncompressed stream exceeds the limit of {} bytes (raise it with --max-layer-size if this layer is genuine)",
+                    "uncompressed stream exceeds the limit of {} bytes: a decompression bomb, or raise --max-layer-size if this layer is genuine",
                     opts.max_len
                 ),
             ));

@@ -13,6 +13,8 @@ use super::format::{
 };
 use crate::error::{Error, Result};
 
+static MAX_SECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_SECTION);
+
 struct Volume {
     path: PathBuf,
     start: u64,
@@ -47,7 +49,12 @@ fn volume_name(base: &Path, i: u32) -> PathBuf {
 impl BundleReader {
     /// Open a bundle given as a single file, or as any of its volumes.
     pub fn open(path: &Path) -> Result<BundleReader> {
-        Self::open_with_limit(path, DEFAULT_MAX_SECTION)
+        Self::open_with_limit(path, MAX_SECTION.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Set the process-wide cap on section sizes (`--max-section-size`).
+    pub fn set_max_section(n: u64) {
+        MAX_SECTION.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn open_with_limit(path: &Path, max_section: u64) -> Result<BundleReader> {

@@ -56,6 +56,11 @@ const ALL_CFS: [&str; 8] = [
     CF_IMAGES,
 ];
 
+/// A file of `RESERVE_LEN` bytes kept in the store directory and deleted when the disk
+/// fills up: the room RocksDB needs to open the store again afterwards.
+const RESERVE_FILE: &str = "reserve";
+const RESERVE_LEN: u64 = 16 << 20;
+
 /// Chunk values: a codec byte, then the payload.
 const CODEC_RAW: u8 = 0;
 const CODEC_ZSTD: u8 = 1;
@@ -101,7 +106,31 @@ impl Store {
             _lock: lock,
         };
         store.check_or_write_header()?;
+        store.keep_reserve();
         Ok(store)
+    }
+
+    /// Recreate the reserve if it is missing and there is room (best effort).
+    fn keep_reserve(&self) {
+        let p = self.path.join(RESERVE_FILE);
+        if std::fs::metadata(&p)
+            .map(|m| m.len() == RESERVE_LEN)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let ok = std::fs::File::create(&p).and_then(|f| {
+            use std::io::Write;
+            let mut w = std::io::BufWriter::new(f);
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..RESERVE_LEN >> 20 {
+                w.write_all(&zeros)?;
+            }
+            w.flush()
+        });
+        if ok.is_err() {
+            let _ = std::fs::remove_file(&p);
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -545,6 +574,9 @@ fn synced() -> WriteOptions {
 fn db_error(path: &Path, source: rocksdb::Error) -> Error {
     let text = source.to_string();
     if text.contains("No space left on device") {
+        // Give the reserve back so the store can still be opened (RocksDB writes a little
+        // on open) to inspect it, gc it, or finish the job once there is room.
+        let _ = std::fs::remove_file(path.join(RESERVE_FILE));
         return Error::NoSpace {
             path: path.to_path_buf(),
         };
@@ -563,9 +595,17 @@ fn db_options() -> Options {
     o.increase_parallelism(2);
     o.set_max_background_jobs(2);
     o.set_keep_log_file_num(3);
+    // RocksDB's info log is for RocksDB developers; warnings are enough here.
+    o.set_log_level(rocksdb::LogLevel::Warn);
     o.set_max_open_files(512);
     o.set_compression_type(DBCompressionType::None);
-    o
+    // Bound the write-ahead log: past this, RocksDB flushes memtables and recycles logs.
+    o.set_max_total_wal_size(256 << 20);
+    // Opening must not need free space: after a "disk full" the log is replayed into
+    // memory instead of being flushed, so the user can still read the store (fsck, stats,
+    // gc) and free space with booster itself.
+    o.get_options_from_string("avoid_flush_during_recovery=true;allow_fallocate=false")
+        .unwrap_or(o)
 }
 
 fn column_families() -> Vec<ColumnFamilyDescriptor> {
