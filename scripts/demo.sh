@@ -28,7 +28,11 @@ for a in "$@"; do
   esac
 done
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+else
+  say() { printf '\n== %s\n' "$*" >&2; }
+fi
 
 # --- 1. what the demo needs -------------------------------------------------------------
 need=(docker-registry skopeo umoci clang libclang-dev pkg-config libssl-dev zlib1g-dev libzstd-dev ca-certificates)
@@ -180,6 +184,6 @@ import sys
 pull, patch, bundle = map(int, sys.argv[1:])
 mb = lambda n: f"{n/1e6:.2f} MB"
 print(f"pull update (docker pull / skopeo sync): {mb(pull)}")
-print(f"booster patch:                            {mb(patch)}  ({100*patch/pull:.1f} % of the pull update)")
-print(f"booster bundle for the air-gapped site:   {mb(bundle)}  ({100*bundle/pull:.1f} %)")
+print(f"booster patch:                            {mb(patch)}  ({100*patch/pull:.2f} % of the pull update)")
+print(f"booster bundle for the air-gapped site:   {mb(bundle)}  ({100*bundle/pull:.2f} %)")
 EOF

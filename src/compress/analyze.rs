@@ -278,11 +278,9 @@ const PREFLATE_WHOLE_MAX_PLAIN: u64 = 64 << 20;
 /// Run preflate over one member with its own round-trip verification: piece by piece
 /// (bounded memory), else whole for small members.
 fn preflate_member(blob_path: &Path, m: &Member) -> Result<Option<Deflate>> {
-    let guarded = |f: &dyn Fn() -> Result<Option<Deflate>>| match std::panic::catch_unwind(
-        std::panic::AssertUnwindSafe(f),
-    ) {
-        Ok(r) => r,
-        Err(_) => {
+    let guarded = |f: &dyn Fn() -> Result<Option<Deflate>>| match super::guard_preflate(f) {
+        Some(r) => r,
+        None => {
             tracing::warn!(blob = %blob_path.display(), "preflate panicked on this member");
             Ok(None)
         }
@@ -512,7 +510,7 @@ fn preflate_bytes(body: &[u8], plain_len: usize) -> Option<Deflate> {
         plain_text_limit: plain_len + 1,
         verify_compression: true,
     };
-    let r = std::panic::catch_unwind(|| preflate_rs::preflate_whole_deflate_stream(body, &config)).ok()?;
+    let r = super::guard_preflate(|| preflate_rs::preflate_whole_deflate_stream(body, &config))?;
     match r {
         Ok((r, p)) if r.compressed_size == body.len() && p.text().len() == plain_len => {
             Some(Deflate::Preflate {

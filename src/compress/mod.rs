@@ -13,3 +13,22 @@ pub mod models;
 pub mod rebuild;
 
 pub use method::{Deflate, GzipMember, Method, PreflatePiece, ZstdFrame};
+
+thread_local! {
+    static IN_PREFLATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run third-party preflate code, turning its panics (it has some on damaged input) into
+/// `None`. While it runs, `inside_preflate()` is true on this thread, so a panic hook can
+/// stay quiet about panics that are caught here.
+pub fn guard_preflate<T>(f: impl FnOnce() -> T) -> Option<T> {
+    IN_PREFLATE.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    IN_PREFLATE.with(|c| c.set(false));
+    r
+}
+
+/// True while `guard_preflate` runs on this thread.
+pub fn inside_preflate() -> bool {
+    IN_PREFLATE.with(|c| c.get())
+}

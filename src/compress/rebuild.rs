@@ -207,19 +207,55 @@ fn preflate_rebuild(
     sink: &mut dyn Write,
     crc: &mut flate2::Crc,
 ) -> io::Result<()> {
-    let mut recreate = preflate_rs::RecreateStreamProcessor::new();
+    // preflate-rs 0.7.6 can loop forever on damaged or hostile correction data (found by
+    // fuzzing: it never sees the end-of-stream flag). It runs on a worker thread with a
+    // deadline per piece; on timeout the rebuild fails and the worker is abandoned (it
+    // holds no lock and writes nowhere; it ends with the process).
+    type Job = (Vec<u8>, Vec<u8>);
+    let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
+    let (out_tx, out_rx) = std::sync::mpsc::channel::<io::Result<Vec<u8>>>();
+    std::thread::Builder::new()
+        .name("preflate".into())
+        .spawn(move || {
+            let mut recreate = preflate_rs::RecreateStreamProcessor::new();
+            for (text, corrections) in job_rx {
+                let r = super::guard_preflate(|| recreate.recompress(&mut io::Cursor::new(&text), &corrections))
+                    .ok_or_else(|| io::Error::other("preflate panicked while rebuilding"))
+                .and_then(|r| r.map(|(out, _)| out).map_err(|e| io::Error::other(format!("preflate: {e:?}"))));
+                let failed = r.is_err();
+                if out_tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
     for p in pieces {
         let mut text = vec![0u8; p.plain_len as usize];
         plain.read_exact(&mut text)?;
         crc.update(&text);
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            recreate.recompress(&mut io::Cursor::new(&text), &p.corrections)
-        }))
-        .map_err(|_| io::Error::other("preflate panicked while rebuilding"))?
-        .map_err(|e| io::Error::other(format!("preflate: {e:?}")))?;
-        sink.write_all(&out.0)?;
+        let deadline = preflate_deadline(p.plain_len);
+        job_tx
+            .send((text, p.corrections.clone()))
+            .map_err(|_| io::Error::other("preflate worker stopped"))?;
+        let out = out_rx.recv_timeout(deadline).map_err(|_| {
+            io::Error::other(format!(
+                "preflate did not finish a {}-byte piece within {}s: its correction data is damaged",
+                p.plain_len,
+                deadline.as_secs()
+            ))
+        })??;
+        sink.write_all(&out)?;
     }
     Ok(())
+}
+
+/// Generous: preflate rebuilds at 10+ MB/s; a piece taking 20× longer is not progressing.
+/// `BOOSTER_PREFLATE_DEADLINE_SECS` overrides the base (tests and fuzzing).
+fn preflate_deadline(plain_len: u64) -> std::time::Duration {
+    let base = std::env::var("BOOSTER_PREFLATE_DEADLINE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    std::time::Duration::from_secs(base + 2 * (plain_len >> 20))
 }
 
 /// Rebuild a single zstd frame into memory (used by the analyser's trials).

@@ -142,6 +142,9 @@ impl ImageRef {
         if s.is_empty() {
             return Err(bad(s, "empty reference"));
         }
+        if s.chars().any(|c| c.is_control()) {
+            return Err(bad(s, "contains a control character"));
+        }
         if let Some(rest) = s.strip_prefix("oci:") {
             let (dir, reference) = split_path_ref(rest);
             if dir.is_empty() {
@@ -203,8 +206,8 @@ fn rename(e: Error, whole: &str) -> Error {
 /// their own colon; paths with a colon are not supported).
 fn split_path_ref(s: &str) -> (&str, Option<String>) {
     match s.split_once(':') {
-        Some((p, r)) => (p, if r.is_empty() { None } else { Some(r.to_string()) }),
-        None => (s, None),
+        Some((p, r)) => (p.trim(), Some(r.trim()).filter(|r| !r.is_empty()).map(str::to_string)),
+        None => (s.trim(), None),
     }
 }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run booster's fuzz targets (cargo-fuzz, libFuzzer) with seed corpora made from real files.
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]     default: 600 seconds for every target
+#
+# The stable toolchain runs cargo-fuzz with RUSTC_BOOTSTRAP=1. RocksDB is linked from the
+# main build (ROCKSDB_LIB_DIR) instead of being compiled again with fuzzing flags; the
+# fuzzed code never calls it. Prints, per target, the executions run and whether it crashed.
+set -euo pipefail
+cd "$(dirname "$0")"
+SECS=${1:-600}
+shift || true
+ROOT=$(cd .. && pwd)
+MAIN_TARGET=${CARGO_TARGET_DIR:-/var/tmp/booster-target}
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+export RUSTC_BOOTSTRAP=1
+LIB=$(ls -t "$MAIN_TARGET"/*/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -1 || true)
+if [ -z "$LIB" ]; then
+  (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --quiet)
+  LIB=$(ls -t "$MAIN_TARGET"/*/build/librocksdb-sys-*/out/librocksdb.a | head -1)
+fi
+mkdir -p /var/tmp/booster-fuzz/rocksdb
+cp -u "$LIB" /var/tmp/booster-fuzz/rocksdb/
+export ROCKSDB_LIB_DIR=/var/tmp/booster-fuzz/rocksdb ROCKSDB_STATIC=1
+export CARGO_TARGET_DIR=/var/tmp/booster-fuzz/target
+BOOSTER=$MAIN_TARGET/debug/booster
+[ -x "$BOOSTER" ] || (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --quiet --bin booster)
+
+# --- seed corpora from real files -------------------------------------------------------------
+seed() { mkdir -p "corpus/$1"; cp "$2" "corpus/$1/$(basename "$2")" 2>/dev/null || true; }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+python3 - "$W" <<'PY'
+import hashlib, io, json, os, sys, tarfile, gzip
+w = sys.argv[1]
+def put(d, data):
+    h = hashlib.sha256(data).hexdigest(); os.makedirs(f"{d}/blobs/sha256", exist_ok=True)
+    open(f"{d}/blobs/sha256/{h}", "wb").write(data); return "sha256:" + h
+for v, extra in (("v1", b""), ("v2", b"changed")):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for n, data in ((f"etc/f{i}", (b"line %d\n" % i) * 300 + extra) for i in range(20)):
+            ti = tarfile.TarInfo(n); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
+        data = gzip.compress(b"changelog\n" * 500 + extra, mtime=0)
+        ti = tarfile.TarInfo("usr/share/doc/x/changelog.gz"); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
+    tar = b.getvalue(); open(f"{w}/{v}.tar", "wb").write(tar)
+    layer = gzip.compress(tar, mtime=0)
+    d = f"{w}/{v}"
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}).encode()
+    m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(d, cfg), "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(d, layer), "size": len(layer)}]}).encode()
+    md = put(d, m); open(f"{w}/{v}.manifest.json", "wb").write(m)
+    open(f"{d}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+    json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+        "size": len(m), "annotations": {"org.opencontainers.image.ref.name": v}}]}, open(f"{d}/index.json", "w"))
+open(f"{w}/refs.txt", "w").write("# images\nubuntu:22.04\ndocker://127.0.0.1:5000/bench/app:new\nquay.io/a/b@sha256:" + "ab" * 32 + "\noci:/tmp/x:v1\ndocker-archive:a.tar:app:1\n")
+PY
+"$BOOSTER" --store "$W/s" export --since "oci:$W/v1:v1" "oci:$W/v2:v2" -o "$W/patch.bkp" --level 3 >/dev/null 2>&1
+"$BOOSTER" --store "$W/s" export "oci:$W/v1:v1" -o "$W/full.bkp" --level 3 >/dev/null 2>&1
+"$BOOSTER" --store "$W/s" inventory -o "$W/site.inv" >/dev/null 2>&1
+seed bundle "$W/patch.bkp"; seed bundle "$W/full.bkp"
+seed inventory "$W/site.inv"
+seed manifest "$W/v1.manifest.json"; seed manifest "$W/v1/index.json"
+seed reference "$W/refs.txt"
+seed tar_walker "$W/v1.tar"
+for f in "$ROOT"/tests/fixtures/layers/*.gz; do seed gzip "$f"; done
+gzip -c "$W/v1.tar" > "$W/gnu.tar.gz"; seed gzip "$W/gnu.tar.gz"
+mkdir -p corpus/bundle_sections corpus/records corpus/method corpus/delta_frame
+
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle bundle_sections inventory records method reference manifest gzip tar_walker delta_frame)
+flock /tmp/rust-build.lock cargo fuzz build -O "${TARGETS[@]:0:0}" >/dev/null 2>&1 || flock /tmp/rust-build.lock cargo fuzz build -O
+status=0
+for t in "${TARGETS[@]}"; do
+  log=$W/$t.log
+  if cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=1048576 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 > "$log" 2>&1; then
+    result=ok
+  else
+    result="CRASH (see fuzz/artifacts/$t)"; status=1
+    tail -40 "$log" >&2
+  fi
+  execs=$(grep -m1 "stat::number_of_executed_units" "$log" | awk '{print $2}')
+  echo "$t: ${execs:-?} executions in ${SECS}s, $result"
+done
+exit $status

@@ -1,0 +1,42 @@
+//! Inputs the fuzzers found, kept as regression tests (fuzz/README.md).
+
+use std::path::Path;
+
+use booster::codec::Reader;
+use booster::compress::{Method, rebuild};
+use booster::oci::reference::ImageRef;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(name)).unwrap()
+}
+
+/// Hostile preflate corrections made preflate-rs 0.7.6 spin forever on an empty piece; the
+/// rebuild must give up with an error instead of hanging.
+#[test]
+fn hostile_preflate_corrections_do_not_hang_a_rebuild() {
+    // SAFETY: this test binary sets the variable before any rebuild thread starts.
+    unsafe { std::env::set_var("BOOSTER_PREFLATE_DEADLINE_SECS", "2") };
+    for name in ["method-preflate-hang.bin", "method-preflate-hang2.bin"] {
+        let data = fixture(name);
+        let (&n, rest) = data.split_first().unwrap();
+        let (plain, method_bytes) = rest.split_at((n as usize).min(rest.len()));
+        let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
+        let started = std::time::Instant::now();
+        let e = rebuild::rebuild_gzip_bytes(&m, plain).unwrap_err();
+        eprintln!("{name}: {e} after {:?}", started.elapsed());
+        assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+        assert!(e.contains("preflate"), "{e}");
+    }
+}
+
+/// `oci:` references whose parts are blank: parsed consistently (they print and parse back
+/// to the same reference) or refused.
+#[test]
+fn blank_oci_reference_parts_round_trip() {
+    let s = String::from_utf8(fixture("reference-oci-blank.txt")).unwrap();
+    match ImageRef::parse(&s) {
+        Ok(r) => assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r),
+        Err(e) => assert!(e.to_string().contains("oci:"), "{e}"),
+    }
+    assert!(ImageRef::parse("oci:\u{b}x:\u{b}").is_err());
+}
