@@ -38,8 +38,9 @@ if [ -z "${BOOSTER:-}" ]; then
   BOOSTER=$CARGO_TARGET_DIR/$PROFILE/booster
 fi
 W=$(mktemp -d /tmp/booster-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+W_PIDS=$W/pids
+: > "$W_PIDS"
+cleanup() { while read -r p; do kill "$p" 2>/dev/null || true; done < "$W_PIDS"; rm -rf "$W"; }
 trap cleanup EXIT
 
 # pgzip reference encoder (klauspost/pgzip 1.2.5 from Debian): the rebuild floor.
@@ -57,7 +58,8 @@ start_registry() {  # → HOST:PORT
   local port; port=$(free_port); local d=$W/reg-$port; mkdir -p "$d"
   printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$d/data" "$port" > "$d/config.yml"
   docker-registry serve "$d/config.yml" > "$d/log" 2>&1 &
-  PIDS+=($!)
+  # Called in $( ): record the pid in a file, the parent's array would not see it.
+  echo $! >> "$W_PIDS"
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && { echo "127.0.0.1:$port"; return; }; sleep 0.1; done
   echo "registry did not start" >&2; exit 1
 }

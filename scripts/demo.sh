@@ -54,9 +54,10 @@ if [ -z "${BOOSTER:-}" ]; then
 fi
 
 WORK=$(mktemp -d /tmp/booster-demo.XXXXXX)
-PIDS=()
+W_PIDS=$WORK/pids
+: > "$W_PIDS"
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  while read -r p; do kill "$p" 2>/dev/null || true; done < "$W_PIDS"
   wait 2>/dev/null || true
   if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -80,7 +81,8 @@ http:
   addr: 127.0.0.1:$port
 EOF
   docker-registry serve "$WORK/$name/config.yml" > "$WORK/$name/log" 2>&1 &
-  PIDS+=($!)
+  # Called in $( ): record the pid in a file, the parent's array would not see it.
+  echo $! >> "$W_PIDS"
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && { echo "127.0.0.1:$port"; return; }
     sleep 0.1

@@ -7,7 +7,12 @@ use booster::compress::{Method, rebuild};
 use booster::oci::reference::ImageRef;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fuzz")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// Hostile preflate corrections made preflate-rs 0.7.6 spin forever on an empty piece; the

@@ -219,9 +219,13 @@ fn preflate_rebuild(
         .spawn(move || {
             let mut recreate = preflate_rs::RecreateStreamProcessor::new();
             for (text, corrections) in job_rx {
-                let r = super::guard_preflate(|| recreate.recompress(&mut io::Cursor::new(&text), &corrections))
-                    .ok_or_else(|| io::Error::other("preflate panicked while rebuilding"))
-                .and_then(|r| r.map(|(out, _)| out).map_err(|e| io::Error::other(format!("preflate: {e:?}"))));
+                let r =
+                    super::guard_preflate(|| recreate.recompress(&mut io::Cursor::new(&text), &corrections))
+                        .ok_or_else(|| io::Error::other("preflate panicked while rebuilding"))
+                        .and_then(|r| {
+                            r.map(|(out, _)| out)
+                                .map_err(|e| io::Error::other(format!("preflate: {e:?}")))
+                        });
                 let failed = r.is_err();
                 if out_tx.send(r).is_err() || failed {
                     return;

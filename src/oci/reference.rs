@@ -206,7 +206,10 @@ fn rename(e: Error, whole: &str) -> Error {
 /// their own colon; paths with a colon are not supported).
 fn split_path_ref(s: &str) -> (&str, Option<String>) {
     match s.split_once(':') {
-        Some((p, r)) => (p.trim(), Some(r.trim()).filter(|r| !r.is_empty()).map(str::to_string)),
+        Some((p, r)) => (
+            p.trim(),
+            Some(r.trim()).filter(|r| !r.is_empty()).map(str::to_string),
+        ),
         None => (s.trim(), None),
     }
 }
