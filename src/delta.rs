@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use zstd::zstd_safe;
 
-use crate::bundle::PayloadGroup;
+use crate::bundle::{PayloadGroup, Piece};
 use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::reassemble::read_range;
@@ -195,15 +195,25 @@ pub const MAX_INNER_GZIP_PLAIN: u64 = 64 << 20;
 #[derive(Debug, Clone, Default)]
 pub struct GroupPlan {
     pub refs: Vec<(Digest, u64, u64)>,
-    pub pieces: Vec<(u64, u64)>,
+    pub pieces: Vec<Piece>,
     /// One piece holding one whole gzip file, and at most one reference (the old version's
     /// content): tried by its plain text (`PayloadGroup::inner`).
     pub gzip: bool,
 }
 
 impl GroupPlan {
+    /// Bytes that go through the frame (copies do not).
     fn data_len(&self) -> u64 {
-        self.pieces.iter().map(|p| p.1).sum()
+        self.pieces
+            .iter()
+            .filter(|p| p.copy.is_none())
+            .map(|p| p.len)
+            .sum()
+    }
+
+    /// Bytes of the new stream the group fills.
+    pub fn output_len(&self) -> u64 {
+        self.pieces.iter().map(|p| p.len).sum()
     }
 
     fn prefix_len(&self) -> u64 {
@@ -228,8 +238,10 @@ pub fn missing_ranges(stream: &Stream, missing: &[bool]) -> Vec<(u64, u64)> {
     out
 }
 
-/// Plan the groups for the missing ranges of a new stream.
+/// Plan the groups for the missing ranges of a new stream. Pieces whose bytes equal the
+/// same range of their reference become copies (the store is read to compare).
 pub fn plan_stream(
+    store: &Store,
     new: &Stream,
     ranges: &[(u64, u64)],
     base: &BaseIndex,
@@ -274,15 +286,20 @@ pub fn plan_stream(
                         .unwrap_or((d, a, b - a))
                 })
             });
-            let piece = (at, piece_end - at);
+            let piece = Piece {
+                offset: at,
+                len: piece_end - at,
+                copy: owner.and_then(|i| unchanged_source(store, new, i, at, piece_end, base, preferred)),
+            };
             if tracing::enabled!(tracing::Level::TRACE) {
                 let path = owner
                     .map(|i| String::from_utf8_lossy(&new.entries[i].path).to_string())
                     .unwrap_or_default();
                 tracing::trace!(
-                    "piece {at}+{} owner {path:?} ref {:?}",
-                    piece.1,
-                    reference.map(|r| (r.0.short(), r.1, r.2))
+                    "piece {at}+{} owner {path:?} ref {:?} copy {}",
+                    piece.len,
+                    reference.map(|r| (r.0.short(), r.1, r.2)),
+                    piece.copy.is_some()
                 );
             }
             add_piece(&mut groups, &mut cur, piece, reference, opts);
@@ -323,7 +340,17 @@ fn plan_inner_gzip(
         let reference = base
             .find(preferred, e)
             .map(|(d, a, b)| (d, a, e.offset.min(b).max(a) - a));
-        add_piece(groups, cur, (at, e.offset - at), reference, opts);
+        add_piece(
+            groups,
+            cur,
+            Piece {
+                offset: at,
+                len: e.offset - at,
+                copy: None,
+            },
+            reference,
+            opts,
+        );
     }
     if !cur.pieces.is_empty() {
         groups.push(std::mem::take(cur));
@@ -334,21 +361,26 @@ fn plan_inner_gzip(
     });
     groups.push(GroupPlan {
         refs: old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect(),
-        pieces: vec![(e.offset, e.size)],
+        pieces: vec![Piece {
+            offset: e.offset,
+            len: e.size,
+            copy: None,
+        }],
         gzip: true,
     });
     true
 }
 
 /// Add a piece (and its reference) to the current group, starting a new group when the
-/// current one is full.
+/// current one is full. A copy needs no reference in the prefix.
 fn add_piece(
     groups: &mut Vec<GroupPlan>,
     cur: &mut GroupPlan,
-    piece: (u64, u64),
+    piece: Piece,
     reference: Option<(Digest, u64, u64)>,
     opts: &DeltaOptions,
 ) {
+    let reference = reference.filter(|_| piece.copy.is_none());
     let adds_prefix = reference
         .filter(|r| !cur.refs.contains(r))
         .map(|r| r.2)
@@ -365,9 +397,43 @@ fn add_piece(
         cur.refs.push(r);
     }
     match cur.pieces.last_mut() {
-        Some(last) if last.0 + last.1 == piece.0 => last.1 += piece.1,
+        // Adjacent pieces merge when they come the same way (and copies stay contiguous
+        // in their source).
+        Some(last)
+            if last.offset + last.len == piece.offset
+                && match (last.copy, piece.copy) {
+                    (None, None) => true,
+                    (Some((d1, a1)), Some((d2, a2))) => d1 == d2 && a1 + last.len == a2,
+                    _ => false,
+                } =>
+        {
+            last.len += piece.len
+        }
         _ => cur.pieces.push(piece),
     }
+}
+
+/// When the new entry owns a range as long as its reference's and this piece's bytes are
+/// the same as the reference's at the same position, the base range to copy them from.
+fn unchanged_source(
+    store: &Store,
+    new: &Stream,
+    i: usize,
+    at: u64,
+    end: u64,
+    base: &BaseIndex,
+    preferred: Option<&Digest>,
+) -> Option<(Digest, u64)> {
+    let (own_start, own_end) = new.owned(i);
+    let (d, a, b) = base.find(preferred, &new.entries[i])?;
+    if b - a != own_end - own_start {
+        return None;
+    }
+    let src = a + (at - own_start);
+    let len = end - at;
+    let old = base.streams[&d].read(store, src, len).ok()?;
+    let cur = new.read(store, at, len).ok()?;
+    (old == cur).then_some((d, src))
 }
 
 /// A reference larger than the prefix budget is cut to a window around the position the
@@ -452,13 +518,18 @@ pub fn encode_group(
         prefix.extend(base.streams[d].read(store, *off, *len)?);
     }
     let mut data = Vec::with_capacity(plan.data_len() as usize);
-    for (off, len) in &plan.pieces {
-        data.extend(new.read(store, *off, *len)?);
+    for p in plan.pieces.iter().filter(|p| p.copy.is_none()) {
+        data.extend(new.read(store, p.offset, p.len)?);
     }
+    let frame = if data.is_empty() {
+        Vec::new()
+    } else {
+        compress_with_prefix(&prefix, &data, level)?
+    };
     let bytes = PayloadGroup {
         refs: plan.refs.clone(),
         pieces: plan.pieces.clone(),
-        frame: compress_with_prefix(&prefix, &data, level)?,
+        frame,
         inner: None,
     };
     // An unchanged file costs nearly nothing as bytes; a changed one is tried by its plain

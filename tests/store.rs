@@ -218,8 +218,10 @@ proptest! {
         let base = pseudo_random(4 << 20, seed);
         let at = (at_frac * (base.len() - 400) as f64) as usize;
         let survived = survival_after_edit(&base, at, &insert, delete);
-        // One edit touches at most a couple of 64 KiB chunks out of ~64.
-        prop_assert!(survived > 0.9, "only {survived} of the chunks survived");
+        // One edit changes the chunk it falls in and, until a content-defined cut point
+        // resynchronises the two streams, a few after it (the proptest regression file
+        // keeps a case where forced 256 KiB cuts delayed that by five chunks).
+        prop_assert!(survived > 0.85, "only {survived} of the chunks survived");
 
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -230,6 +232,6 @@ proptest! {
         let b = ingest_bytes(&store, &edited);
         prop_assert_eq!(read_back(&store, &a.digest()), base);
         prop_assert_eq!(read_back(&store, &b.digest()), edited);
-        prop_assert!(b.new_chunks <= 4, "edit stored {} new chunks", b.new_chunks);
+        prop_assert!(b.new_chunks <= 8, "edit stored {} new chunks", b.new_chunks);
     }
 }

@@ -410,9 +410,19 @@ pub fn decode_plans(b: &[u8]) -> DecodeResult<Vec<StreamPlan>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadGroup {
     pub refs: Vec<(Digest, u64, u64)>,
-    pub pieces: Vec<(u64, u64)>,
+    pub pieces: Vec<Piece>,
     pub frame: Vec<u8>,
     pub inner: Option<InnerGzip>,
+}
+
+/// A range of the target stream a group fills: from the frame's output, or (`copy`)
+/// verbatim from a base stream range of the same length (files the receiver has unchanged,
+/// which sit in chunks it lacks because a neighbour changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub offset: u64,
+    pub len: u64,
+    pub copy: Option<(Digest, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,8 +433,9 @@ pub struct InnerGzip {
 }
 
 impl PayloadGroup {
+    /// Bytes of the target stream the group fills.
     pub fn output_len(&self) -> u64 {
-        self.pieces.iter().map(|p| p.1).sum()
+        self.pieces.iter().map(|p| p.len).sum()
     }
 
     pub fn prefix_len(&self) -> u64 {
@@ -435,7 +446,12 @@ impl PayloadGroup {
     pub fn frame_len(&self) -> u64 {
         match &self.inner {
             Some(i) => i.plain_len,
-            None => self.output_len(),
+            None => self
+                .pieces
+                .iter()
+                .filter(|p| p.copy.is_none())
+                .map(|p| p.len)
+                .sum(),
         }
     }
 }
@@ -464,8 +480,16 @@ impl PayloadSection {
                 w.digest(d).varint(*off).varint(*len);
             }
             w.varint(g.pieces.len() as u64);
-            for (off, len) in &g.pieces {
-                w.varint(*off).varint(*len);
+            for p in &g.pieces {
+                w.varint(p.offset).varint(p.len);
+                match &p.copy {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some((d, at)) => {
+                        w.u8(1).digest(d).varint(*at);
+                    }
+                }
             }
             if let Some(i) = &g.inner {
                 w.bytes(&i.method).varint(i.plain_len);
@@ -495,16 +519,21 @@ impl PayloadSection {
                     r.varint("reference length")?,
                 ));
             }
-            let np = r.count(2, "piece count")?;
+            let np = r.count(3, "piece count")?;
             let mut pieces = Vec::with_capacity(np);
             for _ in 0..np {
-                let off = r.varint("piece offset")?;
+                let offset = r.varint("piece offset")?;
                 let len = r.varint("piece length")?;
-                if off < last_end || len == 0 || off.checked_add(len).is_none() {
+                if offset < last_end || len == 0 || offset.checked_add(len).is_none() {
                     return Err(DecodeError("payload pieces are not in stream order".into()));
                 }
-                last_end = off + len;
-                pieces.push((off, len));
+                last_end = offset + len;
+                let copy = match r.u8("piece kind")? {
+                    0 => None,
+                    1 => Some((r.digest("copy source")?, r.varint("copy offset")?)),
+                    k => return Err(DecodeError(format!("unknown piece kind {k}"))),
+                };
+                pieces.push(Piece { offset, len, copy });
             }
             let inner = if kind == GROUP_GZIP {
                 if nr > 1 || np != 1 {

@@ -15,7 +15,7 @@ use std::path::Path;
 use super::decode::{Format, Layout, Member};
 use super::gzip::{self, HeaderInfo, OS_UNKNOWN, PGZIP_ZERO_MTIME};
 use super::method::{Deflate, GzipMember, Method, PreflatePiece, ZstdFrame};
-use super::models::{self, StreamEncoder};
+use super::models;
 use super::rebuild::pump;
 use crate::error::{Error, IoContext, Result};
 use crate::id::Digest;
@@ -77,11 +77,10 @@ fn analyze_gzip(
         })?;
         let mut found = None;
         for cand in deflate_candidates(&info, store, blob_path, m)? {
-            let mut enc = match models::deflate_encoder(&cand) {
-                Some(e) => e,
-                None => continue,
+            let run = |plain: &mut dyn Read, len: u64, sink: &mut dyn Write| {
+                super::rebuild::encode_deflate(&cand, plain, len, sink, None)
             };
-            if matches_member(store, content, plain_offset, m, blob_path, enc.as_mut())? {
+            if matches_member(store, content, plain_offset, m, blob_path, &run)? {
                 found = Some(cand);
                 break;
             }
@@ -244,11 +243,11 @@ fn matches_member(
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
-    enc: &mut dyn StreamEncoder,
+    encode: &dyn Fn(&mut dyn Read, u64, &mut dyn Write) -> io::Result<()>,
 ) -> Result<bool> {
     let mut plain = ContentReader::open_at(store, content, plain_offset)?;
     let mut cmp = open_range(blob_path, m.body.start, m.body.end)?;
-    match pump(enc, &mut plain, m.plain_len, &mut cmp, None) {
+    match encode(&mut plain, m.plain_len, &mut cmp) {
         Ok(()) => {
             // Every byte matched; the candidate must also have produced all of them.
             let mut rest = [0u8; 1];
@@ -399,8 +398,11 @@ fn analyze_zstd(store: &Store, content: &Digest, blob_path: &Path, layout: &Layo
                     checksum,
                     workers,
                 };
-                let mut enc = models::ZstdEncoder::new(&frame).map_err(|e| Error::io("zstd", e))?;
-                if matches_member(store, content, plain_offset, m, blob_path, &mut enc)? {
+                let run = |plain: &mut dyn Read, len: u64, sink: &mut dyn Write| {
+                    let mut enc = models::ZstdEncoder::new(&frame)?;
+                    pump(&mut enc, plain, len, sink, None)
+                };
+                if matches_member(store, content, plain_offset, m, blob_path, &run)? {
                     found = Some(frame);
                     break 'search;
                 }

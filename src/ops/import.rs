@@ -419,13 +419,44 @@ impl<'a> Composer<'a> {
                 prefix.extend(bytes);
             }
             let out = match &g.inner {
-                None => delta::decompress_with_prefix(&prefix, &g.frame, g.output_len() as usize)
+                None if g.frame_len() == 0 => Vec::new(),
+                None => delta::decompress_with_prefix(&prefix, &g.frame, g.frame_len() as usize)
                     .map_err(|e| self.fail(format!("{name}: {e}")))?,
                 Some(inner) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
                     .map_err(|e| self.fail(format!("{name}: a gzip file in the payload: {e}")))?,
             };
-            self.fill(&out, report)
-                .map_err(|e| self.fail(format!("{name}: {e}")))?;
+            // Pieces in order: copies from the base, the rest from the frame's output.
+            let mut at = 0usize;
+            for p in &g.pieces {
+                let bytes = match p.copy {
+                    Some((d, src)) => {
+                        let Some(b) = self.meta.base.iter().position(|x| x.content == d) else {
+                            return Err(self.fail(format!(
+                                "{name}: a copy refers to {d}, which is not in the declared base"
+                            )));
+                        };
+                        let store = self.store;
+                        let s = self.base_stream(b as u32)?;
+                        if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
+                            return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
+                        }
+                        s.read(store, src, p.len)?
+                    }
+                    None => {
+                        let end = at + p.len as usize;
+                        let slice = out.get(at..end).ok_or_else(|| {
+                            self.fail(format!("{name}: the frame is shorter than its pieces"))
+                        })?;
+                        at = end;
+                        slice.to_vec()
+                    }
+                };
+                self.fill(&bytes, report)
+                    .map_err(|e| self.fail(format!("{name}: {e}")))?;
+            }
+            if at != out.len() {
+                return Err(self.fail(format!("{name}: the frame is longer than its pieces")));
+            }
         }
         Ok(())
     }

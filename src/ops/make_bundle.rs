@@ -159,7 +159,14 @@ pub fn make_bundle(
         }
         let ranges = delta::missing_ranges(&s, &missing);
         let missing_bytes = ranges.iter().map(|r| r.1 - r.0).sum();
-        let g = delta::plan_stream(&s, &ranges, &base_index, base.preferred.get(c), &opts.delta);
+        let g = delta::plan_stream(
+            store,
+            &s,
+            &ranges,
+            &base_index,
+            base.preferred.get(c),
+            &opts.delta,
+        );
         for p in &g {
             for r in &p.refs {
                 required.insert(r.0, ());
@@ -256,11 +263,7 @@ pub fn make_bundle(
                     section_bytes = 0;
                 }
             }
-            done_missing += batch
-                .iter()
-                .flat_map(|g| g.pieces.iter())
-                .map(|p| p.1)
-                .sum::<u64>();
+            done_missing += batch.iter().map(|g| g.output_len()).sum::<u64>();
             progress("encoding", done_missing, total_missing);
         }
         if !section.groups.is_empty() {
