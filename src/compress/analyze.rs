@@ -236,14 +236,17 @@ fn is_mismatch(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.to_string() == MISMATCH)
 }
 
-/// Run `enc` over the member's plain bytes; true when it reproduces the body exactly.
+/// A candidate encoder run: plain bytes in, exactly `len` of them, compressed bytes out.
+type EncodeFn<'a> = dyn Fn(&mut dyn Read, u64, &mut dyn Write) -> io::Result<()> + 'a;
+
+/// Run a candidate over the member's plain bytes; true when it reproduces the body exactly.
 fn matches_member(
     store: &Store,
     content: &Digest,
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
-    encode: &dyn Fn(&mut dyn Read, u64, &mut dyn Write) -> io::Result<()>,
+    encode: &EncodeFn,
 ) -> Result<bool> {
     let mut plain = ContentReader::open_at(store, content, plain_offset)?;
     let mut cmp = open_range(blob_path, m.body.start, m.body.end)?;
