@@ -120,7 +120,9 @@ pub fn ingest_blob_file(
         content,
         method,
     };
-    store.put_blob(digest, &rec)?;
+    // A delta-base-only record never replaces one that can rebuild the blob (the old and
+    // new sides of a diff may ingest the same layer at the same time).
+    store.put_blob_keeping_rebuildable(digest, &rec)?;
     Ok(BlobOutcome {
         digest: *digest,
         content,

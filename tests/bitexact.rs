@@ -216,3 +216,52 @@ fn damaged_rebuild_data_is_caught_before_it_leaves() {
     let e = verify_blob(&store, &d, &rec).unwrap_err().to_string();
     assert!(e.contains(&d.to_string()), "{e}");
 }
+
+/// A layer written the way moby's pkg/archive writes one (archive/tar straight into
+/// compress/gzip, file data through a 32 KiB bufio): Go's output can depend on write
+/// boundaries in rare cases, so this checks the model against moby's real write pattern.
+#[test]
+fn moby_style_layers_rebuild_through_the_go_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("gotar-ref");
+    let st = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/gotar-ref"))
+        .env("GO111MODULE", "off")
+        .env("GOCACHE", dir.path().join("gocache"))
+        .status()
+        .expect("go must be installed (apt-get install golang-go)");
+    assert!(st.success());
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| {
+            (
+                format!("usr/share/doc/p{i}/copyright"),
+                pseudo_text(700 + i * 131, 500 + i as u64),
+            )
+        })
+        .collect();
+    files.push(("usr/lib/x.so".into(), pseudo_random(400_000, 9)));
+    let tar = tar_of(
+        &files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let blob = encode_with(bin.to_str().unwrap(), &[], &tar);
+    let (_, method) = analyse(
+        &store,
+        dir.path(),
+        &Case {
+            name: "moby-style",
+            blob,
+        },
+    );
+    assert!(
+        method.describe().contains("go-stdlib level 6"),
+        "{}",
+        method.describe()
+    );
+}

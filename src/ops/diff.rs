@@ -60,8 +60,11 @@ pub async fn diff(
     if new.is_empty() {
         return Err(Error::Usage("the new image list is empty".into()));
     }
-    let old_names = pull_set(ctx, old, Analysis::BaseOnly).await?;
-    let new_names = pull_set(ctx, new, Analysis::Full).await?;
+    // Both sides at once: two layers decompress and chunk on two cores.
+    let (old_names, new_names) = futures_util::try_join!(
+        pull_set(ctx, old, Analysis::BaseOnly),
+        pull_set(ctx, new, Analysis::Full)
+    )?;
     let store = ctx.store.clone();
     let out = out.to_path_buf();
     let opts = opts.clone();

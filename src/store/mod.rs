@@ -76,6 +76,7 @@ pub struct Store {
     /// process (the companion service) gc never sweeps a chunk that an import has written
     /// but not yet linked from a recipe.
     gc_gate: RwLock<()>,
+    blob_write: std::sync::Mutex<()>,
     _lock: lock::StoreLock,
 }
 
@@ -103,6 +104,7 @@ impl Store {
             db,
             params,
             gc_gate: RwLock::new(()),
+            blob_write: std::sync::Mutex::new(()),
             _lock: lock,
         };
         store.check_or_write_header()?;
@@ -429,6 +431,19 @@ impl Store {
         self.db
             .put_cf_opt(&cf, digest.0, rec.encode(), &synced())
             .map_err(|e| self.err(e))
+    }
+
+    /// Write a blob record unless the store already has one that can rebuild the blob and
+    /// this one cannot (check and write are atomic within the process).
+    pub fn put_blob_keeping_rebuildable(&self, digest: &Digest, rec: &BlobRecord) -> Result<()> {
+        let _serial = self.blob_write.lock().unwrap_or_else(|e| e.into_inner());
+        if !rec.method.can_rebuild()
+            && let Some(old) = self.blob(digest)?
+            && old.method.can_rebuild()
+        {
+            return Ok(());
+        }
+        self.put_blob(digest, rec)
     }
 
     pub fn blob(&self, digest: &Digest) -> Result<Option<BlobRecord>> {
