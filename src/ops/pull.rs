@@ -300,10 +300,14 @@ fn add_manifest<'a>(
     })
 }
 
+/// A temp file name unique in the process: the same blob can be in flight twice (both
+/// sides of a diff share a base layer).
 fn spool_path(store: &Store, d: &Digest) -> Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(store
         .tmp_dir()?
-        .join(format!("{}.{}.blob", d.hex(), std::process::id())))
+        .join(format!("{}.{}.{n}.blob", d.hex(), std::process::id())))
 }
 
 async fn fetch_small_blob(ctx: &Ctx, source: &Source, d: &Digest, desc: &Descriptor) -> Result<Vec<u8>> {

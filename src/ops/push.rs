@@ -256,9 +256,11 @@ pub async fn materialize(ctx: &Ctx, d: &Digest, _media_type: &str) -> Result<Pat
 }
 
 pub fn materialize_blocking(store: &Store, d: &Digest) -> Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = store
         .tmp_dir()?
-        .join(format!("{}.{}.push", d.hex(), std::process::id()));
+        .join(format!("{}.{}.{n}.push", d.hex(), std::process::id()));
     if let Some(doc) = store.doc(d)? {
         let actual = Digest::of(&doc.data);
         if actual != *d {
