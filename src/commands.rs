@@ -87,11 +87,11 @@ pub fn registry_options(args: &RegistryArgs) -> anyhow::Result<RegistryOptions> 
 }
 
 fn context(dir: &Path, args: &RegistryArgs) -> anyhow::Result<Ctx> {
-    Ok(Ctx {
-        store: Arc::new(open_store(dir)?),
-        registries: Arc::new(Registries::new(registry_options(args)?)),
-        jobs: args.jobs.max(1),
-    })
+    Ok(Ctx::new(
+        Arc::new(open_store(dir)?),
+        Arc::new(Registries::new(registry_options(args)?)),
+        args.jobs.max(1),
+    ))
 }
 
 /// Expand LIST|REF arguments into references.
@@ -106,10 +106,10 @@ fn references(args: &[String]) -> anyhow::Result<Vec<ImageRef>> {
 fn cmd_pull(dir: &Path, args: &PullArgs, json: bool) -> anyhow::Result<ExitCode> {
     let ctx = context(dir, &args.registry)?;
     let refs = references(&args.images)?;
-    let opts = PullOptions {
-        platform: args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
-        analysis: Analysis::Full,
-    };
+    let opts = PullOptions::new(
+        args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
+        Analysis::Full,
+    );
     let rt = runtime()?;
     let mut reports = Vec::new();
     for r in &refs {
@@ -170,10 +170,10 @@ fn cmd_copy(dir: &Path, args: &CopyArgs, json: bool) -> anyhow::Result<ExitCode>
     let ctx = context(dir, &args.registry)?;
     let src = ImageRef::parse(&args.source)?;
     let dst = ImageRef::parse(&args.destination)?;
-    let opts = PullOptions {
-        platform: args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
-        analysis: Analysis::Full,
-    };
+    let opts = PullOptions::new(
+        args.platform.as_deref().map(PlatformFilter::parse).transpose()?,
+        Analysis::Full,
+    );
     let rt = runtime()?;
     let pulled = rt.block_on(pull::pull_image(&ctx, &src, &opts))?;
     let sink = match &dst {
@@ -597,8 +597,7 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
     let bar = crate::output::bytes_bar(0, "importing");
     let report = import::import_bundle(&ctx.store, &args.bundle, &mut |what, a, b| {
         bar.set_message(what.to_string());
-        bar.set_length(b);
-        bar.set_position(a);
+        crate::output::progress_to(&bar, a, b);
     })?;
     bar.finish_and_clear();
     let mut pushed = Vec::new();

@@ -144,27 +144,47 @@ where
     }
 }
 
-/// A progress bar for `len` bytes (or an unknown length when 0), hidden off a terminal.
+fn bytes_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:32!} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {eta}")
+        .expect("valid template")
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg:32!} {bytes:>10} {bytes_per_sec:>12}")
+        .expect("valid template")
+}
+
+/// A progress bar for `len` bytes (a spinner while the length is unknown: 0), hidden off
+/// a terminal.
 pub fn bytes_bar(len: u64, message: impl Into<String>) -> ProgressBar {
     let Some(Some(multi)) = PROGRESS.get() else {
         return ProgressBar::hidden();
     };
     let bar = if len > 0 {
-        ProgressBar::new(len).with_style(
-            ProgressStyle::with_template(
-                "{msg:32!} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {eta}",
-            )
-            .expect("valid template"),
-        )
+        ProgressBar::new(len).with_style(bytes_style())
     } else {
-        ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg:32!} {bytes:>10} {bytes_per_sec:>12}")
-                .expect("valid template"),
-        )
+        ProgressBar::new_spinner().with_style(spinner_style())
     };
     let bar = multi.add(bar);
     bar.set_message(message.into());
     bar
+}
+
+/// Set a bar's total once it is known (a spinner becomes a bar) and its position.
+pub fn progress_to(bar: &ProgressBar, done: u64, total: u64) {
+    if total > 0 && bar.length() != Some(total) {
+        bar.set_style(bytes_style());
+        bar.set_length(total);
+    }
+    bar.set_position(done);
+}
+
+/// Start over on a bar for a new phase whose length is unknown.
+pub fn restart_as_spinner(bar: &ProgressBar, message: impl Into<String>) {
+    bar.set_style(spinner_style());
+    bar.set_length(0);
+    bar.set_position(0);
+    bar.set_message(message.into());
 }
 
 /// A bar counting items (layers, images).

@@ -254,10 +254,7 @@ async fn refresh_offer(state: &AppState) -> Result<Vec<String>> {
             .collect(),
         None => catalog_refs(state).await?,
     };
-    let opts = PullOptions {
-        platform: None,
-        analysis: Analysis::Full,
-    };
+    let opts = PullOptions::new(None, Analysis::Full);
     let mut names = Vec::new();
     for r in &refs {
         names.push(pull::pull_image(&state.ctx, r, &opts).await?.name);

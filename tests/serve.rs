@@ -25,11 +25,11 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState> {
-    let ctx = Ctx {
-        store: Arc::new(Store::open(dir).unwrap()),
-        registries: Arc::new(Registries::new(RegistryOptions::default())),
-        jobs: 2,
-    };
+    let ctx = Ctx::new(
+        Arc::new(Store::open(dir).unwrap()),
+        Arc::new(Registries::new(RegistryOptions::default())),
+        2,
+    );
     AppState::new(
         ctx,
         ServeConfig {

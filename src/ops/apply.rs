@@ -40,8 +40,7 @@ pub async fn apply(
     let (_, meta) = tokio::task::spawn_blocking(move || {
         let bar = crate::output::bytes_bar(0, "verifying patch");
         let r = import::open_verified(&store, &p, &mut |a, b| {
-            bar.set_length(b);
-            bar.set_position(a);
+            crate::output::progress_to(&bar, a, b);
         });
         bar.finish_and_clear();
         r
@@ -82,10 +81,7 @@ pub async fn apply(
     // The base: what the registry already holds of OLD, ingested as delta base.
     let mut base_pulled = Vec::new();
     if !import::missing_base(&ctx.store, &meta)?.is_empty() {
-        let opts = PullOptions {
-            platform: None,
-            analysis: Analysis::BaseOnly,
-        };
+        let opts = PullOptions::new(None, Analysis::BaseOnly);
         let mut failures = Vec::new();
         for o in old {
             let src = match o {
@@ -124,8 +120,7 @@ pub async fn apply(
     let import = tokio::task::spawn_blocking(move || {
         let bar = crate::output::bytes_bar(0, "importing patch");
         let r = import::import_bundle(&store, &p, &mut |_, a, b| {
-            bar.set_length(b);
-            bar.set_position(a);
+            crate::output::progress_to(&bar, a, b);
         });
         bar.finish_and_clear();
         r

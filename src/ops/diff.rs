@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::make_bundle::{self, Base, BundleOptions, BundleReport};
 use super::pull::{self, Ctx, PullOptions};
@@ -39,10 +40,10 @@ pub struct DiffReport {
 
 /// Pull a set of images, returning their store names.
 pub async fn pull_set(ctx: &Ctx, refs: &[ImageRef], analysis: Analysis) -> Result<Vec<String>> {
-    let opts = PullOptions {
-        platform: None,
-        analysis,
-    };
+    pull_set_with(ctx, refs, PullOptions::new(None, analysis)).await
+}
+
+pub async fn pull_set_with(ctx: &Ctx, refs: &[ImageRef], opts: PullOptions) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for r in refs {
         names.push(pull::pull_image(ctx, r, &opts).await?.name);
@@ -60,10 +61,16 @@ pub async fn diff(
     if new.is_empty() {
         return Err(Error::Usage("the new image list is empty".into()));
     }
-    // Both sides at once: two layers decompress and chunk on two cores.
+    // Layers the new images share with the old ones are not analysed: the receiver has
+    // them. Both sides are pulled at once (two layers decompress on two cores).
+    let shared = Arc::new(pull::blobs_of(ctx, old).await?);
+    let new_opts = PullOptions {
+        base_only_blobs: shared,
+        ..PullOptions::new(None, Analysis::Full)
+    };
     let (old_names, new_names) = futures_util::try_join!(
         pull_set(ctx, old, Analysis::BaseOnly),
-        pull_set(ctx, new, Analysis::Full)
+        pull_set_with(ctx, new, new_opts)
     )?;
     let store = ctx.store.clone();
     let out = out.to_path_buf();
@@ -84,8 +91,7 @@ pub fn diff_stored(
     let base = base_of(store, old_names, new_names)?;
     let bar = crate::output::bytes_bar(0, "encoding patch");
     let bundle = make_bundle::make_bundle(store, new_names, &base, out, opts, &mut |_, done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
+        crate::output::progress_to(&bar, done, total);
     })?;
     bar.finish_and_clear();
     let old_blobs = blob_sizes(store, old_names)?;

@@ -66,8 +66,7 @@ pub async fn export(
     let bundle = tokio::task::spawn_blocking(move || {
         let bar = crate::output::bytes_bar(0, "encoding bundle");
         let r = make_bundle::make_bundle(&store, &new_names, &base, &out, &opts, &mut |_, a, b| {
-            bar.set_length(b);
-            bar.set_position(a);
+            crate::output::progress_to(&bar, a, b);
         });
         bar.finish_and_clear();
         r

@@ -110,7 +110,8 @@ pub fn make_bundle(
             ),
         ));
     }
-    let blobs = load_blobs(store, &closure)?;
+    let base_set: HashSet<Digest> = base.contents.iter().map(|(d, _)| *d).collect();
+    let blobs = load_blobs(store, &closure, &base_set)?;
 
     // What the receiver has, chunk by chunk, and which base stream each chunk is in.
     let base_digests: Vec<Digest> = base.contents.iter().map(|(d, _)| *d).collect();
@@ -411,13 +412,18 @@ fn load_targets(store: &Store, images: &[String]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
-/// Blob records of every blob the targets need; all must be rebuildable.
-fn load_blobs(store: &Store, closure: &Closure) -> Result<BTreeMap<Digest, BlobRecord>> {
+/// Blob records of every blob the targets need; all must be rebuildable, except those whose
+/// content the receiver already has (its registry has those layers).
+fn load_blobs(
+    store: &Store,
+    closure: &Closure,
+    base: &HashSet<Digest>,
+) -> Result<BTreeMap<Digest, BlobRecord>> {
     let mut out = BTreeMap::new();
     let mut not_rebuildable = Vec::new();
     for d in &closure.blobs {
         let rec = store.blob(d)?.expect("closure checked");
-        if !rec.method.can_rebuild() {
+        if !rec.method.can_rebuild() && !base.contains(&rec.content) {
             not_rebuildable.push(d.to_string());
         }
         out.insert(*d, rec);

@@ -3,7 +3,7 @@
 //! not fetched again; new ones are downloaded (digest checked while streaming), ingested
 //! and, unless they are only a delta base, analysed so they can be rebuilt bit-exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,6 +26,29 @@ pub struct Ctx {
     pub registries: Arc<Registries>,
     /// Parallel blob transfers and layer analyses.
     pub jobs: usize,
+    /// Blobs being fetched and ingested right now: a second task wanting the same blob
+    /// waits for the first instead of downloading it again.
+    inflight: Arc<std::sync::Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Ctx {
+    pub fn new(store: Arc<Store>, registries: Arc<Registries>, jobs: usize) -> Ctx {
+        Ctx {
+            store,
+            registries,
+            jobs,
+            inflight: Arc::default(),
+        }
+    }
+
+    fn blob_lock(&self, d: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        self.inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(*d)
+            .or_default()
+            .clone()
+    }
 }
 
 /// `os/arch[/variant]`.
@@ -67,6 +90,27 @@ impl PlatformFilter {
 pub struct PullOptions {
     pub platform: Option<PlatformFilter>,
     pub analysis: Analysis,
+    /// Blobs to ingest only as delta bases even when `analysis` is `Full` (the layers a
+    /// diff's new images share with its old ones: the receiver has them).
+    pub base_only_blobs: Arc<HashSet<Digest>>,
+}
+
+impl PullOptions {
+    pub fn new(platform: Option<PlatformFilter>, analysis: Analysis) -> PullOptions {
+        PullOptions {
+            platform,
+            analysis,
+            base_only_blobs: Arc::default(),
+        }
+    }
+
+    fn analysis_for(&self, d: &Digest) -> Analysis {
+        if self.base_only_blobs.contains(d) {
+            Analysis::BaseOnly
+        } else {
+            self.analysis
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -157,19 +201,30 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
     }
     let todo: Vec<(Digest, Descriptor)> = layers
         .into_iter()
-        .filter(|(d, _)| !already_stored(&ctx.store, d, opts.analysis).unwrap_or(false))
+        .filter(|(d, _)| !already_stored(&ctx.store, d, opts.analysis_for(d)).unwrap_or(false))
         .collect();
-    report.layers_already_stored = report.layers - todo.len();
     let source = Arc::new(source);
-    let results: Vec<BlobOutcome> = futures_util::stream::iter(todo.into_iter().map(|(d, desc)| {
+    let results: Vec<Option<BlobOutcome>> = futures_util::stream::iter(todo.into_iter().map(|(d, desc)| {
         let ctx = ctx.clone();
         let source = source.clone();
-        let analysis = opts.analysis;
-        async move { fetch_and_ingest(&ctx, &source, &d, &desc, analysis).await }
+        let analysis = opts.analysis_for(&d);
+        async move {
+            // One task per blob at a time; whoever waited finds it stored.
+            let lock = ctx.blob_lock(&d);
+            let _held = lock.lock().await;
+            if already_stored(&ctx.store, &d, analysis)? {
+                return Ok(None);
+            }
+            fetch_and_ingest(&ctx, &source, &d, &desc, analysis)
+                .await
+                .map(Some)
+        }
     }))
     .buffer_unordered(ctx.jobs.max(1))
     .try_collect()
     .await?;
+    let results: Vec<BlobOutcome> = results.into_iter().flatten().collect();
+    report.layers_already_stored = report.layers - results.len();
     report.bytes_downloaded += results.iter().map(|o| o.size).sum::<u64>();
     report.layers_fetched = results;
     for (d, doc) in &fetched.docs {
@@ -205,6 +260,22 @@ fn already_stored(store: &Store, d: &Digest, analysis: Analysis) -> Result<bool>
         }
         None => false,
     })
+}
+
+/// The blobs (configs and layers) the images `refs` are made of, from their manifests only.
+pub async fn blobs_of(ctx: &Ctx, refs: &[ImageRef]) -> Result<HashSet<Digest>> {
+    let mut out = HashSet::new();
+    for r in refs {
+        let source = Source::open(r, &ctx.registries)?;
+        let f = fetch_manifests(
+            &source,
+            &image_name(r),
+            &PullOptions::new(None, Analysis::BaseOnly),
+        )
+        .await?;
+        out.extend(f.blobs.keys().copied());
+    }
+    Ok(out)
 }
 
 async fn fetch_manifests(source: &Source, name: &str, opts: &PullOptions) -> Result<Fetched> {
@@ -337,9 +408,7 @@ async fn fetch_and_ingest(
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
-    bar.set_message(format!("ingest {}", d.short()));
-    bar.set_position(0);
-    bar.set_length(0);
+    output::restart_as_spinner(&bar, format!("ingest {}", d.short()));
     let store = ctx.store.clone();
     let d2 = *d;
     let mt = desc.media_type.clone();

@@ -110,17 +110,19 @@ fn walk(store: &Store, d: &Digest, parts: &mut ImageParts, depth: usize) -> Resu
     Ok(())
 }
 
-/// Every blob of the image must be rebuildable before anything is pushed: fail early with
-/// the list instead of half-pushing an image.
-fn check_complete(store: &Store, parts: &ImageParts, name: &str) -> Result<()> {
+/// Every blob the destination lacks must be rebuildable before anything is pushed: fail
+/// early with the list instead of half-pushing an image.
+fn check_complete<'a>(store: &Store, blobs: impl Iterator<Item = &'a Digest>, name: &str) -> Result<()> {
     let mut missing = Vec::new();
-    for d in parts.blobs.keys() {
+    for d in blobs {
         if store.doc(d)?.is_some() {
             continue;
         }
         match store.blob(d)? {
             Some(rec) if rec.method.can_rebuild() => {}
-            Some(_) => missing.push(format!("{d} (stored as a delta base only)")),
+            Some(_) => missing.push(format!(
+                "{d} (stored as a delta base only, and the destination lacks it)"
+            )),
             None => missing.push(format!("{d} (missing)")),
         }
     }
@@ -146,7 +148,6 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
         ))
     })?;
     let parts = collect_parts(&ctx.store, &rec.digest)?;
-    check_complete(&ctx.store, &parts, name)?;
     let mut report = PushReport {
         image: name.to_string(),
         destination: sink.describe(),
@@ -163,7 +164,35 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
         .iter()
         .map(|(d, (s, m))| (*d, *s, m.clone()))
         .collect();
-    let outcomes: Vec<BlobPush> = futures_util::stream::iter(items.into_iter().map(|(d, size, mt)| {
+    // What the destination has first: only the blobs it lacks must be rebuildable, and
+    // if some are not, nothing is uploaded.
+    let digests: Vec<Digest> = items.iter().map(|(d, _, _)| *d).collect();
+    let present: Vec<(Digest, bool)> = futures_util::stream::iter(
+        digests
+            .into_iter()
+            .map(|d| async move { sink_has(sink, &d).await.map(|p| (d, p)) }),
+    )
+    .buffer_unordered(ctx.jobs.max(1) * 2)
+    .try_collect()
+    .await?;
+    let present: std::collections::HashSet<Digest> =
+        present.into_iter().filter(|(_, p)| *p).map(|(d, _)| d).collect();
+    check_complete(
+        &ctx.store,
+        items.iter().map(|(d, _, _)| d).filter(|d| !present.contains(d)),
+        name,
+    )?;
+    if let Sink::Registry { image, .. } = sink {
+        for d in &present {
+            hints.set(&image.registry, d, &image.repository);
+        }
+    }
+    report.blobs_present = present.len();
+    let missing: Vec<(Digest, u64, String)> = items
+        .into_iter()
+        .filter(|(d, _, _)| !present.contains(d))
+        .collect();
+    let outcomes: Vec<BlobPush> = futures_util::stream::iter(missing.into_iter().map(|(d, size, mt)| {
         let ctx = ctx.clone();
         let hints = hints.clone();
         async move { push_blob(&ctx, sink, &d, size, &mt, &hints).await }
@@ -173,7 +202,6 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
     .await?;
     for o in outcomes {
         match o {
-            BlobPush::Present => report.blobs_present += 1,
             BlobPush::Mounted => report.blobs_mounted += 1,
             BlobPush::Uploaded(n) => {
                 report.blobs_uploaded += 1;
@@ -195,9 +223,15 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
 }
 
 enum BlobPush {
-    Present,
     Mounted,
     Uploaded(u64),
+}
+
+async fn sink_has(sink: &Sink, d: &Digest) -> Result<bool> {
+    match sink {
+        Sink::Registry { registries, image } => registries.blob_exists(image, d).await,
+        Sink::Layout { layout, .. } => Ok(layout.has_blob(d)),
+    }
 }
 
 async fn push_blob(
@@ -210,10 +244,6 @@ async fn push_blob(
 ) -> Result<BlobPush> {
     match sink {
         Sink::Registry { registries, image } => {
-            if registries.blob_exists(image, d).await? {
-                hints.set(&image.registry, d, &image.repository);
-                return Ok(BlobPush::Present);
-            }
             if let Some(from) = hints.get(&image.registry, d)
                 && from != image.repository
                 && registries.mount_blob(image, &from, d).await?
@@ -233,9 +263,6 @@ async fn push_blob(
             Ok(BlobPush::Uploaded(size))
         }
         Sink::Layout { layout, .. } => {
-            if layout.has_blob(d) {
-                return Ok(BlobPush::Present);
-            }
             let file = materialize(ctx, d, media_type).await?;
             let res = layout.put_blob_file(d, &file);
             let _ = std::fs::remove_file(&file);
