@@ -214,7 +214,7 @@ impl BundleReader {
         }
         if trailer.total_len != self.total {
             return Err(self.fail(format!(
-                "it should be {} bytes but is {}: truncated, or a volume is missing or damaged",
+                "its trailer says {} bytes but it has {}: truncated, a volume missing, or the trailer damaged",
                 trailer.total_len, self.total
             )));
         }

@@ -738,3 +738,25 @@ mod tests {
         assert!(decompress_chunk(&[9, 1, 2]).is_err());
     }
 }
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_store_is_refused_and_a_foreign_one_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut h = encode_header(&ChunkerParams::DEFAULT);
+        h[8..12].copy_from_slice(&2u32.to_le_bytes());
+        match store.check_header(&h) {
+            Err(Error::StoreTooNew { found: 2, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let e = store
+            .check_header(b"NOTBOOST\x01\x00\x00\x00")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a booster store"), "{e}");
+    }
+}
