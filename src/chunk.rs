@@ -43,6 +43,32 @@ impl ChunkerParams {
         )
     }
 
+    /// `u8 algorithm ‖ u32 min ‖ u32 avg ‖ u32 max ‖ u8 normalisation`: the same bytes in
+    /// the store header, bundle meta and inventories.
+    pub fn write_to(&self, w: &mut crate::codec::Writer) {
+        w.u8(ALGORITHM_FASTCDC_2020)
+            .u32_le(self.min)
+            .u32_le(self.avg)
+            .u32_le(self.max)
+            .u8(self.normalization);
+    }
+
+    /// Read what `write_to` wrote; only the FastCDC 2020 algorithm is known.
+    pub fn read_from(r: &mut crate::codec::Reader<'_>) -> crate::codec::DecodeResult<ChunkerParams> {
+        let algo = r.u8("chunker algorithm")?;
+        if algo != ALGORITHM_FASTCDC_2020 {
+            return Err(crate::codec::DecodeError(format!(
+                "unknown chunker algorithm {algo}"
+            )));
+        }
+        Ok(ChunkerParams {
+            min: r.u32_le("chunker min")?,
+            avg: r.u32_le("chunker avg")?,
+            max: r.u32_le("chunker max")?,
+            normalization: r.u8("chunker normalization")?,
+        })
+    }
+
     fn normalization(&self) -> Normalization {
         match self.normalization {
             0 => Normalization::Level0,

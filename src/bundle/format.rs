@@ -2,7 +2,7 @@
 //! lengths are checked against what remains before allocating, counts against minimal item
 //! sizes, and sizes against configurable caps.
 
-use crate::chunk::{ALGORITHM_FASTCDC_2020, ChunkerParams};
+use crate::chunk::ChunkerParams;
 use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
 use crate::id::Digest;
 use crate::store::BlobRecord;
@@ -220,6 +220,27 @@ pub struct BundleImage {
     pub media_type: String,
 }
 
+/// `varint n ‖ n × { str name ‖ digest ‖ str media type }` (bundle meta, inventories).
+pub fn write_images(w: &mut Writer, images: &[BundleImage]) {
+    w.varint(images.len() as u64);
+    for i in images {
+        w.str(&i.name).digest(&i.digest).str(&i.media_type);
+    }
+}
+
+pub fn read_images(r: &mut Reader<'_>) -> DecodeResult<Vec<BundleImage>> {
+    let n = r.count(34, "image count")?;
+    let mut images = Vec::with_capacity(n);
+    for _ in 0..n {
+        images.push(BundleImage {
+            name: r.string("image name")?,
+            digest: r.digest("image digest")?,
+            media_type: r.string("image media type")?,
+        });
+    }
+    Ok(images)
+}
+
 /// A plain stream the receiver must already hold.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BaseEntry {
@@ -243,18 +264,9 @@ const META_V1: u8 = 1;
 impl Meta {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(META_V1)
-            .str(&self.creator)
-            .varint(self.created_unix)
-            .u8(ALGORITHM_FASTCDC_2020)
-            .u32_le(self.chunker.min)
-            .u32_le(self.chunker.avg)
-            .u32_le(self.chunker.max)
-            .u8(self.chunker.normalization);
-        w.varint(self.images.len() as u64);
-        for i in &self.images {
-            w.str(&i.name).digest(&i.digest).str(&i.media_type);
-        }
+        w.u8(META_V1).str(&self.creator).varint(self.created_unix);
+        self.chunker.write_to(&mut w);
+        write_images(&mut w, &self.images);
         w.varint(self.base.len() as u64);
         for b in &self.base {
             w.digest(&b.content).varint(b.len).str(&b.label);
@@ -270,25 +282,8 @@ impl Meta {
         }
         let creator = r.string("creator")?;
         let created_unix = r.varint("creation time")?;
-        let algo = r.u8("chunker")?;
-        if algo != ALGORITHM_FASTCDC_2020 {
-            return Err(DecodeError(format!("unknown chunker algorithm {algo}")));
-        }
-        let chunker = ChunkerParams {
-            min: r.u32_le("chunker min")?,
-            avg: r.u32_le("chunker avg")?,
-            max: r.u32_le("chunker max")?,
-            normalization: r.u8("chunker normalization")?,
-        };
-        let n = r.count(34, "image count")?;
-        let mut images = Vec::with_capacity(n);
-        for _ in 0..n {
-            images.push(BundleImage {
-                name: r.string("image name")?,
-                digest: r.digest("image digest")?,
-                media_type: r.string("image media type")?,
-            });
-        }
+        let chunker = ChunkerParams::read_from(&mut r)?;
+        let images = read_images(&mut r)?;
         let n = r.count(34, "base count")?;
         let mut base = Vec::with_capacity(n);
         for _ in 0..n {

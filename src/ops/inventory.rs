@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use crate::bundle::BundleImage;
-use crate::chunk::{ALGORITHM_FASTCDC_2020, ChunkerParams};
+use crate::bundle::format;
+use crate::chunk::ChunkerParams;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::{Error, IoContext, Result};
 use crate::id::Digest;
@@ -52,16 +53,9 @@ impl Inventory {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Writer::new();
-        body.u8(ALGORITHM_FASTCDC_2020)
-            .u32_le(self.chunker.min)
-            .u32_le(self.chunker.avg)
-            .u32_le(self.chunker.max)
-            .u8(self.chunker.normalization)
-            .varint(self.created_unix)
-            .varint(self.images.len() as u64);
-        for i in &self.images {
-            body.str(&i.name).digest(&i.digest).str(&i.media_type);
-        }
+        self.chunker.write_to(&mut body);
+        body.varint(self.created_unix);
+        format::write_images(&mut body, &self.images);
         body.varint(self.contents.len() as u64);
         for (d, len) in &self.contents {
             body.digest(d).varint(*len);
@@ -96,25 +90,9 @@ impl Inventory {
             return Err(DecodeError("inventory is damaged (checksum mismatch)".into()));
         }
         let mut r = Reader::new(body);
-        if r.u8("chunker")? != ALGORITHM_FASTCDC_2020 {
-            return Err(DecodeError("unknown chunker".into()));
-        }
-        let chunker = ChunkerParams {
-            min: r.u32_le("min")?,
-            avg: r.u32_le("avg")?,
-            max: r.u32_le("max")?,
-            normalization: r.u8("normalization")?,
-        };
+        let chunker = ChunkerParams::read_from(&mut r)?;
         let created_unix = r.varint("created")?;
-        let n = r.count(34, "image count")?;
-        let mut images = Vec::with_capacity(n);
-        for _ in 0..n {
-            images.push(BundleImage {
-                name: r.string("image name")?,
-                digest: r.digest("image digest")?,
-                media_type: r.string("media type")?,
-            });
-        }
+        let images = format::read_images(&mut r)?;
         let n = r.count(33, "content count")?;
         let mut contents = Vec::with_capacity(n);
         for _ in 0..n {

@@ -23,7 +23,7 @@ use rocksdb::{
     IteratorMode, MultiThreaded, Options, WriteBatch, WriteOptions,
 };
 
-use crate::chunk::{ALGORITHM_FASTCDC_2020, ChunkerParams};
+use crate::chunk::ChunkerParams;
 use crate::codec::{Reader, Writer};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{ChunkId, Digest};
@@ -218,26 +218,20 @@ impl Store {
                 supported: FORMAT_VERSION,
             });
         }
-        let algo = r.u8("chunker").map_err(|e| bad(e.0))?;
-        let min = r.u32_le("min").map_err(|e| bad(e.0))?;
-        let avg = r.u32_le("avg").map_err(|e| bad(e.0))?;
-        let max = r.u32_le("max").map_err(|e| bad(e.0))?;
-        let normalization = r.u8("normalization").map_err(|e| bad(e.0))?;
-        let found = ChunkerParams {
-            min,
-            avg,
-            max,
-            normalization,
+        let found = match ChunkerParams::read_from(&mut r) {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(Error::ChunkerMismatch {
+                    path: self.path.clone(),
+                    found: e.0,
+                    expected: self.params.name(),
+                });
+            }
         };
-        if algo != ALGORITHM_FASTCDC_2020 || found != self.params {
-            let found_name = if algo == ALGORITHM_FASTCDC_2020 {
-                found.name()
-            } else {
-                format!("algorithm #{algo}")
-            };
+        if found != self.params {
             return Err(Error::ChunkerMismatch {
                 path: self.path.clone(),
-                found: found_name,
+                found: found.name(),
                 expected: self.params.name(),
             });
         }
@@ -647,13 +641,8 @@ fn column_families() -> Vec<ColumnFamilyDescriptor> {
 
 fn encode_header(p: &ChunkerParams) -> Vec<u8> {
     let mut w = Writer::new();
-    w.raw(HEADER_MAGIC)
-        .u32_le(FORMAT_VERSION)
-        .u8(ALGORITHM_FASTCDC_2020)
-        .u32_le(p.min)
-        .u32_le(p.avg)
-        .u32_le(p.max)
-        .u8(p.normalization);
+    w.raw(HEADER_MAGIC).u32_le(FORMAT_VERSION);
+    p.write_to(&mut w);
     w.into_inner()
 }
 
