@@ -52,6 +52,25 @@ fn skopeo_pushed_image_round_trips_between_registries() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["blobs_uploaded"], 0);
     ok(&booster(store.path(), &["fsck", "--rebuild"]));
+
+    // Into another repository of the same registry: blobs are mounted, not uploaded.
+    let out = ok(&booster(
+        store.path(),
+        &[
+            "--json",
+            "push",
+            &src_ref,
+            "--to",
+            &format!("{}/mirror", src.addr),
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v[0]["blobs_mounted"].as_u64().unwrap() >= 2, "{out}");
+    assert_eq!(v[0]["blobs_uploaded"], 0, "{out}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/mirror/test/app:v1", src.addr)),
+        want
+    );
 }
 
 #[test]

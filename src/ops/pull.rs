@@ -204,11 +204,14 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
         .filter(|(d, _)| !already_stored(&ctx.store, d, opts.analysis_for(d)).unwrap_or(false))
         .collect();
     let source = Arc::new(source);
+    let overall = output::count_bar(todo.len() as u64, format!("pull {name}"));
     let results: Vec<Option<BlobOutcome>> = futures_util::stream::iter(todo.into_iter().map(|(d, desc)| {
         let ctx = ctx.clone();
         let source = source.clone();
         let analysis = opts.analysis_for(&d);
+        let overall = overall.clone();
         async move {
+            let _tick = Tick(overall);
             // One task per blob at a time; whoever waited finds it stored.
             let lock = ctx.blob_lock(&d);
             let _held = lock.lock().await;
@@ -223,6 +226,7 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
     .buffer_unordered(ctx.jobs.max(1))
     .try_collect()
     .await?;
+    overall.finish_and_clear();
     let results: Vec<BlobOutcome> = results.into_iter().flatten().collect();
     report.layers_already_stored = report.layers - results.len();
     report.bytes_downloaded += results.iter().map(|o| o.size).sum::<u64>();
@@ -260,6 +264,15 @@ fn already_stored(store: &Store, d: &Digest, analysis: Analysis) -> Result<bool>
         }
         None => false,
     })
+}
+
+/// Advances an overall bar when a layer task ends, however it ends.
+struct Tick(indicatif::ProgressBar);
+
+impl Drop for Tick {
+    fn drop(&mut self) {
+        self.0.inc(1);
+    }
 }
 
 /// The blobs (configs and layers) the images `refs` are made of, from their manifests only.

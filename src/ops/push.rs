@@ -188,14 +188,31 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
         }
     }
     report.blobs_present = present.len();
+    // An image from another repository of the same registry: its blobs can be mounted
+    // from there instead of uploaded.
+    if let Sink::Registry { image, .. } = sink
+        && let Ok(src) = crate::oci::reference::parse_registry_ref(name)
+        && src.registry == image.registry
+        && src.repository != image.repository
+    {
+        for (d, _, _) in &items {
+            hints.set(&image.registry, d, &src.repository);
+        }
+    }
     let missing: Vec<(Digest, u64, String)> = items
         .into_iter()
         .filter(|(d, _, _)| !present.contains(d))
         .collect();
+    let overall = output::count_bar(missing.len() as u64, format!("push {name}"));
     let outcomes: Vec<BlobPush> = futures_util::stream::iter(missing.into_iter().map(|(d, size, mt)| {
         let ctx = ctx.clone();
         let hints = hints.clone();
-        async move { push_blob(&ctx, sink, &d, size, &mt, &hints).await }
+        let overall = overall.clone();
+        async move {
+            let r = push_blob(&ctx, sink, &d, size, &mt, &hints).await;
+            overall.inc(1);
+            r
+        }
     }))
     .buffer_unordered(ctx.jobs.max(1))
     .try_collect()
@@ -209,6 +226,7 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
             }
         }
     }
+    overall.finish_and_clear();
     push_manifests(sink, &parts, &rec.digest).await?;
     tracing::info!(
         "pushed {name} to {} ({}): {} blobs uploaded ({}), {} already there, {} mounted",
