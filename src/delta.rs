@@ -279,6 +279,10 @@ pub fn plan_stream(
                 at = piece_end;
                 continue;
             }
+            // A big file is cut into pieces of at most one group's worth, so that neither
+            // side ever holds more than a group of it (and no group exceeds the receiver's
+            // limits, however large the file).
+            let piece_end = piece_end.min(at.saturating_add(opts.group_target.max(1)));
             let reference = owner.and_then(|i| {
                 base.find(preferred, &new.entries[i]).map(|(d, a, b)| {
                     clip_reference(a, b, at - new.owned(i).0, opts.prefix_max)
@@ -653,6 +657,61 @@ mod tests {
         );
         assert_eq!(decompress_with_prefix(&old, &frame, new.len()).unwrap(), new);
         assert!(decompress_with_prefix(&old, &frame, new.len() - 1).is_err());
+    }
+
+    /// A file far larger than a group is cut into group-sized pieces: bounded memory on
+    /// both sides, and no group beyond the receiver's limits.
+    #[test]
+    fn big_files_are_cut_into_group_sized_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut content = vec![0u8; 5 << 20];
+        let mut x = 1u64;
+        for b in content.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "big.bin", &content[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let out = crate::ingest::ingest(
+            &store,
+            &mut &bytes[..],
+            "test tar",
+            crate::ingest::IngestOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let new = Stream::load(&store, &out.digest.unwrap()).unwrap();
+        let opts = DeltaOptions {
+            group_target: 1 << 20,
+            ..DeltaOptions::default()
+        };
+        let groups = plan_stream(
+            &store,
+            &new,
+            &[(0, new.recipe.len)],
+            &BaseIndex::default(),
+            None,
+            &opts,
+        );
+        assert!(groups.len() >= 5, "{} groups", groups.len());
+        let mut at = 0;
+        for g in &groups {
+            // A group closes once it holds a group's worth, so it ends below two.
+            assert!(g.output_len() < 2 << 20, "a group of {} bytes", g.output_len());
+            for p in &g.pieces {
+                assert_eq!(p.offset, at);
+                at += p.len;
+            }
+        }
+        assert_eq!(at, new.recipe.len);
     }
 
     #[test]
