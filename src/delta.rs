@@ -8,12 +8,14 @@
 //! the same file name — and compresses the missing bytes with zstd using the references'
 //! bytes as a prefix. Pieces with no reference still go through zstd with a long window.
 //! Pieces are batched into *groups* (one zstd frame each) so small files share context.
+//! The content of x86-64 ELF files goes through the x86 branch filter on both sides
+//! (`crate::x86filter`): rebuilt code moves, and the filter keeps its calls alike.
 
 use std::collections::HashMap;
 
 use zstd::zstd_safe;
 
-use crate::bundle::{PayloadGroup, Piece};
+use crate::bundle::{Filters, PayloadGroup, Piece};
 use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::reassemble::read_range;
@@ -199,6 +201,9 @@ pub struct GroupPlan {
     /// One piece holding one whole gzip file, and at most one reference (the old version's
     /// content): tried by its plain text (`PayloadGroup::inner`).
     pub gzip: bool,
+    /// x86 filter origins, parallel to `refs` and `pieces` (see `Filters`).
+    pub ref_filters: Vec<Option<u64>>,
+    pub piece_filters: Vec<Option<u64>>,
 }
 
 impl GroupPlan {
@@ -250,6 +255,7 @@ pub fn plan_stream(
 ) -> Vec<GroupPlan> {
     let mut groups = Vec::new();
     let mut cur = GroupPlan::default();
+    let mut elf_cache = HashMap::new();
     for &(start, end) in ranges {
         let mut at = start;
         while at < end {
@@ -283,6 +289,25 @@ pub fn plan_stream(
             // side ever holds more than a group of it (and no group exceeds the receiver's
             // limits, however large the file).
             let piece_end = piece_end.min(at.saturating_add(opts.group_target.max(1)));
+            if let Some(i) = owner
+                && is_x86_code(store, new, i, &mut elf_cache)
+                && at.max(new.entries[i].offset) < piece_end
+            {
+                plan_x86_piece(
+                    store,
+                    new,
+                    i,
+                    at,
+                    piece_end,
+                    base,
+                    preferred,
+                    opts,
+                    &mut groups,
+                    &mut cur,
+                );
+                at = piece_end;
+                continue;
+            }
             let reference = owner.and_then(|i| {
                 base.find(preferred, &new.entries[i]).map(|(d, a, b)| {
                     clip_reference(a, b, at - new.owned(i).0, opts.prefix_max)
@@ -306,7 +331,13 @@ pub fn plan_stream(
                     piece.copy.is_some()
                 );
             }
-            add_piece(&mut groups, &mut cur, piece, reference, opts);
+            add_piece(
+                &mut groups,
+                &mut cur,
+                (piece, None),
+                reference.map(|r| (r, None)),
+                opts,
+            );
             at = piece_end;
         }
     }
@@ -341,20 +372,7 @@ fn plan_inner_gzip(
         return false;
     }
     if at < e.offset {
-        let reference = base
-            .find(preferred, e)
-            .map(|(d, a, b)| (d, a, e.offset.min(b).max(a) - a));
-        add_piece(
-            groups,
-            cur,
-            Piece {
-                offset: at,
-                len: e.offset - at,
-                copy: None,
-            },
-            reference,
-            opts,
-        );
+        add_headers_piece(groups, cur, new, i, at, base, preferred, opts);
     }
     if !cur.pieces.is_empty() {
         groups.push(std::mem::take(cur));
@@ -363,57 +381,155 @@ fn plan_inner_gzip(
         let oe = &base.streams[&d].entries[j];
         (d, oe.offset, oe.size)
     });
+    let refs: Vec<_> = old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect();
     groups.push(GroupPlan {
-        refs: old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect(),
+        ref_filters: vec![None; refs.len()],
+        refs,
         pieces: vec![Piece {
             offset: e.offset,
             len: e.size,
             copy: None,
         }],
+        piece_filters: vec![None],
         gzip: true,
     });
     true
 }
 
+/// Files smaller than this are not worth checking for machine code.
+const MIN_X86_FILE: u64 = 4096;
+
+/// Whether entry `i` of the new stream is an x86-64 ELF file (its first bytes are read once).
+fn is_x86_code(store: &Store, new: &Stream, i: usize, cache: &mut HashMap<usize, bool>) -> bool {
+    let e = &new.entries[i];
+    if !e.is_regular() || e.size < MIN_X86_FILE {
+        return false;
+    }
+    *cache.entry(i).or_insert_with(|| {
+        new.read(store, e.offset, 20)
+            .is_ok_and(|head| crate::x86filter::is_x86_64_elf(&head))
+    })
+}
+
+/// The headers before entry `i`'s content, from `at`: referenced by the old entry's headers.
+#[allow(clippy::too_many_arguments)]
+fn add_headers_piece(
+    groups: &mut Vec<GroupPlan>,
+    cur: &mut GroupPlan,
+    new: &Stream,
+    i: usize,
+    at: u64,
+    base: &BaseIndex,
+    preferred: Option<&Digest>,
+    opts: &DeltaOptions,
+) {
+    let e = &new.entries[i];
+    let reference = base.find_entry(preferred, e).map(|(d, j)| {
+        let (a, _) = base.streams[&d].owned(j);
+        ((d, a, base.streams[&d].entries[j].offset - a), None)
+    });
+    let piece = Piece {
+        offset: at,
+        len: e.offset - at,
+        copy: None,
+    };
+    add_piece(groups, cur, (piece, None), reference.filter(|r| r.0.2 > 0), opts);
+}
+
+/// A piece of an x86-64 ELF file: its headers the usual way, its content filtered, with
+/// the old version's content (filtered alike, clipped to the prefix budget) as reference.
+#[allow(clippy::too_many_arguments)]
+fn plan_x86_piece(
+    store: &Store,
+    new: &Stream,
+    i: usize,
+    at: u64,
+    end: u64,
+    base: &BaseIndex,
+    preferred: Option<&Digest>,
+    opts: &DeltaOptions,
+    groups: &mut Vec<GroupPlan>,
+    cur: &mut GroupPlan,
+) {
+    let e = &new.entries[i];
+    if at < e.offset {
+        add_headers_piece(groups, cur, new, i, at, base, preferred, opts);
+    }
+    let start = at.max(e.offset);
+    let copy = unchanged_source(store, new, i, start, end, base, preferred);
+    let piece = Piece {
+        offset: start,
+        len: end - start,
+        copy,
+    };
+    if copy.is_some() {
+        add_piece(groups, cur, (piece, None), None, opts);
+        return;
+    }
+    let origin = start - e.offset;
+    let reference = base.find_entry(preferred, e).map(|(d, j)| {
+        let oe = &base.streams[&d].entries[j];
+        let (a, b) = clip_reference(oe.offset, oe.offset + oe.size, origin, opts.prefix_max)
+            .unwrap_or((oe.offset, oe.offset + oe.size));
+        ((d, a, b - a), Some(a - oe.offset))
+    });
+    add_piece(groups, cur, (piece, Some(origin)), reference, opts);
+}
+
 /// Add a piece (and its reference) to the current group, starting a new group when the
 /// current one is full. A copy needs no reference in the prefix.
+/// A piece or a reference with its x86 filter origin (None: unfiltered).
+type Filtered<T> = (T, Option<u64>);
+
 fn add_piece(
     groups: &mut Vec<GroupPlan>,
     cur: &mut GroupPlan,
-    piece: Piece,
-    reference: Option<(Digest, u64, u64)>,
+    (piece, filter): Filtered<Piece>,
+    reference: Option<Filtered<(Digest, u64, u64)>>,
     opts: &DeltaOptions,
 ) {
     let reference = reference.filter(|_| piece.copy.is_none());
-    let adds_prefix = reference
-        .filter(|r| !cur.refs.contains(r))
-        .map(|r| r.2)
-        .unwrap_or(0);
+    let known = |cur: &GroupPlan, r: &Filtered<(Digest, u64, u64)>| {
+        cur.refs
+            .iter()
+            .zip(&cur.ref_filters)
+            .any(|(a, f)| (a, f) == (&r.0, &r.1))
+    };
+    let adds_prefix = reference.filter(|r| !known(cur, r)).map(|r| r.0.2).unwrap_or(0);
     if !cur.pieces.is_empty()
         && (cur.data_len() >= opts.group_target || cur.prefix_len() + adds_prefix > opts.prefix_max)
     {
         groups.push(std::mem::take(cur));
     }
     if let Some(r) = reference
-        && !cur.refs.contains(&r)
-        && r.2 <= opts.prefix_max
+        && !known(cur, &r)
+        && r.0.2 <= opts.prefix_max
     {
-        cur.refs.push(r);
+        cur.refs.push(r.0);
+        cur.ref_filters.push(r.1);
     }
-    match cur.pieces.last_mut() {
-        // Adjacent pieces merge when they come the same way (and copies stay contiguous
-        // in their source).
-        Some(last)
+    let last = cur.pieces.last_mut().zip(cur.piece_filters.last());
+    match last {
+        // Adjacent pieces merge when they come the same way (copies stay contiguous in
+        // their source, filtered bytes in their file).
+        Some((last, last_filter))
             if last.offset + last.len == piece.offset
                 && match (last.copy, piece.copy) {
-                    (None, None) => true,
+                    (None, None) => match (last_filter, filter) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => a + last.len == b,
+                        _ => false,
+                    },
                     (Some((d1, a1)), Some((d2, a2))) => d1 == d2 && a1 + last.len == a2,
                     _ => false,
                 } =>
         {
             last.len += piece.len
         }
-        _ => cur.pieces.push(piece),
+        _ => {
+            cur.pieces.push(piece);
+            cur.piece_filters.push(filter);
+        }
     }
 }
 
@@ -517,14 +633,28 @@ pub fn encode_group(
     plan: &GroupPlan,
     level: i32,
 ) -> Result<PayloadGroup> {
+    let filter = |bytes: &mut Vec<u8>, origin: Option<&Option<u64>>| {
+        if let Some(Some(o)) = origin {
+            crate::x86filter::encode(bytes, *o);
+        }
+    };
     let mut prefix = Vec::with_capacity(plan.prefix_len() as usize);
-    for (d, off, len) in &plan.refs {
-        prefix.extend(base.streams[d].read(store, *off, *len)?);
+    for (k, (d, off, len)) in plan.refs.iter().enumerate() {
+        let mut bytes = base.streams[d].read(store, *off, *len)?;
+        filter(&mut bytes, plan.ref_filters.get(k));
+        prefix.extend(bytes);
     }
     let mut data = Vec::with_capacity(plan.data_len() as usize);
-    for p in plan.pieces.iter().filter(|p| p.copy.is_none()) {
-        data.extend(new.read(store, p.offset, p.len)?);
+    for (k, p) in plan.pieces.iter().enumerate().filter(|(_, p)| p.copy.is_none()) {
+        let mut bytes = new.read(store, p.offset, p.len)?;
+        filter(&mut bytes, plan.piece_filters.get(k));
+        data.extend(bytes);
     }
+    let filtered = plan
+        .ref_filters
+        .iter()
+        .chain(&plan.piece_filters)
+        .any(Option::is_some);
     let frame = if data.is_empty() {
         Vec::new()
     } else {
@@ -535,6 +665,10 @@ pub fn encode_group(
         pieces: plan.pieces.clone(),
         frame,
         inner: None,
+        filters: filtered.then(|| Filters {
+            refs: plan.ref_filters.clone(),
+            pieces: plan.piece_filters.clone(),
+        }),
     };
     // An unchanged file costs nearly nothing as bytes; a changed one is tried by its plain
     // text, and the smaller encoding wins.
@@ -575,6 +709,7 @@ fn encode_inner_gzip(plan: &GroupPlan, old: &[u8], new: &[u8], level: i32) -> Re
             method: w.into_inner(),
             plain_len: new_plain.len() as u64,
         }),
+        filters: None,
     }))
 }
 

@@ -21,6 +21,7 @@ pub mod reassemble;
 pub mod serve;
 pub mod store;
 pub mod tarindex;
+pub mod x86filter;
 
 pub use error::{Error, Result};
 pub mod cli;

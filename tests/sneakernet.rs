@@ -395,3 +395,64 @@ fn inventory_export_is_smaller_when_the_receiver_has_more() {
     ok(&booster(&rx, &["import", path_arg(&bundle2)]));
     check_new_images(&imgs, &rx);
 }
+
+/// An x86-64 program whose code moved (bytes inserted before most of it): its content goes
+/// through the branch filter on both sides and the new image still rebuilds exactly.
+#[test]
+fn machine_code_goes_through_the_x86_filter_and_rebuilds_exactly() {
+    let elf = std::fs::read("/usr/bin/ls").expect("/usr/bin/ls (an x86-64 ELF program)");
+    assert!(
+        elf.starts_with(b"\x7fELF") && elf[18] == 62,
+        "/usr/bin/ls is not x86-64 ELF"
+    );
+    let mut moved = elf.clone();
+    let at = moved.len() / 5;
+    moved.splice(at..at, pseudo_random(700, 77));
+    let doc = pseudo_text(20_000, 78);
+    let work = tempfile::tempdir().unwrap();
+    let old_files = vec![
+        ("usr/bin/tool".to_string(), elf),
+        ("usr/share/doc/tool".to_string(), doc.clone()),
+    ];
+    let new_files = vec![
+        ("usr/bin/tool".to_string(), moved),
+        ("usr/share/doc/tool".to_string(), doc),
+    ];
+    let mut refs = Vec::new();
+    let mut want = String::new();
+    for (tag, files) in [("v1", &old_files), ("v2", &new_files)] {
+        let dir = work.path().join(tag);
+        let layer = Layer::gzip_by(&tar_from(files), "gzip", &["-6", "-n", "-c"]);
+        want = image::write_image_layout(&dir, tag, &[layer]);
+        refs.push(format!("oci:{}:{tag}", dir.display()));
+    }
+    let bundle = work.path().join("tool.bkp");
+    let sender = work.path().join("sender");
+    let out = ok(&booster(
+        &sender,
+        &[
+            "--json",
+            "export",
+            "--since",
+            &refs[0],
+            &refs[1],
+            "-o",
+            path_arg(&bundle),
+        ],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        report["bundle"]["x86_filtered_groups"].as_u64().unwrap() > 0,
+        "no filtered group: {report}"
+    );
+    let rx = work.path().join("rx");
+    ok(&booster(&rx, &["pull", &refs[0]]));
+    ok(&booster(&rx, &["import", path_arg(&bundle)]));
+    let dest = work.path().join("out");
+    ok(&booster(
+        &rx,
+        &["push", &refs[1], "--to", &format!("oci:{}:v2", dest.display())],
+    ));
+    assert_eq!(layout_digest(&dest, "v2"), want);
+    ok(&booster(&rx, &["fsck", "--rebuild"]));
+}

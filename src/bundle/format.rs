@@ -408,6 +408,18 @@ pub struct PayloadGroup {
     pub pieces: Vec<Piece>,
     pub frame: Vec<u8>,
     pub inner: Option<InnerGzip>,
+    /// With `filters` (kind 2), some references and pieces go through the x86 branch
+    /// filter (`crate::x86filter`) on both sides of the frame.
+    pub filters: Option<Filters>,
+}
+
+/// Per reference and per piece (parallel to `refs` and `pieces`): the x86 branch filter's
+/// origin (the range's offset within its file), or None for bytes taken as they are.
+/// Copies are never filtered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filters {
+    pub refs: Vec<Option<u64>>,
+    pub pieces: Vec<Option<u64>>,
 }
 
 /// A range of the target stream a group fills: from the frame's output, or (`copy`)
@@ -463,23 +475,46 @@ pub const MAX_GROUP_PREFIX: u64 = 256 << 20;
 pub const MAX_GROUP_OUTPUT: u64 = 256 << 20;
 const GROUP_ZSTD: u8 = 0;
 const GROUP_GZIP: u8 = 1;
+const GROUP_FILTERED: u8 = 2;
+
+/// A filter as written: 0 for none, else 1 + the x86 filter's origin.
+fn filter_code(f: Option<u64>) -> u64 {
+    f.map_or(0, |o| o.saturating_add(1))
+}
+
+fn filter_from_code(c: u64) -> Option<u64> {
+    c.checked_sub(1)
+}
 
 impl PayloadSection {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.digest(&self.content).varint(self.groups.len() as u64);
         for g in &self.groups {
-            w.u8(if g.inner.is_some() { GROUP_GZIP } else { GROUP_ZSTD });
+            let kind = match (&g.inner, &g.filters) {
+                (Some(_), _) => GROUP_GZIP,
+                (None, Some(_)) => GROUP_FILTERED,
+                (None, None) => GROUP_ZSTD,
+            };
+            w.u8(kind);
+            let filter =
+                |list: Option<&Vec<Option<u64>>>, k: usize| list.and_then(|l| l.get(k).copied().flatten());
             w.varint(g.refs.len() as u64);
-            for (d, off, len) in &g.refs {
+            for (k, (d, off, len)) in g.refs.iter().enumerate() {
                 w.digest(d).varint(*off).varint(*len);
+                if kind == GROUP_FILTERED {
+                    w.varint(filter_code(filter(g.filters.as_ref().map(|f| &f.refs), k)));
+                }
             }
             w.varint(g.pieces.len() as u64);
-            for p in &g.pieces {
+            for (k, p) in g.pieces.iter().enumerate() {
                 w.varint(p.offset).varint(p.len);
                 match &p.copy {
                     None => {
                         w.u8(0);
+                        if kind == GROUP_FILTERED {
+                            w.varint(filter_code(filter(g.filters.as_ref().map(|f| &f.pieces), k)));
+                        }
                     }
                     Some((d, at)) => {
                         w.u8(1).digest(d).varint(*at);
@@ -502,9 +537,11 @@ impl PayloadSection {
         let mut last_end = 0u64;
         for _ in 0..n {
             let kind = r.u8("group kind")?;
-            if kind > GROUP_GZIP {
+            if kind > GROUP_FILTERED {
                 return Err(DecodeError(format!("unknown payload group kind {kind}")));
             }
+            let filtered = kind == GROUP_FILTERED;
+            let mut filters = Filters::default();
             let nr = r.count(34, "reference count")?;
             let mut refs = Vec::with_capacity(nr);
             for _ in 0..nr {
@@ -513,6 +550,9 @@ impl PayloadSection {
                     r.varint("reference offset")?,
                     r.varint("reference length")?,
                 ));
+                if filtered {
+                    filters.refs.push(filter_from_code(r.varint("reference filter")?));
+                }
             }
             let np = r.count(3, "piece count")?;
             let mut pieces = Vec::with_capacity(np);
@@ -524,8 +564,18 @@ impl PayloadSection {
                 }
                 last_end = offset + len;
                 let copy = match r.u8("piece kind")? {
-                    0 => None,
-                    1 => Some((r.digest("copy source")?, r.varint("copy offset")?)),
+                    0 => {
+                        if filtered {
+                            filters.pieces.push(filter_from_code(r.varint("piece filter")?));
+                        }
+                        None
+                    }
+                    1 => {
+                        if filtered {
+                            filters.pieces.push(None);
+                        }
+                        Some((r.digest("copy source")?, r.varint("copy offset")?))
+                    }
                     k => return Err(DecodeError(format!("unknown piece kind {k}"))),
                 };
                 pieces.push(Piece { offset, len, copy });
@@ -549,6 +599,7 @@ impl PayloadSection {
                 pieces,
                 frame,
                 inner,
+                filters: filtered.then_some(filters),
             };
             if g.prefix_len() > MAX_GROUP_PREFIX
                 || g.output_len() > MAX_GROUP_OUTPUT

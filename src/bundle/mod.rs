@@ -11,8 +11,8 @@ pub mod reader;
 pub mod writer;
 
 pub use format::{
-    BaseEntry, BundleImage, InnerGzip, Meta, PayloadGroup, PayloadSection, Piece, SectionKind, Segment,
-    StreamPlan,
+    BaseEntry, BundleImage, Filters, InnerGzip, Meta, PayloadGroup, PayloadSection, Piece, SectionKind,
+    Segment, StreamPlan,
 };
 pub use reader::BundleReader;
 pub use writer::BundleWriter;

@@ -402,7 +402,9 @@ impl<'a> Composer<'a> {
         }
         for g in &section.groups {
             let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
-            for (d, off, len) in &g.refs {
+            let filter_of =
+                |list: Option<&Vec<Option<u64>>>, k: usize| list.and_then(|l| l.get(k).copied().flatten());
+            for (k, (d, off, len)) in g.refs.iter().enumerate() {
                 let Some(b) = self.meta.base.iter().position(|x| x.content == *d) else {
                     return Err(self.fail(format!(
                         "{name}: a delta refers to {d}, which is not in the declared base"
@@ -415,7 +417,10 @@ impl<'a> Composer<'a> {
                     return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
                 }
                 let s = self.base_stream(b as u32)?;
-                let bytes = s.read(store, *off, *len)?;
+                let mut bytes = s.read(store, *off, *len)?;
+                if let Some(origin) = filter_of(g.filters.as_ref().map(|f| &f.refs), k) {
+                    crate::x86filter::encode(&mut bytes, origin);
+                }
                 prefix.extend(bytes);
             }
             let out = match &g.inner {
@@ -427,7 +432,7 @@ impl<'a> Composer<'a> {
             };
             // Pieces in order: copies from the base, the rest from the frame's output.
             let mut at = 0usize;
-            for p in &g.pieces {
+            for (k, p) in g.pieces.iter().enumerate() {
                 let bytes = match p.copy {
                     Some((d, src)) => {
                         let Some(b) = self.meta.base.iter().position(|x| x.content == d) else {
@@ -448,7 +453,11 @@ impl<'a> Composer<'a> {
                             self.fail(format!("{name}: the frame is shorter than its pieces"))
                         })?;
                         at = end;
-                        slice.to_vec()
+                        let mut bytes = slice.to_vec();
+                        if let Some(origin) = filter_of(g.filters.as_ref().map(|f| &f.pieces), k) {
+                            crate::x86filter::decode(&mut bytes, origin);
+                        }
+                        bytes
                     }
                 };
                 self.fill(&bytes, report)

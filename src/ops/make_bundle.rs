@@ -68,6 +68,8 @@ pub struct BundleReport {
     pub carried_whole_bytes: u64,
     /// Gzip files inside layers carried by their plain text (and rebuilt bit-exactly).
     pub inner_gzip_files: u64,
+    /// Payload groups holding x86-64 machine code through the branch filter.
+    pub x86_filtered_groups: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -232,6 +234,7 @@ pub fn make_bundle(
 
     let mut per_content: HashMap<Digest, (u64, u64, bool)> = HashMap::new();
     let mut inner_gzip_files = 0u64;
+    let mut x86_filtered_groups = 0u64;
     let total_missing: u64 = plans.iter().map(|p| p.2).sum();
     let mut done_missing = 0u64;
     for (c, groups, missing_bytes) in &plans {
@@ -247,6 +250,7 @@ pub fn make_bundle(
         for batch in groups.chunks(opts.delta.workers.max(1) * 2) {
             for g in delta::encode_groups(store, s, &base_index, batch, &opts.delta)? {
                 inner_gzip_files += g.inner.is_some() as u64;
+                x86_filtered_groups += g.filters.is_some() as u64;
                 tracing::trace!(
                     "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
                     g.pieces.len(),
@@ -308,6 +312,7 @@ pub fn make_bundle(
         images: meta.images.clone(),
         base_required: meta.base.len(),
         inner_gzip_files,
+        x86_filtered_groups,
         ..Default::default()
     };
     report.layers = layer_rows(store, &targets, &base_index, &per_content)?;
