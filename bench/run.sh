@@ -144,6 +144,13 @@ EOF
   copy "docker://$SRC/bench/$repo:old" "docker://$MIR/bench/$repo:old"
   timed "$W/$name-apply" "$BOOSTER" --store "$W/$name-receiver" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$MIR"
   [ "$(digest "$MIR/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after apply" >&2; exit 1; }
+  # Again where the store already holds the base (a replica's steady state): import,
+  # rebuild and push only.
+  MIR2=$(start_registry)
+  copy "docker://$SRC/bench/$repo:old" "docker://$MIR2/bench/$repo:old"
+  "$BOOSTER" -q --store "$W/$name-warm" pull "$MIR2/bench/$repo:old"
+  timed "$W/$name-applywarm" "$BOOSTER" --store "$W/$name-warm" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$MIR2"
+  [ "$(digest "$MIR2/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after warm apply" >&2; exit 1; }
   # Rebuild floor: the original encoder on the changed layers' tars.
   timed "$W/$name-encoder" bash -c "for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"
   # Peers on the changed layers' tars.
@@ -158,7 +165,7 @@ d = json.load(open(f"{w}/{name}-diff.out"))
 print("\t".join(map(str, [name, comp, d["new"]["uncompressed_bytes"] + d["old"]["uncompressed_bytes"],
     rd("gunzip", "time"), rd("diff", "time"), rd("diff", "rss"), rd("apply", "time"), rd("apply", "rss"),
     rd("encoder", "time"), d["pull_update_bytes"], d["patch_bytes"], zsize, rd("zstd", "time"), xsize,
-    rd("xdelta", "time"), d["bundle"]["carried_whole_bytes"]])))
+    rd("xdelta", "time"), d["bundle"]["carried_whole_bytes"], rd("applywarm", "time"), rd("applywarm", "rss")])))
 EOF
 done
 
@@ -239,11 +246,12 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 mb = lambda n: f"{int(n)/1e6:.2f} MB"
 pct = lambda a, b: f"{100*int(a)/int(b):.2f} %"
 out = []
-out.append("| scenario | blobs (gz) | `gzip -dc` | `booster diff` (cold) | diff vs read floor | diff peak RSS | original encoder (changed layers) | `booster apply` | apply vs encoder | apply peak RSS |")
-out.append("|---|---|---|---|---|---|---|---|---|---|")
+out.append("| scenario | blobs (gz) | `gzip -dc` | `booster diff` (cold) | diff vs read floor | diff peak RSS | original encoder (changed layers) | `booster apply` (cold: pulls the base) | apply vs encoder | apply peak RSS | `booster apply` (base in store) | vs encoder | peak RSS |")
+out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     name, comp, plain, gz, dt, drss, at, arss, enc = r[:9]
-    out.append(f"| {name} | {mb(comp)} | {gz} s | {dt} s | {float(gz)/float(dt):.2f}× | {int(drss)//1024} MiB | {enc} s | {at} s | {float(enc)/float(at):.2f}× | {int(arss)//1024} MiB |")
+    wt, wrss = r[16], r[17]
+    out.append(f"| {name} | {mb(comp)} | {gz} s | {dt} s | {float(gz)/float(dt):.2f}× | {int(drss)//1024} MiB | {enc} s | {at} s | {float(enc)/float(at):.2f}× | {int(arss)//1024} MiB | {wt} s | {float(enc)/float(wt):.2f}× | {int(wrss)//1024} MiB |")
 out.append("")
 out.append("| scenario | pull update | booster patch | zstd -19 --long --patch-from | xdelta3 -9 | carried whole in patch |")
 out.append("|---|---|---|---|---|---|")
@@ -270,7 +278,7 @@ if [ "$QUICK" = 0 ]; then
     echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB RAM,"
     echo "by \`bench/run.sh\` (every figure in one run; booster $("$BOOSTER" --version | cut -d' ' -f2), release build)."
     echo
-    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor)."
+    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor). A cold apply also pulls and ingests the base from the registry; \"base in store\" is a receiver that already holds it (a replica's steady state)."
     echo "Scenario A: Debian bookworm minbase refresh (1 layer). B: python app update (3 layers, one changed). Images built by ../shared/bench."
     echo
     echo "$TABLE"

@@ -41,6 +41,10 @@ for v, extra in (("v1", b""), ("v2", b"changed")):
     with tarfile.open(fileobj=b, mode="w", format=tarfile.GNU_FORMAT) as t:
         for n, data in ((f"etc/f{i}", (b"line %d\n" % i) * 300 + extra) for i in range(20)):
             ti = tarfile.TarInfo(n); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
+        # Machine code, changed in v2: the patch gets a filtered (x86) payload group.
+        elf = open("/usr/bin/ls", "rb").read() if os.path.exists("/usr/bin/ls") else b""
+        data = elf[:len(elf) // 2] + extra + elf[len(elf) // 2:]
+        ti = tarfile.TarInfo("usr/bin/tool"); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
         data = gzip.compress(b"changelog\n" * 500 + extra, mtime=0)
         ti = tarfile.TarInfo("usr/share/doc/x/changelog.gz"); ti.size = len(data); ti.mtime = 0; t.addfile(ti, io.BytesIO(data))
     tar = b.getvalue(); open(f"{w}/{v}.tar", "wb").write(tar)
