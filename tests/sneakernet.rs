@@ -456,3 +456,24 @@ fn machine_code_goes_through_the_x86_filter_and_rebuilds_exactly() {
     assert_eq!(layout_digest(&dest, "v2"), want);
     ok(&booster(&rx, &["fsck", "--rebuild"]));
 }
+
+/// A receiver that holds the old images' own layers but not the base layer they share
+/// (which the new images keep): the bundle declares that layer as base, so the import is
+/// refused before anything is written, naming what is missing.
+#[test]
+fn a_receiver_missing_a_kept_layer_is_refused_before_anything_is_written() {
+    let imgs = images();
+    let (bundle, _) = export(&imgs, &[]);
+    let rx = imgs.work.path().join("partial");
+    for seed in [10u64, 20] {
+        let tar = imgs.work.path().join(format!("top-{seed}.tar"));
+        std::fs::write(&tar, tar_from(&layer_files(seed, 20, 3 << 20))).unwrap();
+        ok(&booster(&rx, &["ingest", path_arg(&tar)]));
+    }
+    let before = stats(&rx);
+    let out = booster(&rx, &["import", path_arg(&bundle)]);
+    assert!(!out.status.success(), "import succeeded without the base layer");
+    assert!(stderr(&out).contains("lacks the base"), "{}", stderr(&out));
+    assert_eq!(stats(&rx), before);
+    ok(&booster(&rx, &["fsck"]));
+}

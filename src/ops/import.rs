@@ -17,7 +17,7 @@ use crate::chunk::Chunker;
 use crate::compress::{Method, rebuild};
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
-use crate::id::ChunkId;
+use crate::id::{ChunkId, Digest};
 use crate::reassemble::ContentReader;
 use crate::store::{ImageRecord, Recipe, Store};
 use crate::tarindex::TarWalker;
@@ -129,6 +129,26 @@ pub fn import_bundle(
     for i in 0..reader.index.len() {
         if reader.kind(i) == SectionKind::Recipes {
             plans.extend(format::decode_plans(&reader.read(i)?).map_err(|e| bad(i, e))?);
+        }
+    }
+    // Every blob must rebuild from a stream the store has or the bundle carries: checked
+    // before anything is written (a bundle from an older sender may not declare every
+    // layer it assumes the receiver holds).
+    let carried: std::collections::HashSet<Digest> = plans.iter().map(|p| p.content).collect();
+    for i in 0..reader.index.len() {
+        if reader.kind(i) != SectionKind::Blobs {
+            continue;
+        }
+        for (d, rec) in format::decode_blobs(&reader.read(i)?).map_err(|e| bad(i, e))? {
+            if !carried.contains(&rec.content) && !store.has_recipe(&rec.content)? {
+                return Err(Error::Bundle {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "this store lacks layer content {} (blob {d}), which the bundle expects the receiver to hold; pull or import the old images first",
+                        rec.content
+                    ),
+                });
+            }
         }
     }
     let mut report = ImportReport {

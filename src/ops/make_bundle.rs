@@ -134,6 +134,10 @@ pub fn make_bundle(
     let mut raw_plans: Vec<(Digest, u64, Vec<RawSegment>)> = Vec::new();
     for c in &closure.contents {
         if base_index.streams.contains_key(c) {
+            // Not carried: the receiver must hold it, so the bundle declares it as base
+            // (otherwise a receiver missing only this layer would pass the base check and
+            // fail after writing).
+            required.insert(*c, ());
             continue;
         }
         let k = raw_plans.len() as u32;
