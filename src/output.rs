@@ -167,6 +167,10 @@ pub fn bytes_bar(len: u64, message: impl Into<String>) -> ProgressBar {
     };
     let bar = multi.add(bar);
     bar.set_message(message.into());
+    if len == 0 {
+        // A phase without byte progress yet (planning, verifying) still shows it is alive.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
     bar
 }
 

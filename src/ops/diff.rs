@@ -89,8 +89,13 @@ pub fn diff_stored(
     opts: &BundleOptions,
 ) -> Result<DiffReport> {
     let base = base_of(store, old_names, new_names)?;
-    let bar = crate::output::bytes_bar(0, "encoding patch");
-    let bundle = make_bundle::make_bundle(store, new_names, &base, out, opts, &mut |_, done, total| {
+    // Planning (finding references, comparing unchanged files) comes before any byte is
+    // encoded; the bar says which phase runs.
+    let bar = crate::output::bytes_bar(0, "planning patch");
+    let bundle = make_bundle::make_bundle(store, new_names, &base, out, opts, &mut |phase, done, total| {
+        if phase == "encoding" && bar.message() != "encoding patch" {
+            bar.set_message("encoding patch");
+        }
         crate::output::progress_to(&bar, done, total);
     })?;
     bar.finish_and_clear();

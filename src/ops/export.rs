@@ -64,8 +64,11 @@ pub async fn export(
     let out = out.to_path_buf();
     let opts = opts.clone();
     let bundle = tokio::task::spawn_blocking(move || {
-        let bar = crate::output::bytes_bar(0, "encoding bundle");
-        let r = make_bundle::make_bundle(&store, &new_names, &base, &out, &opts, &mut |_, a, b| {
+        let bar = crate::output::bytes_bar(0, "planning bundle");
+        let r = make_bundle::make_bundle(&store, &new_names, &base, &out, &opts, &mut |phase, a, b| {
+            if phase == "encoding" && bar.message() != "encoding bundle" {
+                bar.set_message("encoding bundle");
+            }
             crate::output::progress_to(&bar, a, b);
         });
         bar.finish_and_clear();

@@ -241,6 +241,8 @@ pub fn make_bundle(
     let mut x86_filtered_groups = 0u64;
     let total_missing: u64 = plans.iter().map(|p| p.2).sum();
     let mut done_missing = 0u64;
+    // Planning is over: from here on the bar counts encoded bytes.
+    progress("encoding", 0, total_missing);
     for (c, groups, missing_bytes) in &plans {
         let s = &streams[c];
         let mut bytes = 0u64;
