@@ -24,14 +24,27 @@ impl StoreLock {
             .truncate(false)
             .open(&path)
             .ctx(|| format!("opening lock file {}", path.display()))?;
-        // SAFETY: flock on a valid, open file descriptor owned by `file`.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        let mut tries = 0;
+        loop {
+            // SAFETY: flock on a valid, open file descriptor owned by `file`.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
                 let mut pid = String::new();
+                let _ = file.seek(SeekFrom::Start(0));
                 let _ = file.read_to_string(&mut pid);
                 let pid = pid.trim();
+                // Held by this very process: a store handle just closed whose descriptor a
+                // child being spawned by another thread still shares until it calls exec.
+                // That lasts milliseconds; another process's lock is reported at once.
+                if pid == std::process::id().to_string() && tries < 50 {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
                 return Err(Error::StoreInUse {
                     path: dir.to_path_buf(),
                     pid: if pid.is_empty() {
