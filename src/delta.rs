@@ -193,6 +193,9 @@ fn looks_gzipped(path: &[u8]) -> bool {
 /// Inner gzip files larger than this (compressed or plain) are carried as bytes.
 pub const MAX_INNER_GZIP_PLAIN: u64 = 64 << 20;
 
+/// Files smaller than this are not worth checking for machine code.
+const MIN_X86_FILE: u64 = 4096;
+
 /// A group to encode: references (base ranges) and pieces (ranges of the new stream).
 #[derive(Debug, Clone, Default)]
 pub struct GroupPlan {
@@ -253,307 +256,276 @@ pub fn plan_stream(
     preferred: Option<&Digest>,
     opts: &DeltaOptions,
 ) -> Vec<GroupPlan> {
-    let mut groups = Vec::new();
-    let mut cur = GroupPlan::default();
-    let mut elf_cache = HashMap::new();
+    let mut p = Planner {
+        store,
+        new,
+        base,
+        preferred,
+        opts,
+        groups: Vec::new(),
+        cur: GroupPlan::default(),
+        elf_cache: HashMap::new(),
+    };
     for &(start, end) in ranges {
         let mut at = start;
         while at < end {
-            let owner = new.owner_of(at);
-            let piece_end = match owner {
-                Some(i) => new.owned(i).1.min(end),
-                // Before the first entry's range, or in the archive's tail.
-                None => {
-                    let next = new.entries.iter().map(|e| e.offset).find(|&o| o > at);
-                    next.map(|n| n.min(end)).unwrap_or(end)
-                }
-            };
-            let piece_end = piece_end.max(at + 1).min(end);
-            if let Some(i) = owner
-                && plan_inner_gzip(
-                    new,
-                    i,
-                    at,
-                    piece_end,
-                    base,
-                    preferred,
-                    opts,
-                    &mut groups,
-                    &mut cur,
-                )
-            {
-                at = piece_end;
-                continue;
-            }
-            // A big file is cut into pieces of at most one group's worth, so that neither
-            // side ever holds more than a group of it (and no group exceeds the receiver's
-            // limits, however large the file).
-            let piece_end = piece_end.min(at.saturating_add(opts.group_target.max(1)));
-            if let Some(i) = owner
-                && is_x86_code(store, new, i, &mut elf_cache)
-                && at.max(new.entries[i].offset) < piece_end
-            {
-                plan_x86_piece(
-                    store,
-                    new,
-                    i,
-                    at,
-                    piece_end,
-                    base,
-                    preferred,
-                    opts,
-                    &mut groups,
-                    &mut cur,
-                );
-                at = piece_end;
-                continue;
-            }
-            let reference = owner.and_then(|i| {
-                base.find(preferred, &new.entries[i]).map(|(d, a, b)| {
-                    clip_reference(a, b, at - new.owned(i).0, opts.prefix_max)
-                        .map(|(ca, cb)| (d, ca, cb - ca))
-                        .unwrap_or((d, a, b - a))
-                })
-            });
-            let piece = Piece {
-                offset: at,
-                len: piece_end - at,
-                copy: owner.and_then(|i| unchanged_source(store, new, i, at, piece_end, base, preferred)),
-            };
-            if tracing::enabled!(tracing::Level::TRACE) {
-                let path = owner
-                    .map(|i| String::from_utf8_lossy(&new.entries[i].path).to_string())
-                    .unwrap_or_default();
-                tracing::trace!(
-                    "piece {at}+{} owner {path:?} ref {:?} copy {}",
-                    piece.len,
-                    reference.map(|r| (r.0.short(), r.1, r.2)),
-                    piece.copy.is_some()
-                );
-            }
-            add_piece(
-                &mut groups,
-                &mut cur,
-                (piece, None),
-                reference.map(|r| (r, None)),
-                opts,
-            );
-            at = piece_end;
+            at = p.plan_piece(at, end);
         }
     }
-    if !cur.pieces.is_empty() {
-        groups.push(cur);
+    if !p.cur.pieces.is_empty() {
+        p.groups.push(p.cur);
     }
-    groups
+    p.groups
 }
 
-/// A whole gzip file inside the missing range: its headers go the usual way, its content
-/// into a group of its own that is tried by its plain text. True when it was planned so.
-#[allow(clippy::too_many_arguments)]
-fn plan_inner_gzip(
-    new: &Stream,
-    i: usize,
-    at: u64,
-    piece_end: u64,
-    base: &BaseIndex,
-    preferred: Option<&Digest>,
-    opts: &DeltaOptions,
-    groups: &mut Vec<GroupPlan>,
-    cur: &mut GroupPlan,
-) -> bool {
-    let e = &new.entries[i];
-    let whole_content = at <= e.offset && piece_end == e.offset + e.size;
-    if !(e.is_regular()
-        && e.size >= 64
-        && e.size <= MAX_INNER_GZIP_PLAIN
-        && whole_content
-        && looks_gzipped(&e.path))
-    {
-        return false;
-    }
-    if at < e.offset {
-        add_headers_piece(groups, cur, new, i, at, base, preferred, opts);
-    }
-    if !cur.pieces.is_empty() {
-        groups.push(std::mem::take(cur));
-    }
-    let old = base.find_entry(preferred, e).map(|(d, j)| {
-        let oe = &base.streams[&d].entries[j];
-        (d, oe.offset, oe.size)
-    });
-    let refs: Vec<_> = old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect();
-    groups.push(GroupPlan {
-        ref_filters: vec![None; refs.len()],
-        refs,
-        pieces: vec![Piece {
-            offset: e.offset,
-            len: e.size,
-            copy: None,
-        }],
-        piece_filters: vec![None],
-        gzip: true,
-    });
-    true
-}
-
-/// Files smaller than this are not worth checking for machine code.
-const MIN_X86_FILE: u64 = 4096;
-
-/// Whether entry `i` of the new stream is an x86-64 ELF file (its first bytes are read once).
-fn is_x86_code(store: &Store, new: &Stream, i: usize, cache: &mut HashMap<usize, bool>) -> bool {
-    let e = &new.entries[i];
-    if !e.is_regular() || e.size < MIN_X86_FILE {
-        return false;
-    }
-    *cache.entry(i).or_insert_with(|| {
-        new.read(store, e.offset, 20)
-            .is_ok_and(|head| crate::x86filter::is_x86_64_elf(&head))
-    })
-}
-
-/// The headers before entry `i`'s content, from `at`: referenced by the old entry's headers.
-#[allow(clippy::too_many_arguments)]
-fn add_headers_piece(
-    groups: &mut Vec<GroupPlan>,
-    cur: &mut GroupPlan,
-    new: &Stream,
-    i: usize,
-    at: u64,
-    base: &BaseIndex,
-    preferred: Option<&Digest>,
-    opts: &DeltaOptions,
-) {
-    let e = &new.entries[i];
-    let reference = base.find_entry(preferred, e).map(|(d, j)| {
-        let (a, _) = base.streams[&d].owned(j);
-        ((d, a, base.streams[&d].entries[j].offset - a), None)
-    });
-    let piece = Piece {
-        offset: at,
-        len: e.offset - at,
-        copy: None,
-    };
-    add_piece(groups, cur, (piece, None), reference.filter(|r| r.0.2 > 0), opts);
-}
-
-/// A piece of an x86-64 ELF file: its headers the usual way, its content filtered, with
-/// the old version's content (filtered alike, clipped to the prefix budget) as reference.
-#[allow(clippy::too_many_arguments)]
-fn plan_x86_piece(
-    store: &Store,
-    new: &Stream,
-    i: usize,
-    at: u64,
-    end: u64,
-    base: &BaseIndex,
-    preferred: Option<&Digest>,
-    opts: &DeltaOptions,
-    groups: &mut Vec<GroupPlan>,
-    cur: &mut GroupPlan,
-) {
-    let e = &new.entries[i];
-    if at < e.offset {
-        add_headers_piece(groups, cur, new, i, at, base, preferred, opts);
-    }
-    let start = at.max(e.offset);
-    let copy = unchanged_source(store, new, i, start, end, base, preferred);
-    let piece = Piece {
-        offset: start,
-        len: end - start,
-        copy,
-    };
-    if copy.is_some() {
-        add_piece(groups, cur, (piece, None), None, opts);
-        return;
-    }
-    let origin = start - e.offset;
-    let reference = base.find_entry(preferred, e).map(|(d, j)| {
-        let oe = &base.streams[&d].entries[j];
-        let (a, b) = clip_reference(oe.offset, oe.offset + oe.size, origin, opts.prefix_max)
-            .unwrap_or((oe.offset, oe.offset + oe.size));
-        ((d, a, b - a), Some(a - oe.offset))
-    });
-    add_piece(groups, cur, (piece, Some(origin)), reference, opts);
-}
-
-/// Add a piece (and its reference) to the current group, starting a new group when the
-/// current one is full. A copy needs no reference in the prefix.
 /// A piece or a reference with its x86 filter origin (None: unfiltered).
 type Filtered<T> = (T, Option<u64>);
 
-fn add_piece(
-    groups: &mut Vec<GroupPlan>,
-    cur: &mut GroupPlan,
-    (piece, filter): Filtered<Piece>,
-    reference: Option<Filtered<(Digest, u64, u64)>>,
-    opts: &DeltaOptions,
-) {
-    let reference = reference.filter(|_| piece.copy.is_none());
-    let known = |cur: &GroupPlan, r: &Filtered<(Digest, u64, u64)>| {
-        cur.refs
-            .iter()
-            .zip(&cur.ref_filters)
-            .any(|(a, f)| (a, f) == (&r.0, &r.1))
-    };
-    let adds_prefix = reference.filter(|r| !known(cur, r)).map(|r| r.0.2).unwrap_or(0);
-    if !cur.pieces.is_empty()
-        && (cur.data_len() >= opts.group_target || cur.prefix_len() + adds_prefix > opts.prefix_max)
-    {
-        groups.push(std::mem::take(cur));
-    }
-    if let Some(r) = reference
-        && !known(cur, &r)
-        && r.0.2 <= opts.prefix_max
-    {
-        cur.refs.push(r.0);
-        cur.ref_filters.push(r.1);
-    }
-    let last = cur.pieces.last_mut().zip(cur.piece_filters.last());
-    match last {
-        // Adjacent pieces merge when they come the same way (copies stay contiguous in
-        // their source, filtered bytes in their file).
-        Some((last, last_filter))
-            if last.offset + last.len == piece.offset
-                && match (last.copy, piece.copy) {
-                    (None, None) => match (last_filter, filter) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => a + last.len == b,
-                        _ => false,
-                    },
-                    (Some((d1, a1)), Some((d2, a2))) => d1 == d2 && a1 + last.len == a2,
-                    _ => false,
-                } =>
-        {
-            last.len += piece.len
-        }
-        _ => {
-            cur.pieces.push(piece);
-            cur.piece_filters.push(filter);
-        }
-    }
+/// What planning one new stream needs, and the groups made so far.
+struct Planner<'a> {
+    store: &'a Store,
+    new: &'a Stream,
+    base: &'a BaseIndex,
+    preferred: Option<&'a Digest>,
+    opts: &'a DeltaOptions,
+    groups: Vec<GroupPlan>,
+    /// The group being filled.
+    cur: GroupPlan,
+    /// Entries of the new stream known to be (or not be) x86-64 machine code.
+    elf_cache: HashMap<usize, bool>,
 }
 
-/// When the new entry owns a range as long as its reference's and this piece's bytes are
-/// the same as the reference's at the same position, the base range to copy them from.
-fn unchanged_source(
-    store: &Store,
-    new: &Stream,
-    i: usize,
-    at: u64,
-    end: u64,
-    base: &BaseIndex,
-    preferred: Option<&Digest>,
-) -> Option<(Digest, u64)> {
-    let (own_start, own_end) = new.owned(i);
-    let (d, a, b) = base.find(preferred, &new.entries[i])?;
-    if b - a != own_end - own_start {
-        return None;
+impl Planner<'_> {
+    /// Plan the piece of the missing range `[at, end)` that starts at `at`; returns where
+    /// it ends.
+    fn plan_piece(&mut self, at: u64, end: u64) -> u64 {
+        let new = self.new;
+        let owner = new.owner_of(at);
+        let piece_end = match owner {
+            Some(i) => new.owned(i).1.min(end),
+            // Before the first entry's range, or in the archive's tail.
+            None => {
+                let next = new.entries.iter().map(|e| e.offset).find(|&o| o > at);
+                next.map(|n| n.min(end)).unwrap_or(end)
+            }
+        };
+        let piece_end = piece_end.max(at + 1).min(end);
+        if let Some(i) = owner
+            && self.plan_inner_gzip(i, at, piece_end)
+        {
+            return piece_end;
+        }
+        // A big file is cut into pieces of at most one group's worth, so that neither side
+        // ever holds more than a group of it (and no group exceeds the receiver's limits,
+        // however large the file).
+        let piece_end = piece_end.min(at.saturating_add(self.opts.group_target.max(1)));
+        match owner {
+            Some(i) if self.is_x86_code(i) && at.max(new.entries[i].offset) < piece_end => {
+                self.plan_x86_piece(i, at, piece_end)
+            }
+            _ => self.add_plain_piece(owner, at, piece_end),
+        }
+        piece_end
     }
-    let src = a + (at - own_start);
-    let len = end - at;
-    let old = base.streams[&d].read(store, src, len).ok()?;
-    let cur = new.read(store, at, len).ok()?;
-    (old == cur).then_some((d, src))
+
+    /// Bytes `[at, end)` owned by entry `owner` (if any), unfiltered: a copy when they are
+    /// unchanged, else referenced by the old version of the same file.
+    fn add_plain_piece(&mut self, owner: Option<usize>, at: u64, end: u64) {
+        let new = self.new;
+        let reference = owner.and_then(|i| {
+            self.base.find(self.preferred, &new.entries[i]).map(|(d, a, b)| {
+                clip_reference(a, b, at - new.owned(i).0, self.opts.prefix_max)
+                    .map(|(ca, cb)| (d, ca, cb - ca))
+                    .unwrap_or((d, a, b - a))
+            })
+        });
+        let piece = Piece {
+            offset: at,
+            len: end - at,
+            copy: owner.and_then(|i| self.unchanged_source(i, at, end)),
+        };
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let path = owner
+                .map(|i| String::from_utf8_lossy(&new.entries[i].path).to_string())
+                .unwrap_or_default();
+            tracing::trace!(
+                "piece {at}+{} owner {path:?} ref {:?} copy {}",
+                piece.len,
+                reference.map(|r| (r.0.short(), r.1, r.2)),
+                piece.copy.is_some()
+            );
+        }
+        self.add((piece, None), reference.map(|r| (r, None)));
+    }
+
+    /// A whole gzip file inside the missing range: its headers go the usual way, its
+    /// content into a group of its own that is tried by its plain text. True when it was
+    /// planned so.
+    fn plan_inner_gzip(&mut self, i: usize, at: u64, piece_end: u64) -> bool {
+        let e = &self.new.entries[i];
+        let whole_content = at <= e.offset && piece_end == e.offset + e.size;
+        if !(e.is_regular()
+            && e.size >= 64
+            && e.size <= MAX_INNER_GZIP_PLAIN
+            && whole_content
+            && looks_gzipped(&e.path))
+        {
+            return false;
+        }
+        if at < e.offset {
+            self.add_headers_piece(i, at);
+        }
+        if !self.cur.pieces.is_empty() {
+            self.groups.push(std::mem::take(&mut self.cur));
+        }
+        let old = self.base.find_entry(self.preferred, e).map(|(d, j)| {
+            let oe = &self.base.streams[&d].entries[j];
+            (d, oe.offset, oe.size)
+        });
+        let refs: Vec<_> = old.into_iter().filter(|r| r.2 <= MAX_INNER_GZIP_PLAIN).collect();
+        self.groups.push(GroupPlan {
+            ref_filters: vec![None; refs.len()],
+            refs,
+            pieces: vec![Piece {
+                offset: e.offset,
+                len: e.size,
+                copy: None,
+            }],
+            piece_filters: vec![None],
+            gzip: true,
+        });
+        true
+    }
+
+    /// Whether entry `i` of the new stream is an x86-64 ELF file (its first bytes are read
+    /// once).
+    fn is_x86_code(&mut self, i: usize) -> bool {
+        let (store, new) = (self.store, self.new);
+        let e = &new.entries[i];
+        if !e.is_regular() || e.size < MIN_X86_FILE {
+            return false;
+        }
+        *self.elf_cache.entry(i).or_insert_with(|| {
+            new.read(store, e.offset, 20)
+                .is_ok_and(|head| crate::x86filter::is_x86_64_elf(&head))
+        })
+    }
+
+    /// The headers before entry `i`'s content, from `at`: referenced by the old entry's
+    /// headers.
+    fn add_headers_piece(&mut self, i: usize, at: u64) {
+        let e = &self.new.entries[i];
+        let reference = self.base.find_entry(self.preferred, e).map(|(d, j)| {
+            let (a, _) = self.base.streams[&d].owned(j);
+            ((d, a, self.base.streams[&d].entries[j].offset - a), None)
+        });
+        let piece = Piece {
+            offset: at,
+            len: e.offset - at,
+            copy: None,
+        };
+        self.add((piece, None), reference.filter(|r| r.0.2 > 0));
+    }
+
+    /// A piece of an x86-64 ELF file: its headers the usual way, its content filtered, with
+    /// the old version's content (filtered alike, clipped to the prefix budget) as
+    /// reference.
+    fn plan_x86_piece(&mut self, i: usize, at: u64, end: u64) {
+        let e = &self.new.entries[i];
+        if at < e.offset {
+            self.add_headers_piece(i, at);
+        }
+        let start = at.max(e.offset);
+        let copy = self.unchanged_source(i, start, end);
+        let piece = Piece {
+            offset: start,
+            len: end - start,
+            copy,
+        };
+        if copy.is_some() {
+            self.add((piece, None), None);
+            return;
+        }
+        let origin = start - e.offset;
+        let reference = self.base.find_entry(self.preferred, e).map(|(d, j)| {
+            let oe = &self.base.streams[&d].entries[j];
+            let (a, b) = clip_reference(oe.offset, oe.offset + oe.size, origin, self.opts.prefix_max)
+                .unwrap_or((oe.offset, oe.offset + oe.size));
+            ((d, a, b - a), Some(a - oe.offset))
+        });
+        self.add((piece, Some(origin)), reference);
+    }
+
+    /// Add a piece (and its reference) to the current group, starting a new group when the
+    /// current one is full. A copy needs no reference in the prefix.
+    fn add(&mut self, (piece, filter): Filtered<Piece>, reference: Option<Filtered<(Digest, u64, u64)>>) {
+        let opts = self.opts;
+        let reference = reference.filter(|_| piece.copy.is_none());
+        let known = |cur: &GroupPlan, r: &Filtered<(Digest, u64, u64)>| {
+            cur.refs
+                .iter()
+                .zip(&cur.ref_filters)
+                .any(|(a, f)| (a, f) == (&r.0, &r.1))
+        };
+        let adds_prefix = reference
+            .filter(|r| !known(&self.cur, r))
+            .map(|r| r.0.2)
+            .unwrap_or(0);
+        if !self.cur.pieces.is_empty()
+            && (self.cur.data_len() >= opts.group_target
+                || self.cur.prefix_len() + adds_prefix > opts.prefix_max)
+        {
+            self.groups.push(std::mem::take(&mut self.cur));
+        }
+        let cur = &mut self.cur;
+        if let Some(r) = reference
+            && !known(cur, &r)
+            && r.0.2 <= opts.prefix_max
+        {
+            cur.refs.push(r.0);
+            cur.ref_filters.push(r.1);
+        }
+        let last = cur.pieces.last_mut().zip(cur.piece_filters.last());
+        match last {
+            // Adjacent pieces merge when they come the same way (copies stay contiguous in
+            // their source, filtered bytes in their file).
+            Some((last, last_filter))
+                if last.offset + last.len == piece.offset
+                    && match (last.copy, piece.copy) {
+                        (None, None) => match (last_filter, filter) {
+                            (None, None) => true,
+                            (Some(a), Some(b)) => a + last.len == b,
+                            _ => false,
+                        },
+                        (Some((d1, a1)), Some((d2, a2))) => d1 == d2 && a1 + last.len == a2,
+                        _ => false,
+                    } =>
+            {
+                last.len += piece.len
+            }
+            _ => {
+                cur.pieces.push(piece);
+                cur.piece_filters.push(filter);
+            }
+        }
+    }
+
+    /// When the new entry owns a range as long as its reference's and this piece's bytes
+    /// are the same as the reference's at the same position, the base range to copy them
+    /// from.
+    fn unchanged_source(&self, i: usize, at: u64, end: u64) -> Option<(Digest, u64)> {
+        let new = self.new;
+        let (own_start, own_end) = new.owned(i);
+        let (d, a, b) = self.base.find(self.preferred, &new.entries[i])?;
+        if b - a != own_end - own_start {
+            return None;
+        }
+        let src = a + (at - own_start);
+        let len = end - at;
+        let old = self.base.streams[&d].read(self.store, src, len).ok()?;
+        let cur = new.read(self.store, at, len).ok()?;
+        (old == cur).then_some((d, src))
+    }
 }
 
 /// A reference larger than the prefix budget is cut to a window around the position the

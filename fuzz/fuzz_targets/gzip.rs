@@ -8,19 +8,9 @@ use std::io::Read;
 use booster::compress::decode::{GzipDecoder, ZstdDecoder};
 use booster::compress::gzip;
 
-/// preflate-rs panics on some damaged input; booster catches those (`guard_preflate`).
-/// libFuzzer's hook would report them as crashes: keep it for every other panic.
-fn quiet_preflate_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let fuzzer_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !booster::compress::inside_preflate() {
-                fuzzer_hook(info);
-            }
-        }));
-    });
-}
+#[path = "shared/preflate.rs"]
+mod preflate;
+use preflate::quiet_preflate_panics;
 
 fuzz_target!(|data: &[u8]| {
     quiet_preflate_panics();

@@ -449,6 +449,20 @@ impl PayloadGroup {
         self.refs.iter().map(|r| r.2).sum()
     }
 
+    /// The x86 filter origin of reference `k`, if it goes through the filter.
+    pub fn ref_filter(&self, k: usize) -> Option<u64> {
+        self.filters
+            .as_ref()
+            .and_then(|f| f.refs.get(k).copied().flatten())
+    }
+
+    /// The x86 filter origin of piece `k`, if it goes through the filter.
+    pub fn piece_filter(&self, k: usize) -> Option<u64> {
+        self.filters
+            .as_ref()
+            .and_then(|f| f.pieces.get(k).copied().flatten())
+    }
+
     /// What the frame decodes to.
     pub fn frame_len(&self) -> u64 {
         match &self.inner {
@@ -497,13 +511,11 @@ impl PayloadSection {
                 (None, None) => GROUP_ZSTD,
             };
             w.u8(kind);
-            let filter =
-                |list: Option<&Vec<Option<u64>>>, k: usize| list.and_then(|l| l.get(k).copied().flatten());
             w.varint(g.refs.len() as u64);
             for (k, (d, off, len)) in g.refs.iter().enumerate() {
                 w.digest(d).varint(*off).varint(*len);
                 if kind == GROUP_FILTERED {
-                    w.varint(filter_code(filter(g.filters.as_ref().map(|f| &f.refs), k)));
+                    w.varint(filter_code(g.ref_filter(k)));
                 }
             }
             w.varint(g.pieces.len() as u64);
@@ -513,7 +525,7 @@ impl PayloadSection {
                     None => {
                         w.u8(0);
                         if kind == GROUP_FILTERED {
-                            w.varint(filter_code(filter(g.filters.as_ref().map(|f| &f.pieces), k)));
+                            w.varint(filter_code(g.piece_filter(k)));
                         }
                     }
                     Some((d, at)) => {

@@ -133,7 +133,8 @@ pub fn import_bundle(
     }
     // Every blob must rebuild from a stream the store has or the bundle carries: checked
     // before anything is written (a bundle from an older sender may not declare every
-    // layer it assumes the receiver holds).
+    // layer it assumes the receiver holds). The blob sections are read again to write
+    // them below rather than kept: with their rebuild corrections they can be large.
     let carried: std::collections::HashSet<Digest> = plans.iter().map(|p| p.content).collect();
     for i in 0..reader.index.len() {
         if reader.kind(i) != SectionKind::Blobs {
@@ -422,8 +423,6 @@ impl<'a> Composer<'a> {
         }
         for g in &section.groups {
             let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
-            let filter_of =
-                |list: Option<&Vec<Option<u64>>>, k: usize| list.and_then(|l| l.get(k).copied().flatten());
             for (k, (d, off, len)) in g.refs.iter().enumerate() {
                 let Some(b) = self.meta.base.iter().position(|x| x.content == *d) else {
                     return Err(self.fail(format!(
@@ -438,7 +437,7 @@ impl<'a> Composer<'a> {
                 }
                 let s = self.base_stream(b as u32)?;
                 let mut bytes = s.read(store, *off, *len)?;
-                if let Some(origin) = filter_of(g.filters.as_ref().map(|f| &f.refs), k) {
+                if let Some(origin) = g.ref_filter(k) {
                     crate::x86filter::encode(&mut bytes, origin);
                 }
                 prefix.extend(bytes);
@@ -474,7 +473,7 @@ impl<'a> Composer<'a> {
                         })?;
                         at = end;
                         let mut bytes = slice.to_vec();
-                        if let Some(origin) = filter_of(g.filters.as_ref().map(|f| &f.pieces), k) {
+                        if let Some(origin) = g.piece_filter(k) {
                             crate::x86filter::decode(&mut bytes, origin);
                         }
                         bytes
