@@ -18,7 +18,7 @@ use zstd::zstd_safe;
 use crate::bundle::{Filters, PayloadGroup, Piece};
 use crate::error::{Error, Result};
 use crate::id::Digest;
-use crate::reassemble::read_range;
+use crate::reassemble::{ChunkCheck, read_range};
 use crate::store::{Recipe, Store};
 use crate::tarindex::TarEntry;
 
@@ -95,7 +95,19 @@ impl Stream {
     }
 
     pub fn read(&self, store: &Store, offset: u64, len: u64) -> Result<Vec<u8>> {
-        read_range(store, &self.recipe, &self.offsets, offset, len)
+        read_range(store, &self.recipe, &self.offsets, offset, len, ChunkCheck::Each)
+    }
+
+    /// `read` for bytes that end up in a stream whose sha256 is verified (see `ChunkCheck`).
+    pub fn read_for_stream(&self, store: &Store, offset: u64, len: u64) -> Result<Vec<u8>> {
+        read_range(
+            store,
+            &self.recipe,
+            &self.offsets,
+            offset,
+            len,
+            ChunkCheck::ByStreamDigest,
+        )
     }
 }
 
@@ -695,45 +707,6 @@ pub fn gunzip_bounded(gz: &[u8], max: u64) -> Option<Vec<u8>> {
     let mut dec = crate::compress::decode::GzipDecoder::new(gz);
     (&mut dec).take(max + 1).read_to_end(&mut out).ok()?;
     (out.len() as u64 <= max).then_some(out)
-}
-
-/// Encode plans on `workers` threads, keeping their order.
-pub fn encode_groups(
-    store: &Store,
-    new: &Stream,
-    base: &BaseIndex,
-    plans: &[GroupPlan],
-    opts: &DeltaOptions,
-) -> Result<Vec<PayloadGroup>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<PayloadGroup>>>> =
-        (0..plans.len()).map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..opts.workers.max(1).min(plans.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= plans.len() {
-                        break;
-                    }
-                    let r = encode_group(store, new, base, &plans[i], opts.level);
-                    let failed = r.is_err();
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                    if failed {
-                        next.store(plans.len(), std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Err(Error::format("payload", "a group was not encoded")))
-        })
-        .collect()
 }
 
 #[cfg(test)]

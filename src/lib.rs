@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod layer;
 pub mod oci;
 pub mod ops;
+pub mod ordered;
 pub mod reassemble;
 pub mod serve;
 pub mod store;

@@ -142,14 +142,16 @@ fn fsck_finds_a_flipped_byte_in_a_chunk() {
         "{:?}",
         report.problems
     );
-    // Reading the stream back fails loudly instead of returning damaged bytes.
+    // Reading the stream back fails loudly instead of returning damaged bytes, and names
+    // the damaged chunk (a whole-stream reader proves bytes by the stream's sha256, then
+    // looks for the culprit).
     let mut sink = Vec::new();
-    assert!(
-        ContentReader::open(&store, &out.digest())
-            .unwrap()
-            .read_to_end(&mut sink)
-            .is_err()
-    );
+    let e = ContentReader::open(&store, &out.digest())
+        .unwrap()
+        .read_to_end(&mut sink)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&victim.to_string()), "{e}");
 }
 
 /// Kill the real binary in the middle of ingesting a large file, several times: every

@@ -159,17 +159,22 @@ pub fn import_bundle(
         ..Default::default()
     };
     let _gate = store.writer_gate();
-    let mut composer = Composer::new(store, &reader, &meta, &plans);
-    let total = reader.total_len();
-    for i in 0..reader.index.len() {
-        if reader.kind(i) != SectionKind::Payload {
-            continue;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(WRITER_QUEUE);
+        scope.spawn(move || run_chunk_writer(store, rx));
+        let writer = ChunkWriter { tx };
+        let mut composer = Composer::new(store, &reader, &meta, &plans, &writer);
+        let total = reader.total_len();
+        for i in 0..reader.index.len() {
+            if reader.kind(i) != SectionKind::Payload {
+                continue;
+            }
+            let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
+            composer.feed(i, &section, &mut report)?;
+            progress("importing", reader.index[i].offset, total);
         }
-        let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
-        composer.feed(i, &section, &mut report)?;
-        progress("importing", reader.index[i].offset, total);
-    }
-    composer.finish_all(&mut report)?;
+        composer.finish_all(&mut report)
+    })?;
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Blobs => {
@@ -270,6 +275,7 @@ struct Composer<'a> {
     done: Vec<Option<Recipe>>,
     base: HashMap<u32, Stream>,
     current: Option<Filling>,
+    writer: &'a ChunkWriter,
 }
 
 /// The plan whose missing runs are being filled.
@@ -299,23 +305,81 @@ impl Filling {
     }
 }
 
-fn store_chunk(
-    store: &Store,
-    c: &[u8],
-    out: &mut Vec<(ChunkId, u32)>,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let id = ChunkId::of(c);
-    if store.put_chunk(&id, c)?.new {
-        report.chunks_added += 1;
-        report.chunk_bytes_added += c.len() as u64;
+/// Chunks waiting for the writer thread: enough to keep it busy, few enough to stay small.
+const WRITER_QUEUE: usize = 64;
+
+/// What the composing thread asks of the chunk writer.
+enum ToWriter {
+    Put(ChunkId, Vec<u8>),
+    /// Reply once every chunk sent before is in the store, with the chunks and bytes that
+    /// were new since the last sync (or the first write error).
+    Sync(crossbeam_channel::Sender<Result<(u64, u64)>>),
+}
+
+/// The composing thread's handle on the writer: compressing and writing chunks runs beside
+/// decoding the payload instead of after it.
+struct ChunkWriter {
+    tx: crossbeam_channel::Sender<ToWriter>,
+}
+
+impl ChunkWriter {
+    fn gone() -> Error {
+        Error::format("import", "the chunk writer thread stopped")
     }
-    out.push((id, c.len() as u32));
-    Ok(())
+
+    /// Name a chunk of a composed stream and queue it for writing.
+    fn put(&self, c: &[u8], out: &mut Vec<(ChunkId, u32)>) -> Result<()> {
+        let id = ChunkId::of(c);
+        out.push((id, c.len() as u32));
+        self.tx
+            .send(ToWriter::Put(id, c.to_vec()))
+            .map_err(|_| Self::gone())
+    }
+
+    /// Wait until every queued chunk is written; counts what was new.
+    fn sync(&self, report: &mut ImportReport) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx.send(ToWriter::Sync(tx)).map_err(|_| Self::gone())?;
+        let (chunks, bytes) = rx.recv().map_err(|_| Self::gone())??;
+        report.chunks_added += chunks;
+        report.chunk_bytes_added += bytes;
+        Ok(())
+    }
+}
+
+fn run_chunk_writer(store: &Store, rx: crossbeam_channel::Receiver<ToWriter>) {
+    let mut added = (0u64, 0u64);
+    let mut failed: Option<Error> = None;
+    for m in rx {
+        match m {
+            ToWriter::Put(id, bytes) if failed.is_none() => match store.put_chunk(&id, &bytes) {
+                Ok(o) if o.new => {
+                    added.0 += 1;
+                    added.1 += bytes.len() as u64;
+                }
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
+            },
+            ToWriter::Put(..) => {}
+            ToWriter::Sync(reply) => {
+                let r = match failed.take() {
+                    Some(e) => Err(e),
+                    None => Ok(std::mem::take(&mut added)),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
 }
 
 impl<'a> Composer<'a> {
-    fn new(store: &'a Store, reader: &'a BundleReader, meta: &'a Meta, plans: &'a [StreamPlan]) -> Self {
+    fn new(
+        store: &'a Store,
+        reader: &'a BundleReader,
+        meta: &'a Meta,
+        plans: &'a [StreamPlan],
+        writer: &'a ChunkWriter,
+    ) -> Self {
         Composer {
             store,
             reader,
@@ -325,6 +389,7 @@ impl<'a> Composer<'a> {
             done: vec![None; plans.len()],
             base: HashMap::new(),
             current: None,
+            writer,
         }
     }
 
@@ -436,7 +501,7 @@ impl<'a> Composer<'a> {
                     return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
                 }
                 let s = self.base_stream(b as u32)?;
-                let mut bytes = s.read(store, *off, *len)?;
+                let mut bytes = s.read_for_stream(store, *off, *len)?;
                 if let Some(origin) = g.ref_filter(k) {
                     crate::x86filter::encode(&mut bytes, origin);
                 }
@@ -464,7 +529,7 @@ impl<'a> Composer<'a> {
                         if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
                             return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
                         }
-                        s.read(store, src, p.len)?
+                        s.read_for_stream(store, src, p.len)?
                     }
                     None => {
                         let end = at + p.len as usize;
@@ -479,8 +544,7 @@ impl<'a> Composer<'a> {
                         bytes
                     }
                 };
-                self.fill(&bytes, report)
-                    .map_err(|e| self.fail(format!("{name}: {e}")))?;
+                self.fill(&bytes).map_err(|e| self.fail(format!("{name}: {e}")))?;
             }
             if at != out.len() {
                 return Err(self.fail(format!("{name}: the frame is longer than its pieces")));
@@ -490,8 +554,8 @@ impl<'a> Composer<'a> {
     }
 
     /// Put the next payload bytes into the current plan's missing runs, in order.
-    fn fill(&mut self, mut bytes: &[u8], report: &mut ImportReport) -> Result<()> {
-        let store = self.store;
+    fn fill(&mut self, mut bytes: &[u8]) -> Result<()> {
+        let (store, writer) = (self.store, self.writer);
         let f = self.current.as_mut().expect("started");
         while !bytes.is_empty() {
             let Some(&len) = f.runs.get(f.run) else {
@@ -505,13 +569,12 @@ impl<'a> Composer<'a> {
                 f.chunks.push(Vec::new());
             }
             let out = &mut f.chunks[f.run];
-            f.chunker
-                .push(&bytes[..take], |c| store_chunk(store, c, out, report))?;
+            f.chunker.push(&bytes[..take], |c| writer.put(c, out))?;
             f.filled += take as u64;
             bytes = &bytes[take..];
             if f.filled == len {
                 let chunker = std::mem::replace(&mut f.chunker, Chunker::new(store.params()));
-                chunker.finish(|c| store_chunk(store, c, out, report))?;
+                chunker.finish(|c| writer.put(c, out))?;
                 f.run += 1;
                 f.filled = 0;
             }
@@ -560,6 +623,7 @@ impl<'a> Composer<'a> {
             return Err(self.fail(format!("layer {content} assembles to the wrong length")));
         }
         let recipe = Recipe { len, chunks };
+        self.writer.sync(report)?;
         // Read it back: the sha256 of the whole stream is the proof, and the tar index
         // comes from the same pass.
         let mut reader = ContentReader::with_recipe(self.store, &content, recipe.clone());

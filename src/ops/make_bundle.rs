@@ -236,51 +236,71 @@ pub fn make_bundle(
     }
     let metadata_so_far = sink.written();
 
-    let mut per_content: HashMap<Digest, (u64, u64, bool)> = HashMap::new();
+    let mut per_content: HashMap<Digest, (u64, u64, bool)> = plans
+        .iter()
+        .map(|(c, groups, missing_bytes)| {
+            let used_refs = groups.iter().any(|g| !g.refs.is_empty());
+            (*c, (0, *missing_bytes, used_refs))
+        })
+        .collect();
     let mut inner_gzip_files = 0u64;
     let mut x86_filtered_groups = 0u64;
     let total_missing: u64 = plans.iter().map(|p| p.2).sum();
     let mut done_missing = 0u64;
     // Planning is over: from here on the bar counts encoded bytes.
     progress("encoding", 0, total_missing);
-    for (c, groups, missing_bytes) in &plans {
-        let s = &streams[c];
-        let mut bytes = 0u64;
-        let used_refs = groups.iter().any(|g| !g.refs.is_empty());
-        // Encode in batches so that memory stays bounded by a section's worth of frames.
-        let mut section = PayloadSection {
-            content: *c,
-            groups: Vec::new(),
-        };
-        let mut section_bytes = 0usize;
-        for batch in groups.chunks(opts.delta.workers.max(1) * 2) {
-            for g in delta::encode_groups(store, s, &base_index, batch, &opts.delta)? {
-                inner_gzip_files += g.inner.is_some() as u64;
-                x86_filtered_groups += g.filters.is_some() as u64;
-                tracing::trace!(
-                    "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
-                    g.pieces.len(),
-                    g.output_len(),
-                    g.refs.len(),
-                    g.prefix_len(),
-                    g.frame.len()
-                );
-                section_bytes += g.frame.len();
-                bytes += g.frame.len() as u64;
-                section.groups.push(g);
-                if section_bytes >= SECTION_TARGET {
-                    sink.section(SectionKind::Payload, &section.encode())?;
-                    section.groups.clear();
-                    section_bytes = 0;
-                }
+    let jobs: Vec<(Digest, &GroupPlan)> = plans
+        .iter()
+        .flat_map(|(c, groups, _)| groups.iter().map(move |g| (*c, g)))
+        .collect();
+    // Sections hold one stream's groups; a section is written once it is big enough or its
+    // stream is done, so memory stays bounded by a section plus the workers' window.
+    let mut section = PayloadSection {
+        content: jobs.first().map_or(Digest([0; 32]), |j| j.0),
+        groups: Vec::new(),
+    };
+    let mut section_bytes = 0usize;
+    let workers = opts.delta.workers.max(1);
+    crate::ordered::map_in_order(
+        &jobs,
+        workers,
+        workers * 4,
+        |(c, plan)| delta::encode_group(store, &streams[c], &base_index, plan, opts.delta.level),
+        |k, g| {
+            let content = jobs[k].0;
+            if content != section.content && !section.groups.is_empty() {
+                sink.section(SectionKind::Payload, &section.encode())?;
+                section.groups.clear();
+                section_bytes = 0;
             }
-            done_missing += batch.iter().map(|g| g.output_len()).sum::<u64>();
+            section.content = content;
+            inner_gzip_files += g.inner.is_some() as u64;
+            x86_filtered_groups += g.filters.is_some() as u64;
+            tracing::trace!(
+                "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
+                g.pieces.len(),
+                g.output_len(),
+                g.refs.len(),
+                g.prefix_len(),
+                g.frame.len()
+            );
+            section_bytes += g.frame.len();
+            if let Some(e) = per_content.get_mut(&content) {
+                e.0 += g.frame.len() as u64;
+            }
+            done_missing += g.output_len();
+            section.groups.push(g);
+            if section_bytes >= SECTION_TARGET {
+                sink.section(SectionKind::Payload, &section.encode())?;
+                section.groups.clear();
+                section_bytes = 0;
+            }
             progress("encoding", done_missing, total_missing);
-        }
-        if !section.groups.is_empty() {
-            sink.section(SectionKind::Payload, &section.encode())?;
-        }
-        per_content.insert(*c, (bytes, *missing_bytes, used_refs));
+            Ok(())
+        },
+    )?;
+    if !section.groups.is_empty() {
+        sink.section(SectionKind::Payload, &section.encode())?;
     }
     let payload_bytes = sink.written() - metadata_so_far;
 
