@@ -17,6 +17,8 @@ pub struct ContentReader<'s> {
     current: Vec<u8>,
     pos_in_current: usize,
     sha: Option<Sha256>,
+    /// The caller proves every byte it reads by a digest of its own (see `caller_verifies`).
+    caller_verifies: bool,
 }
 
 impl<'s> ContentReader<'s> {
@@ -35,21 +37,18 @@ impl<'s> ContentReader<'s> {
             current: Vec::new(),
             pos_in_current: 0,
             sha: Some(Sha256::new()),
+            caller_verifies: false,
         })
     }
 
-    /// A reader over a recipe not (yet) in the store: import reads a stream back before it
-    /// records the recipe.
-    pub fn with_recipe(store: &'s Store, digest: &Digest, recipe: Recipe) -> ContentReader<'s> {
-        ContentReader {
-            store,
-            digest: *digest,
-            recipe,
-            next_chunk: 0,
-            current: Vec::new(),
-            pos_in_current: 0,
-            sha: Some(Sha256::new()),
-        }
+    /// A reader for a caller that verifies a digest over a function of every byte it reads:
+    /// a rebuilt blob's sha256 proves the content it was made from, so neither the stream's
+    /// sha256 nor the chunks' BLAKE3 ids are computed here. On a mismatch the caller asks
+    /// `find_damaged_chunk` which chunk to blame.
+    pub fn caller_verifies(mut self) -> Self {
+        self.caller_verifies = true;
+        self.sha = None;
+        self
     }
 
     /// A reader that starts `offset` bytes into the stream. Chunks are still verified; the
@@ -90,7 +89,7 @@ impl<'s> ContentReader<'s> {
         self.next_chunk += 1;
         // A reader from the start proves every byte by the stream's sha256 at the end (and
         // names the damaged chunk if that fails); one that starts midway checks each chunk.
-        let data = if self.sha.is_some() {
+        let data = if self.sha.is_some() || self.caller_verifies {
             self.store.get_chunk_unverified(&id)?
         } else {
             self.store.get_chunk(&id)?
@@ -106,7 +105,7 @@ impl<'s> ContentReader<'s> {
     }
 
     /// After a digest mismatch: the chunk whose bytes no longer hash to its id, if any.
-    fn find_damaged_chunk(&self) -> Result<()> {
+    pub fn find_damaged_chunk(&self) -> Result<()> {
         for (id, _) in &self.recipe.chunks {
             self.store.get_chunk(id)?;
         }
@@ -155,6 +154,65 @@ impl Read for ContentReader<'_> {
         self.pos_in_current += n;
         Ok(n)
     }
+}
+
+/// Chunks read ahead by `read_verified`'s reading thread.
+const READ_AHEAD: usize = 16;
+
+/// Read a whole stream by its recipe, hand its bytes in order to `each`, and check its
+/// sha256 against `digest`. Chunks are read and decompressed on a second thread while this
+/// one hashes, so the proof costs about the slower of the two rather than their sum.
+pub fn read_verified(
+    store: &Store,
+    digest: &Digest,
+    recipe: &Recipe,
+    mut each: impl FnMut(&[u8]),
+) -> Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<u8>>>(READ_AHEAD);
+    let mut sha = Sha256::new();
+    let mut got = 0u64;
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            for (id, len) in &recipe.chunks {
+                let r = store.get_chunk_unverified(id).and_then(|data| {
+                    if data.len() == *len as usize {
+                        Ok(data)
+                    } else {
+                        Err(Error::ChunkCorrupt {
+                            path: store.path().to_path_buf(),
+                            id: *id,
+                            reason: format!("recipe says {len} bytes, chunk has {}", data.len()),
+                        })
+                    }
+                });
+                let failed = r.is_err();
+                // The receiver gone means the caller failed first.
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for data in rx.iter() {
+            let data = data?;
+            got += data.len() as u64;
+            sha.update(&data);
+            each(&data);
+        }
+        Ok(())
+    })?;
+    let actual = sha.finish();
+    if got != recipe.len || actual != *digest {
+        // A damaged chunk is the likely cause: name it.
+        for (id, _) in &recipe.chunks {
+            store.get_chunk(id)?;
+        }
+        return Err(Error::DigestMismatch {
+            what: format!("content rebuilt from the chunks of {digest}"),
+            expected: *digest,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// How a range read proves its chunks.

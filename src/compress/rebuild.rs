@@ -73,7 +73,8 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
             "it was stored as a delta base only and cannot be rebuilt; run `booster pull` on an image that has it to make it pushable".into(),
         ));
     }
-    let mut plain = ContentReader::open(store, &rec.content)?;
+    // The blob's digest, checked below, proves every plain byte the rebuild read.
+    let mut plain = ContentReader::open(store, &rec.content)?.caller_verifies();
     let mut sink = Hashing::new(out);
     let io_fail = |e: io::Error| match e.into_inner() {
         Some(inner) => match inner.downcast::<Error>() {
@@ -100,7 +101,7 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
             }
         }
     }
-    // The plain stream must be used up exactly; reading its end also checks its digest.
+    // The plain stream must be used up exactly.
     let mut probe = [0u8; 1];
     if plain.read(&mut probe).map_err(io_fail)? != 0 {
         return Err(fail(format!(
@@ -109,6 +110,10 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
         )));
     }
     let (_, actual, len) = sink.finish();
+    if len != rec.size || actual != *digest {
+        // Name the damaged chunk when that is the cause.
+        plain.find_damaged_chunk()?;
+    }
     if len != rec.size {
         return Err(fail(format!(
             "rebuilt {len} bytes, the blob has {}; the stored rebuild data is damaged (run `booster fsck --rebuild`)",

@@ -8,17 +8,15 @@
 //! the last one stopped, and importing the same bundle twice adds nothing.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use crate::bundle::format::{self, InnerGzip, MAX_GROUP_OUTPUT, Meta, PayloadSection, Segment, StreamPlan};
-use crate::bundle::{BundleReader, SectionKind};
+use crate::bundle::{BundleReader, PayloadGroup, SectionKind};
 use crate::chunk::Chunker;
 use crate::compress::{Method, rebuild};
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, Digest};
-use crate::reassemble::ContentReader;
 use crate::store::{ImageRecord, Recipe, Store};
 use crate::tarindex::TarWalker;
 
@@ -292,6 +290,33 @@ struct Filling {
 }
 
 impl Filling {
+    /// Put the next payload bytes into the plan's missing runs, in order.
+    fn fill(&mut self, mut bytes: &[u8], store: &Store, writer: &ChunkWriter) -> Result<()> {
+        while !bytes.is_empty() {
+            let Some(&len) = self.runs.get(self.run) else {
+                return Err(Error::format(
+                    "payload",
+                    "more payload than the stream plan has missing bytes",
+                ));
+            };
+            let take = ((len - self.filled) as usize).min(bytes.len());
+            if self.chunks.len() <= self.run {
+                self.chunks.push(Vec::new());
+            }
+            let out = &mut self.chunks[self.run];
+            self.chunker.push(&bytes[..take], |c| writer.put(c, out))?;
+            self.filled += take as u64;
+            bytes = &bytes[take..];
+            if self.filled == len {
+                let chunker = std::mem::replace(&mut self.chunker, Chunker::new(store.params()));
+                chunker.finish(|c| writer.put(c, out))?;
+                self.run += 1;
+                self.filled = 0;
+            }
+        }
+        Ok(())
+    }
+
     fn new(plan: usize, runs: Vec<u64>, skip: bool, store: &Store) -> Filling {
         Filling {
             plan,
@@ -486,100 +511,109 @@ impl<'a> Composer<'a> {
             report.sections_skipped += 1;
             return Ok(());
         }
+        // Base streams first (loading them needs `&mut self`), then the groups are decoded
+        // in parallel and their bytes filled in, in order.
         for g in &section.groups {
-            let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
-            for (k, (d, off, len)) in g.refs.iter().enumerate() {
-                let Some(b) = self.meta.base.iter().position(|x| x.content == *d) else {
-                    return Err(self.fail(format!(
-                        "{name}: a delta refers to {d}, which is not in the declared base"
-                    )));
-                };
-                let store = self.store;
-                let s = self.base_stream(b as u32)?;
-                let past_end = off.checked_add(*len).is_none_or(|e| e > s.recipe.len);
-                if past_end {
-                    return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
-                }
-                let s = self.base_stream(b as u32)?;
-                let mut bytes = s.read_for_stream(store, *off, *len)?;
-                if let Some(origin) = g.ref_filter(k) {
-                    crate::x86filter::encode(&mut bytes, origin);
-                }
-                prefix.extend(bytes);
-            }
-            let out = match &g.inner {
-                None if g.frame_len() == 0 => Vec::new(),
-                None => delta::decompress_with_prefix(&prefix, &g.frame, g.frame_len() as usize)
-                    .map_err(|e| self.fail(format!("{name}: {e}")))?,
-                Some(inner) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
-                    .map_err(|e| self.fail(format!("{name}: a gzip file in the payload: {e}")))?,
-            };
-            // Pieces in order: copies from the base, the rest from the frame's output.
-            let mut at = 0usize;
-            for (k, p) in g.pieces.iter().enumerate() {
-                let bytes = match p.copy {
-                    Some((d, src)) => {
-                        let Some(b) = self.meta.base.iter().position(|x| x.content == d) else {
-                            return Err(self.fail(format!(
-                                "{name}: a copy refers to {d}, which is not in the declared base"
-                            )));
-                        };
-                        let store = self.store;
-                        let s = self.base_stream(b as u32)?;
-                        if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
-                            return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
-                        }
-                        s.read_for_stream(store, src, p.len)?
-                    }
-                    None => {
-                        let end = at + p.len as usize;
-                        let slice = out.get(at..end).ok_or_else(|| {
-                            self.fail(format!("{name}: the frame is shorter than its pieces"))
-                        })?;
-                        at = end;
-                        let mut bytes = slice.to_vec();
-                        if let Some(origin) = g.piece_filter(k) {
-                            crate::x86filter::decode(&mut bytes, origin);
-                        }
-                        bytes
-                    }
-                };
-                self.fill(&bytes).map_err(|e| self.fail(format!("{name}: {e}")))?;
-            }
-            if at != out.len() {
-                return Err(self.fail(format!("{name}: the frame is longer than its pieces")));
+            for d in g
+                .refs
+                .iter()
+                .map(|r| r.0)
+                .chain(g.pieces.iter().filter_map(|p| p.copy.map(|c| c.0)))
+            {
+                let b = self.base_index(&name, &d)?;
+                self.base_stream(b)?;
             }
         }
-        Ok(())
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut filling = self.current.take().expect("started");
+        let this = &*self;
+        let filled = crate::ordered::map_in_order(
+            &section.groups,
+            workers,
+            workers * 2,
+            |g| this.decode_group(&name, g),
+            |_, pieces| {
+                for bytes in pieces {
+                    filling
+                        .fill(&bytes, this.store, this.writer)
+                        .map_err(|e| this.fail(format!("{name}: {e}")))?;
+                }
+                Ok(())
+            },
+        );
+        self.current = Some(filling);
+        filled
     }
 
-    /// Put the next payload bytes into the current plan's missing runs, in order.
-    fn fill(&mut self, mut bytes: &[u8]) -> Result<()> {
-        let (store, writer) = (self.store, self.writer);
-        let f = self.current.as_mut().expect("started");
-        while !bytes.is_empty() {
-            let Some(&len) = f.runs.get(f.run) else {
-                return Err(Error::format(
-                    "payload",
-                    "more payload than the stream plan has missing bytes",
-                ));
-            };
-            let take = ((len - f.filled) as usize).min(bytes.len());
-            if f.chunks.len() <= f.run {
-                f.chunks.push(Vec::new());
-            }
-            let out = &mut f.chunks[f.run];
-            f.chunker.push(&bytes[..take], |c| writer.put(c, out))?;
-            f.filled += take as u64;
-            bytes = &bytes[take..];
-            if f.filled == len {
-                let chunker = std::mem::replace(&mut f.chunker, Chunker::new(store.params()));
-                chunker.finish(|c| writer.put(c, out))?;
-                f.run += 1;
-                f.filled = 0;
-            }
+    /// Index in the declared base of the stream `d` a group refers to.
+    fn base_index(&self, name: &str, d: &Digest) -> Result<u32> {
+        match self.meta.base.iter().position(|x| x.content == *d) {
+            Some(b) => Ok(b as u32),
+            None => Err(self.fail(format!(
+                "{name}: a delta refers to {d}, which is not in the declared base"
+            ))),
         }
-        Ok(())
+    }
+
+    /// The bytes of a group's pieces, in order: copies from the base, the rest decoded from
+    /// its frame. Base streams must be loaded (see `feed`).
+    fn decode_group(&self, name: &str, g: &PayloadGroup) -> Result<Vec<Vec<u8>>> {
+        let base = |d: &Digest| -> Result<&Stream> {
+            let b = self.base_index(name, d)?;
+            self.base
+                .get(&b)
+                .ok_or_else(|| self.fail(format!("{name}: base {d} is not loaded")))
+        };
+        let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
+        for (k, (d, off, len)) in g.refs.iter().enumerate() {
+            let s = base(d)?;
+            if off.checked_add(*len).is_none_or(|e| e > s.recipe.len) {
+                return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
+            }
+            let mut bytes = s.read_for_stream(self.store, *off, *len)?;
+            if let Some(origin) = g.ref_filter(k) {
+                crate::x86filter::encode(&mut bytes, origin);
+            }
+            prefix.extend(bytes);
+        }
+        let out = match &g.inner {
+            None if g.frame_len() == 0 => Vec::new(),
+            None => delta::decompress_with_prefix(&prefix, &g.frame, g.frame_len() as usize)
+                .map_err(|e| self.fail(format!("{name}: {e}")))?,
+            Some(inner) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
+                .map_err(|e| self.fail(format!("{name}: a gzip file in the payload: {e}")))?,
+        };
+        drop(prefix);
+        let mut pieces = Vec::with_capacity(g.pieces.len());
+        let mut at = 0usize;
+        for (k, p) in g.pieces.iter().enumerate() {
+            let bytes = match p.copy {
+                Some((d, src)) => {
+                    let s = base(&d)?;
+                    if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
+                        return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
+                    }
+                    s.read_for_stream(self.store, src, p.len)?
+                }
+                None => {
+                    let end = at + p.len as usize;
+                    let slice = out
+                        .get(at..end)
+                        .ok_or_else(|| self.fail(format!("{name}: the frame is shorter than its pieces")))?;
+                    at = end;
+                    let mut bytes = slice.to_vec();
+                    if let Some(origin) = g.piece_filter(k) {
+                        crate::x86filter::decode(&mut bytes, origin);
+                    }
+                    bytes
+                }
+            };
+            pieces.push(bytes);
+        }
+        if at != out.len() {
+            return Err(self.fail(format!("{name}: the frame is longer than its pieces")));
+        }
+        Ok(pieces)
     }
 
     /// Compose, verify and record the recipe of the next plan.
@@ -626,18 +660,9 @@ impl<'a> Composer<'a> {
         self.writer.sync(report)?;
         // Read it back: the sha256 of the whole stream is the proof, and the tar index
         // comes from the same pass.
-        let mut reader = ContentReader::with_recipe(self.store, &content, recipe.clone());
         let mut walker = TarWalker::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| self.fail(format!("layer {content} does not assemble to its digest: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            walker.push(&buf[..n]);
-        }
+        crate::reassemble::read_verified(self.store, &content, &recipe, |b| walker.push(b))
+            .map_err(|e| self.fail(format!("layer {content} does not assemble to its digest: {e}")))?;
         self.store.put_recipe(&content, &recipe, &walker.finish())?;
         report.recipes_added += 1;
         self.done[k] = Some(recipe);
