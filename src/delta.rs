@@ -239,6 +239,12 @@ impl GroupPlan {
     fn prefix_len(&self) -> u64 {
         self.refs.iter().map(|r| r.2).sum()
     }
+
+    /// What encoding the group costs, roughly: zstd indexes the prefix and then encodes
+    /// the data.
+    pub fn encoding_cost(&self) -> u64 {
+        self.prefix_len() + self.data_len()
+    }
 }
 
 /// Ranges `[start, end)` of chunks flagged missing, merged.

@@ -4,7 +4,9 @@
 //! bytes (an unchanged gzip file) to a whole 8 MiB piece of a library. Batches with a barrier
 //! between them leave cores idle behind the slowest group; here every worker takes the next
 //! item as soon as it is free, and only the window of items not yet consumed bounds how far
-//! the workers run ahead (so memory stays bounded by `window` results).
+//! the workers run ahead (so memory stays bounded by `window` results). A caller may also
+//! say in which order to start the items (`map_in_order_starting`): starting the costliest
+//! first keeps one big item from running alone at the end while the other cores idle.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
@@ -12,9 +14,13 @@ use std::sync::{Condvar, Mutex};
 use crate::Result;
 
 /// Progress shared by the workers and the consumer.
-struct Cursor {
-    /// The next item a worker will take.
-    next: usize,
+struct Cursor<'o> {
+    /// The order in which items are started.
+    order: &'o [usize],
+    /// Position in `order` of the next item to start (items before it are started).
+    pos: usize,
+    started: Vec<bool>,
+    started_count: usize,
     /// Items the consumer has taken, in order.
     consumed: usize,
     /// Set when the consumer fails: workers stop taking items.
@@ -25,8 +31,24 @@ struct Cursor {
 /// items' order. At most `window` items are taken ahead of the one being consumed. The first
 /// error (from `work` for the earliest failing item, or from `consume`) stops the run and is
 /// returned.
-pub fn map_in_order<T, R, W, C>(
+pub fn map_in_order<T, R, W, C>(items: &[T], workers: usize, window: usize, work: W, consume: C) -> Result<()>
+where
+    T: Sync,
+    R: Send,
+    W: Fn(&T) -> Result<R> + Sync,
+    C: FnMut(usize, R) -> Result<()>,
+{
+    let order: Vec<usize> = (0..items.len()).collect();
+    map_in_order_starting(items, &order, workers, window, work, consume)
+}
+
+/// `map_in_order`, with the items started in `order` (a permutation of their indices).
+/// Results still reach `consume` in the items' order. When `window` results are waiting,
+/// workers start only the item the consumer needs next, so memory stays bounded and the
+/// run always makes progress.
+pub fn map_in_order_starting<T, R, W, C>(
     items: &[T],
+    order: &[usize],
     workers: usize,
     window: usize,
     work: W,
@@ -41,9 +63,17 @@ where
     if items.is_empty() {
         return Ok(());
     }
+    assert_eq!(
+        order.len(),
+        items.len(),
+        "the start order must name every item once"
+    );
     let window = window.max(1);
     let cursor = Mutex::new(Cursor {
-        next: 0,
+        order,
+        pos: 0,
+        started: vec![false; items.len()],
+        started_count: 0,
         consumed: 0,
         stop: false,
     });
@@ -91,21 +121,31 @@ where
 }
 
 /// The next item for a worker, waiting while the window is full; None when the run is over.
-fn take_next(cursor: &Mutex<Cursor>, freed: &Condvar, len: usize, window: usize) -> Option<usize> {
+fn take_next(cursor: &Mutex<Cursor<'_>>, freed: &Condvar, len: usize, window: usize) -> Option<usize> {
     let mut c = lock(cursor);
     loop {
-        if c.stop || c.next >= len {
+        while c.pos < len && c.started[c.order[c.pos]] {
+            c.pos += 1;
+        }
+        if c.stop || c.pos >= len {
             return None;
         }
-        if c.next < c.consumed + window {
-            c.next += 1;
-            return Some(c.next - 1);
+        let i = if c.started_count - c.consumed < window {
+            Some(c.order[c.pos])
+        } else {
+            // The window is full of results waiting for the next one: start that.
+            Some(c.consumed).filter(|&k| k < len && !c.started[k])
+        };
+        if let Some(i) = i {
+            c.started[i] = true;
+            c.started_count += 1;
+            return Some(i);
         }
         c = freed.wait(c).unwrap_or_else(|e| e.into_inner());
     }
 }
 
-fn lock(m: &Mutex<Cursor>) -> std::sync::MutexGuard<'_, Cursor> {
+fn lock<'a, 'o>(m: &'a Mutex<Cursor<'o>>) -> std::sync::MutexGuard<'a, Cursor<'o>> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -162,6 +202,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(consumed.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn a_start_order_changes_when_items_run_not_the_order_results_arrive() {
+        let items: Vec<u64> = (0..300).collect();
+        // Some permutation; a small window forces the fallback of starting the item the
+        // consumer waits for.
+        let mut order: Vec<usize> = (0..300).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse((i * 7919) % 300));
+        for window in [1, 3, 64, 1000] {
+            let started = Mutex::new(Vec::new());
+            let mut seen = Vec::new();
+            map_in_order_starting(
+                &items,
+                &order,
+                3,
+                window,
+                |&i| {
+                    started.lock().unwrap().push(i as usize);
+                    std::thread::sleep(std::time::Duration::from_micros((i % 5) * 30));
+                    Ok(i + 1)
+                },
+                |k, v| {
+                    seen.push((k, v));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, (0..300).map(|i| (i as usize, i + 1)).collect::<Vec<_>>());
+            let mut started = started.into_inner().unwrap();
+            if window == 1000 {
+                // Nothing holds the workers back: the first item to run is one of the
+                // first three (one per worker) in the given order.
+                assert!(order[..3].contains(&started[0]), "{:?}", &started[..3]);
+            }
+            started.sort();
+            assert_eq!(started, (0..300).collect::<Vec<_>>(), "every item runs once");
+        }
     }
 
     #[test]

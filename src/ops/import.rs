@@ -530,7 +530,9 @@ impl<'a> Composer<'a> {
         let filled = crate::ordered::map_in_order(
             &section.groups,
             workers,
-            workers * 2,
+            // Groups range from a few bytes to a big piece: a wide window lets the small ones
+            // go on while one worker is in a big one.
+            workers * 8,
             |g| this.decode_group(&name, g),
             |_, pieces| {
                 for bytes in pieces {

@@ -261,10 +261,15 @@ pub fn make_bundle(
     };
     let mut section_bytes = 0usize;
     let workers = opts.delta.workers.max(1);
-    crate::ordered::map_in_order(
+    // Costliest groups first: one big library alone at the end would leave the other
+    // cores idle for seconds. Results (frames) are small, so the window can be wide.
+    let mut start_order: Vec<usize> = (0..jobs.len()).collect();
+    start_order.sort_by_key(|&k| std::cmp::Reverse(jobs[k].1.encoding_cost()));
+    crate::ordered::map_in_order_starting(
         &jobs,
+        &start_order,
         workers,
-        workers * 4,
+        workers * 64,
         |(c, plan)| delta::encode_group(store, &streams[c], &base_index, plan, opts.delta.level),
         |k, g| {
             let content = jobs[k].0;
