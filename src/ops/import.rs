@@ -330,6 +330,19 @@ impl Filling {
     }
 }
 
+/// A decoded payload group: its frame's output and where each piece's bytes are.
+struct DecodedGroup {
+    out: Vec<u8>,
+    pieces: Vec<PieceBytes>,
+}
+
+enum PieceBytes {
+    /// A range of the frame's output (already unfiltered).
+    InFrame(std::ops::Range<usize>),
+    /// Bytes copied from the base.
+    Copied(Vec<u8>),
+}
+
 /// Chunks waiting for the writer thread: enough to keep it busy, few enough to stay small.
 const WRITER_QUEUE: usize = 64;
 
@@ -534,10 +547,14 @@ impl<'a> Composer<'a> {
             // go on while one worker is in a big one.
             workers * 8,
             |g| this.decode_group(&name, g),
-            |_, pieces| {
-                for bytes in pieces {
+            |_, group| {
+                for piece in &group.pieces {
+                    let bytes = match piece {
+                        PieceBytes::InFrame(r) => &group.out[r.clone()],
+                        PieceBytes::Copied(b) => b.as_slice(),
+                    };
                     filling
-                        .fill(&bytes, this.store, this.writer)
+                        .fill(bytes, this.store, this.writer)
                         .map_err(|e| this.fail(format!("{name}: {e}")))?;
                 }
                 Ok(())
@@ -559,7 +576,7 @@ impl<'a> Composer<'a> {
 
     /// The bytes of a group's pieces, in order: copies from the base, the rest decoded from
     /// its frame. Base streams must be loaded (see `feed`).
-    fn decode_group(&self, name: &str, g: &PayloadGroup) -> Result<Vec<Vec<u8>>> {
+    fn decode_group(&self, name: &str, g: &PayloadGroup) -> Result<DecodedGroup> {
         let base = |d: &Digest| -> Result<&Stream> {
             let b = self.base_index(name, d)?;
             self.base
@@ -578,7 +595,7 @@ impl<'a> Composer<'a> {
             }
             prefix.extend(bytes);
         }
-        let out = match &g.inner {
+        let mut out = match &g.inner {
             None if g.frame_len() == 0 => Vec::new(),
             None => delta::decompress_with_prefix(&prefix, &g.frame, g.frame_len() as usize)
                 .map_err(|e| self.fail(format!("{name}: {e}")))?,
@@ -595,19 +612,19 @@ impl<'a> Composer<'a> {
                     if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
                         return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
                     }
-                    s.read_for_stream(self.store, src, p.len)?
+                    PieceBytes::Copied(s.read_for_stream(self.store, src, p.len)?)
                 }
                 None => {
                     let end = at + p.len as usize;
                     let slice = out
-                        .get(at..end)
+                        .get_mut(at..end)
                         .ok_or_else(|| self.fail(format!("{name}: the frame is shorter than its pieces")))?;
-                    at = end;
-                    let mut bytes = slice.to_vec();
                     if let Some(origin) = g.piece_filter(k) {
-                        crate::x86filter::decode(&mut bytes, origin);
+                        crate::x86filter::decode(slice, origin);
                     }
-                    bytes
+                    let range = at..end;
+                    at = end;
+                    PieceBytes::InFrame(range)
                 }
             };
             pieces.push(bytes);
@@ -615,7 +632,7 @@ impl<'a> Composer<'a> {
         if at != out.len() {
             return Err(self.fail(format!("{name}: the frame is longer than its pieces")));
         }
-        Ok(pieces)
+        Ok(DecodedGroup { out, pieces })
     }
 
     /// Compose, verify and record the recipe of the next plan.
