@@ -330,6 +330,18 @@ impl Filling {
     }
 }
 
+/// Decoded bytes import may hold waiting to be chunked, across groups.
+const DECODE_BUDGET: u64 = 256 << 20;
+
+/// How many groups may be decoded ahead of the one being chunked. Groups range from a few
+/// bytes to a big piece: a wide window lets the small ones go on while one worker is in a
+/// big one, but a section of groups at the size limit (a hostile bundle can declare
+/// that) gets a window of one, so memory stays bounded by `DECODE_BUDGET`.
+fn decode_window(groups: &[PayloadGroup], workers: usize) -> usize {
+    let biggest = groups.iter().map(|g| g.output_len()).max().unwrap_or(0).max(1);
+    ((DECODE_BUDGET / biggest) as usize).clamp(1, workers * 8)
+}
+
 /// A decoded payload group: its frame's output and where each piece's bytes are.
 struct DecodedGroup {
     out: Vec<u8>,
@@ -543,9 +555,7 @@ impl<'a> Composer<'a> {
         let filled = crate::ordered::map_in_order(
             &section.groups,
             workers,
-            // Groups range from a few bytes to a big piece: a wide window lets the small ones
-            // go on while one worker is in a big one.
-            workers * 8,
+            decode_window(&section.groups, workers),
             |g| this.decode_group(&name, g),
             |_, group| {
                 for piece in &group.pieces {
