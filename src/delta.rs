@@ -28,6 +28,9 @@ pub struct DeltaOptions {
     pub level: i32,
     /// New bytes per group before a new frame is started.
     pub group_target: u64,
+    /// Longest piece a big file is cut into (each piece is read, and referenced by the
+    /// old file, as a whole): bounds memory on both sides.
+    pub piece_max: u64,
     /// Most reference bytes one group may use as its prefix.
     pub prefix_max: u64,
     /// Threads encoding groups.
@@ -39,6 +42,7 @@ impl Default for DeltaOptions {
         DeltaOptions {
             level: 19,
             group_target: 8 << 20,
+            piece_max: 8 << 20,
             prefix_max: 32 << 20,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
@@ -333,10 +337,10 @@ impl Planner<'_> {
         {
             return piece_end;
         }
-        // A big file is cut into pieces of at most one group's worth, so that neither side
-        // ever holds more than a group of it (and no group exceeds the receiver's limits,
-        // however large the file).
-        let piece_end = piece_end.min(at.saturating_add(self.opts.group_target.max(1)));
+        // A big file is cut into pieces of at most `piece_max`, so that neither side ever
+        // holds more than that of it (and no group exceeds the receiver's limits, however
+        // large the file). Not smaller: each piece indexes the old file as its prefix.
+        let piece_end = piece_end.min(at.saturating_add(self.opts.piece_max.max(1)));
         match owner {
             Some(i) if self.is_x86_code(i) && at.max(new.entries[i].offset) < piece_end => {
                 self.plan_x86_piece(i, at, piece_end)
@@ -777,6 +781,7 @@ mod tests {
         let new = Stream::load(&store, &out.digest.unwrap()).unwrap();
         let opts = DeltaOptions {
             group_target: 1 << 20,
+            piece_max: 1 << 20,
             ..DeltaOptions::default()
         };
         let groups = plan_stream(

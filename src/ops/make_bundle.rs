@@ -82,6 +82,10 @@ pub struct BundleOptions {
 
 /// Payload sections are cut at about this many bytes of frames.
 const SECTION_TARGET: usize = 64 << 20;
+/// Payload groups a bundle is cut into at least (when it has that many bytes to send).
+const MIN_GROUPS: u64 = 16;
+/// Smallest group target: below it zstd loses matches across files of one group.
+const MIN_GROUP_TARGET: u64 = 1 << 20;
 
 /// One target image's parts.
 struct Target {
@@ -132,6 +136,7 @@ pub fn make_bundle(
     let mut plans: Vec<(Digest, Vec<GroupPlan>, u64)> = Vec::new();
     let mut streams: HashMap<Digest, Stream> = HashMap::new();
     let mut raw_plans: Vec<(Digest, u64, Vec<RawSegment>)> = Vec::new();
+    let mut missing_ranges: Vec<(Digest, Vec<(u64, u64)>)> = Vec::new();
     for c in &closure.contents {
         if base_index.streams.contains_key(c) {
             // Not carried: the receiver must hold it, so the bundle declares it as base
@@ -165,23 +170,38 @@ pub fn make_bundle(
             sent.entry(id).or_insert((k, j));
         }
         let ranges = delta::missing_ranges(&s, &missing);
-        let missing_bytes = ranges.iter().map(|r| r.1 - r.0).sum();
+        raw_plans.push((*c, s.recipe.len, segments));
+        missing_ranges.push((*c, ranges));
+        streams.insert(*c, s);
+    }
+    // Groups small enough that there are plenty of them: one big group encoding alone at
+    // the end would leave the other cores idle. Their size depends only on the bytes to
+    // send, so a patch does not depend on the machine that made it.
+    let total_missing: u64 = missing_ranges
+        .iter()
+        .flat_map(|(_, r)| r)
+        .map(|r| r.1 - r.0)
+        .sum();
+    let delta_opts = delta::DeltaOptions {
+        group_target: (total_missing / MIN_GROUPS)
+            .clamp(MIN_GROUP_TARGET, opts.delta.group_target.max(MIN_GROUP_TARGET)),
+        ..opts.delta
+    };
+    for (c, ranges) in &missing_ranges {
         let g = delta::plan_stream(
             store,
-            &s,
-            &ranges,
+            &streams[c],
+            ranges,
             &base_index,
             base.preferred.get(c),
-            &opts.delta,
+            &delta_opts,
         );
         for p in &g {
             for r in &p.refs {
                 required.insert(r.0, ());
             }
         }
-        raw_plans.push((*c, s.recipe.len, segments));
-        plans.push((*c, g, missing_bytes));
-        streams.insert(*c, s);
+        plans.push((*c, g, ranges.iter().map(|r| r.1 - r.0).sum()));
     }
     let base_order: HashMap<Digest, u32> = required.keys().enumerate().map(|(i, d)| (*d, i as u32)).collect();
     let stream_plans: Vec<StreamPlan> = raw_plans
