@@ -73,8 +73,26 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
             "it was stored as a delta base only and cannot be rebuilt; run `booster pull` on an image that has it to make it pushable".into(),
         ));
     }
-    // The blob's digest, checked below, proves every plain byte the rebuild read.
+    // The blob's digest, checked at the end, proves every plain byte the rebuild read; when
+    // anything fails, a damaged chunk is the first suspect and is named if found.
     let mut plain = ContentReader::open(store, &rec.content)?.caller_verifies();
+    let result = rebuild_from(&mut plain, digest, rec, out);
+    if result.is_err() {
+        plain.find_damaged_chunk()?;
+    }
+    result
+}
+
+fn rebuild_from(
+    plain: &mut ContentReader<'_>,
+    digest: &Digest,
+    rec: &BlobRecord,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let fail = |reason: String| Error::Rebuild {
+        digest: *digest,
+        reason,
+    };
     let mut sink = Hashing::new(out);
     let io_fail = |e: io::Error| match e.into_inner() {
         Some(inner) => match inner.downcast::<Error>() {
@@ -85,19 +103,19 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
     };
     match &rec.method {
         Method::Plain | Method::Whole { .. } => {
-            io::copy(&mut plain, &mut sink).map_err(io_fail)?;
+            io::copy(plain, &mut sink).map_err(io_fail)?;
         }
         Method::Unanalyzed => unreachable!("checked above"),
         Method::Gzip { members, trailing } => {
             for m in members {
-                rebuild_gzip_member(m, &mut plain, &mut sink).map_err(io_fail)?;
+                rebuild_gzip_member(m, plain, &mut sink).map_err(io_fail)?;
             }
             sink.write_all(trailing).map_err(io_fail)?;
         }
         Method::Zstd { frames } => {
             for f in frames {
                 let mut enc = models::ZstdEncoder::new(f).map_err(io_fail)?;
-                pump(&mut enc, &mut plain, f.plain_len, &mut sink, None).map_err(io_fail)?;
+                pump(&mut enc, plain, f.plain_len, &mut sink, None).map_err(io_fail)?;
             }
         }
     }
@@ -110,10 +128,6 @@ fn rebuild_inner(store: &Store, digest: &Digest, rec: &BlobRecord, out: &mut dyn
         )));
     }
     let (_, actual, len) = sink.finish();
-    if len != rec.size || actual != *digest {
-        // Name the damaged chunk when that is the cause.
-        plain.find_damaged_chunk()?;
-    }
     if len != rec.size {
         return Err(fail(format!(
             "rebuilt {len} bytes, the blob has {}; the stored rebuild data is damaged (run `booster fsck --rebuild`)",

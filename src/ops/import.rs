@@ -159,8 +159,10 @@ pub fn import_bundle(
     let _gate = store.writer_gate();
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(WRITER_QUEUE);
-        scope.spawn(move || run_chunk_writer(store, rx));
-        let writer = ChunkWriter { tx };
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = failed.clone();
+        scope.spawn(move || run_chunk_writer(store, rx, &flag));
+        let writer = ChunkWriter { tx, failed };
         let mut composer = Composer::new(store, &reader, &meta, &plans, &writer);
         let total = reader.total_len();
         for i in 0..reader.index.len() {
@@ -171,7 +173,8 @@ pub fn import_bundle(
             composer.feed(i, &section, &mut report)?;
             progress("importing", reader.index[i].offset, total);
         }
-        composer.finish_all(&mut report)
+        composer.finish_all(&mut report)?;
+        writer.sync(&mut report)
     })?;
     for i in 0..reader.index.len() {
         match reader.kind(i) {
@@ -330,16 +333,17 @@ impl Filling {
     }
 }
 
-/// Decoded bytes import may hold waiting to be chunked, across groups.
+/// Group bytes (see `decode_weight`) import may have started decoding ahead of the one
+/// being chunked.
 const DECODE_BUDGET: u64 = 256 << 20;
 
-/// How many groups may be decoded ahead of the one being chunked. Groups range from a few
-/// bytes to a big piece: a wide window lets the small ones go on while one worker is in a
-/// big one, but a section of groups at the size limit (a hostile bundle can declare
-/// that) gets a window of one, so memory stays bounded by `DECODE_BUDGET`.
-fn decode_window(groups: &[PayloadGroup], workers: usize) -> usize {
-    let biggest = groups.iter().map(|g| g.output_len()).max().unwrap_or(0).max(1);
-    ((DECODE_BUDGET / biggest) as usize).clamp(1, workers * 8)
+/// What decoding a group holds in memory: its prefix and output (and the old file's plain
+/// text for a gzip file carried by its plain text). Groups range from a few bytes to a big
+/// piece; weighing them lets many small ones run ahead while one worker is in a big one,
+/// and keeps a hostile bundle of size-limit groups from being decoded all at once.
+fn decode_weight(g: &PayloadGroup) -> u64 {
+    let plain = if g.inner.is_some() { g.output_len() } else { 0 };
+    g.prefix_len() + g.output_len() + plain
 }
 
 /// A decoded payload group: its frame's output and where each piece's bytes are.
@@ -362,7 +366,8 @@ const WRITER_QUEUE: usize = 64;
 enum ToWriter {
     Put(ChunkId, Vec<u8>),
     /// Reply once every chunk sent before is in the store, with the chunks and bytes that
-    /// were new since the last sync (or the first write error).
+    /// were new since the last sync, or an error once a write has failed (the first
+    /// write error, then the same failure in general terms).
     Sync(crossbeam_channel::Sender<Result<(u64, u64)>>),
 }
 
@@ -370,6 +375,9 @@ enum ToWriter {
 /// decoding the payload instead of after it.
 struct ChunkWriter {
     tx: crossbeam_channel::Sender<ToWriter>,
+    /// Set by the writer thread when a write fails: decoding stops at the next chunk
+    /// instead of at the end of the stream.
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ChunkWriter {
@@ -379,6 +387,9 @@ impl ChunkWriter {
 
     /// Name a chunk of a composed stream and queue it for writing.
     fn put(&self, c: &[u8], out: &mut Vec<(ChunkId, u32)>) -> Result<()> {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.sync(&mut ImportReport::default());
+        }
         let id = ChunkId::of(c);
         out.push((id, c.len() as u32));
         self.tx
@@ -397,9 +408,14 @@ impl ChunkWriter {
     }
 }
 
-fn run_chunk_writer(store: &Store, rx: crossbeam_channel::Receiver<ToWriter>) {
+fn run_chunk_writer(
+    store: &Store,
+    rx: crossbeam_channel::Receiver<ToWriter>,
+    failed_flag: &std::sync::atomic::AtomicBool,
+) {
     let mut added = (0u64, 0u64);
-    let mut failed: Option<Error> = None;
+    // The first error goes to the first sync; later syncs still fail.
+    let mut failed: Option<Option<Error>> = None;
     for m in rx {
         match m {
             ToWriter::Put(id, bytes) if failed.is_none() => match store.put_chunk(&id, &bytes) {
@@ -408,12 +424,17 @@ fn run_chunk_writer(store: &Store, rx: crossbeam_channel::Receiver<ToWriter>) {
                     added.1 += bytes.len() as u64;
                 }
                 Ok(_) => {}
-                Err(e) => failed = Some(e),
+                Err(e) => {
+                    failed = Some(Some(e));
+                    failed_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             },
             ToWriter::Put(..) => {}
             ToWriter::Sync(reply) => {
-                let r = match failed.take() {
-                    Some(e) => Err(e),
+                let r = match failed.as_mut() {
+                    Some(first) => Err(first
+                        .take()
+                        .unwrap_or_else(|| Error::format("import", "an earlier chunk write failed"))),
                     None => Ok(std::mem::take(&mut added)),
                 };
                 let _ = reply.send(r);
@@ -552,10 +573,14 @@ impl<'a> Composer<'a> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut filling = self.current.take().expect("started");
         let this = &*self;
-        let filled = crate::ordered::map_in_order(
+        let order: Vec<usize> = (0..section.groups.len()).collect();
+        let weights: Vec<u64> = section.groups.iter().map(decode_weight).collect();
+        let filled = crate::ordered::map_in_order_weighted(
             &section.groups,
+            &order,
+            &weights,
+            DECODE_BUDGET,
             workers,
-            decode_window(&section.groups, workers),
             |g| this.decode_group(&name, g),
             |_, group| {
                 for piece in &group.pieces {
@@ -579,7 +604,7 @@ impl<'a> Composer<'a> {
         match self.meta.base.iter().position(|x| x.content == *d) {
             Some(b) => Ok(b as u32),
             None => Err(self.fail(format!(
-                "{name}: a delta refers to {d}, which is not in the declared base"
+                "{name}: a group refers to {d}, which is not in the declared base"
             ))),
         }
     }

@@ -82,6 +82,9 @@ pub struct BundleOptions {
 
 /// Payload sections are cut at about this many bytes of frames.
 const SECTION_TARGET: usize = 64 << 20;
+/// Group bytes (prefix and data) encoding may have started ahead of the section being
+/// written.
+const ENCODE_BUDGET: u64 = 256 << 20;
 /// Payload groups a bundle is cut into at least (when it has that many bytes to send).
 const MIN_GROUPS: u64 = 16;
 /// Smallest group target: below it zstd loses matches across files of one group.
@@ -281,15 +284,17 @@ pub fn make_bundle(
     };
     let mut section_bytes = 0usize;
     let workers = opts.delta.workers.max(1);
-    // Costliest groups first: one big library alone at the end would leave the other
-    // cores idle for seconds. Results (frames) are small, so the window can be wide.
+    // Costliest groups first: one big group alone at the end would leave the other cores
+    // idle. A group's cost (prefix and data) also bounds what encoding it holds in memory.
+    let costs: Vec<u64> = jobs.iter().map(|(_, g)| g.encoding_cost()).collect();
     let mut start_order: Vec<usize> = (0..jobs.len()).collect();
-    start_order.sort_by_key(|&k| std::cmp::Reverse(jobs[k].1.encoding_cost()));
-    crate::ordered::map_in_order_starting(
+    start_order.sort_by_key(|&k| std::cmp::Reverse(costs[k]));
+    crate::ordered::map_in_order_weighted(
         &jobs,
         &start_order,
+        &costs,
+        ENCODE_BUDGET,
         workers,
-        workers * 64,
         |(c, plan)| delta::encode_group(store, &streams[c], &base_index, plan, opts.delta.level),
         |k, g| {
             let content = jobs[k].0;

@@ -340,8 +340,9 @@ impl Store {
     /// BLAKE3 pass would be a second proof of the same bytes.
     pub fn get_chunk_unverified(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let cf = self.cf(CF_CHUNKS);
-        // RocksDB's own checksums are redundant here: the BLAKE3 check below covers the
-        // bytes end to end, and skipping the CRC pass saves a read of every value.
+        // RocksDB's own checksums are redundant here: every chunk read is proved end to end
+        // (by its BLAKE3 in `get_chunk`, or by a stream or blob digest; store-format.md
+        // 3.3), and skipping the CRC pass saves a read of every value.
         let mut ro = ReadOptions::default();
         ro.set_verify_checksums(false);
         let value = self
