@@ -477,3 +477,73 @@ fn a_receiver_missing_a_kept_layer_is_refused_before_anything_is_written() {
     assert_eq!(stats(&rx), before);
     ok(&booster(&rx, &["fsck"]));
 }
+
+/// Rewrite `bundle` into `out` with valid checksums but one payload group's frame changed
+/// by `tamper`: what a buggy or hostile sender could produce.
+fn rewrite_with_tampered_frame(bundle: &Path, out: &Path, tamper: impl Fn(&mut Vec<u8>)) {
+    use booster::bundle::{BundleReader, BundleWriter, PayloadSection, SectionKind};
+    let reader = BundleReader::open(bundle).unwrap();
+    let mut writer = BundleWriter::create(out, None).unwrap();
+    let mut tampered = false;
+    for i in 0..reader.index.len() {
+        let kind = reader.kind(i);
+        let mut plain = reader.read(i).unwrap();
+        if kind == SectionKind::Payload && !tampered {
+            let mut section = PayloadSection::decode(&plain).unwrap();
+            let with_frames: Vec<usize> = (0..section.groups.len())
+                .filter(|&k| section.groups[k].frame.len() > 16)
+                .collect();
+            if let Some(&k) = with_frames.get(with_frames.len() / 2) {
+                tamper(&mut section.groups[k].frame);
+                plain = section.encode();
+                tampered = true;
+            }
+        }
+        if kind != SectionKind::Index {
+            writer.section(kind, &plain).unwrap();
+        }
+    }
+    assert!(tampered, "the bundle has no payload frame to tamper with");
+    writer.finish().unwrap();
+}
+
+/// Checksums cannot catch a sender that encoded wrong bytes: the import decodes groups in
+/// parallel, fails on the bad one with an error that names the section, records no recipe
+/// or image, and the store checks clean.
+#[test]
+fn a_payload_frame_that_decodes_wrong_is_refused_and_records_nothing() {
+    let imgs = images();
+    let (bundle, _) = export(&imgs, &[]);
+    let rx = receiver(&imgs, "rx");
+    let before = stats(&rx);
+    let bad = imgs.work.path().join("bad-frame.bkp");
+    let truncate = |f: &mut Vec<u8>| f.truncate(f.len() / 2);
+    // At this position (today's test images) the frame still decodes, to wrong bytes of
+    // the right length: the read-back's sha256 is what refuses it.
+    let flip = |f: &mut Vec<u8>| {
+        let at = f.len() * 3 / 16;
+        f[at] ^= 0x5a;
+    };
+    for (what, tamper) in [
+        ("truncated", &truncate as &dyn Fn(&mut Vec<u8>)),
+        ("flipped", &flip),
+    ] {
+        rewrite_with_tampered_frame(&bundle, &bad, tamper);
+        ok(&booster(&rx, &["verify", path_arg(&bad)]));
+        let out = booster(&rx, &["import", path_arg(&bad)]);
+        assert!(!out.status.success(), "a {what} frame was accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("payload") || err.contains("does not assemble"),
+            "{what}: {err}"
+        );
+        let after = stats(&rx);
+        for k in ["images", "recipes", "blobs", "manifests_and_configs"] {
+            assert_eq!(after[k], before[k], "{what}: {k}");
+        }
+        ok(&booster(&rx, &["fsck"]));
+    }
+    // The real bundle still imports into the same store afterwards.
+    ok(&booster(&rx, &["import", path_arg(&bundle)]));
+    check_new_images(&imgs, &rx);
+}
