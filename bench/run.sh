@@ -282,6 +282,8 @@ EOF
 )
 echo "$TABLE"
 if [ "$QUICK" = 0 ]; then
+  # The store's stages in-process (cargo bench target), against sha256 of the same bytes.
+  STORE_BENCH=$(cargo bench --quiet --bench store 2>/dev/null)
   {
     echo "# Benchmark results"
     echo
@@ -292,6 +294,10 @@ if [ "$QUICK" = 0 ]; then
     echo "Scenario A: Debian bookworm minbase refresh (1 layer). B: python app update (3 layers, one changed). Images built by ../shared/bench."
     echo
     echo "$TABLE"
+    echo
+    echo "\`cargo bench --bench store\` (same run):"
+    echo
+    echo "$STORE_BENCH"
   } > bench/RESULTS.md
   echo "wrote bench/RESULTS.md" >&2
 fi
