@@ -110,7 +110,7 @@ impl Stream {
             &self.offsets,
             offset,
             len,
-            ChunkCheck::ByStreamDigest,
+            ChunkCheck::ByDigest,
         )
     }
 }

@@ -34,10 +34,20 @@ struct Cursor<'o> {
 }
 
 /// Run `work` on every item on `workers` threads and hand each result to `consume` in the
-/// items' order. About `window` items are taken ahead of the one being consumed. The first
-/// error (from `work` for the earliest failing item, or from `consume`) stops the run and is
-/// returned; a panic in `work` is an error too.
-pub fn map_in_order<T, R, W, C>(items: &[T], workers: usize, window: usize, work: W, consume: C) -> Result<()>
+/// items' order, starting items in order while the weight of the items started and not yet
+/// consumed stays within `budget`. Past it, workers take items by index (the ones the
+/// consumer needs soonest) up to twice the budget, and the item the consumer waits for is
+/// always allowed, so the run makes progress and memory stays bounded by about twice
+/// `budget` plus one item. The first error (from `work` for the earliest failing item, or
+/// from `consume`) stops the run and is returned; a panic in `work` is an error too.
+pub fn map_in_order<T, R, W, C>(
+    items: &[T],
+    weights: &[u64],
+    budget: u64,
+    workers: usize,
+    work: W,
+    consume: C,
+) -> Result<()>
 where
     T: Sync,
     R: Send,
@@ -45,16 +55,12 @@ where
     C: FnMut(usize, R) -> Result<()>,
 {
     let order: Vec<usize> = (0..items.len()).collect();
-    let weights = vec![1; items.len()];
-    map_in_order_weighted(items, &order, &weights, window as u64, workers, work, consume)
+    map_in_order_starting(items, &order, weights, budget, workers, work, consume)
 }
 
-/// `map_in_order`, with items started in `order` (a permutation of their indices) while the
-/// weight of the items started and not yet consumed stays within `budget`. Past it, workers
-/// take items by index (the ones the consumer needs soonest) up to twice the budget, and the
-/// item the consumer waits for is always allowed, so the run makes progress and memory stays
-/// bounded by about twice `budget` plus one item.
-pub fn map_in_order_weighted<T, R, W, C>(
+/// `map_in_order`, with items started (within the budget) in `order`, a permutation of
+/// their indices.
+pub fn map_in_order_starting<T, R, W, C>(
     items: &[T],
     order: &[usize],
     weights: &[u64],
@@ -208,8 +214,9 @@ mod tests {
         let mut seen = Vec::new();
         map_in_order(
             &items,
-            4,
+            &vec![1; items.len()],
             8,
+            4,
             |&i| {
                 // Early items are the slow ones.
                 std::thread::sleep(std::time::Duration::from_micros((200 - i) * 20));
@@ -231,8 +238,9 @@ mod tests {
         let consumed = AtomicUsize::new(0);
         map_in_order(
             &items,
-            3,
+            &vec![1; items.len()],
             5,
+            3,
             |_| {
                 let s = started.fetch_add(1, Ordering::SeqCst) + 1;
                 // The budget, then items by index up to twice it, then the one the
@@ -263,7 +271,7 @@ mod tests {
         for window in [1, 3, 64, 1000] {
             let started = Mutex::new(Vec::new());
             let mut seen = Vec::new();
-            map_in_order_weighted(
+            map_in_order_starting(
                 &items,
                 &order,
                 &[1; 300],
@@ -303,7 +311,7 @@ mod tests {
         order.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
         let held = Mutex::new(0u64);
         let peak = AtomicUsize::new(0);
-        map_in_order_weighted(
+        map_in_order_starting(
             &items,
             &order,
             &weights,
@@ -329,8 +337,9 @@ mod tests {
         let items: Vec<usize> = (0..100).collect();
         let err = map_in_order(
             &items,
-            2,
+            &vec![1; items.len()],
             4,
+            2,
             |&i| {
                 assert!(i != 5, "hostile input");
                 Ok(i)
@@ -347,8 +356,9 @@ mod tests {
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
             map_in_order(
                 &items,
-                2,
+                &vec![1; items.len()],
                 4,
+                2,
                 |&i| Ok(i),
                 |k, _| {
                     assert!(k != 3, "consumer bug");
@@ -366,8 +376,9 @@ mod tests {
         let mut consumed = Vec::new();
         let err = map_in_order(
             &items,
-            2,
+            &vec![1; items.len()],
             4,
+            2,
             |&i| {
                 ran.fetch_add(1, Ordering::SeqCst);
                 if i == 7 || i == 9 {
@@ -393,8 +404,9 @@ mod tests {
         let ran = AtomicUsize::new(0);
         let err = map_in_order(
             &items,
-            2,
+            &vec![1; items.len()],
             4,
+            2,
             |&i| {
                 ran.fetch_add(1, Ordering::SeqCst);
                 Ok(i)

@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 
 use crate::error::{Error, Result};
-use crate::id::{Digest, Sha256};
+use crate::id::{ChunkId, Digest, Sha256};
 use crate::store::{Recipe, Store};
 
 /// A `Read` over the plain stream named by `digest`.
@@ -18,8 +18,9 @@ pub struct ContentReader<'s> {
     current: Vec<u8>,
     pos_in_current: usize,
     sha: Option<Sha256>,
-    /// The caller proves every byte it reads by a digest of its own (see `caller_verifies`).
-    caller_verifies: bool,
+    /// How each chunk is proved: by a digest over the whole read (this reader's `sha`, or
+    /// the caller's, see `caller_verifies`), or one by one.
+    check: ChunkCheck,
 }
 
 impl<'s> ContentReader<'s> {
@@ -38,7 +39,7 @@ impl<'s> ContentReader<'s> {
             current: Vec::new(),
             pos_in_current: 0,
             sha: Some(Sha256::new()),
-            caller_verifies: false,
+            check: ChunkCheck::ByDigest,
         })
     }
 
@@ -47,7 +48,6 @@ impl<'s> ContentReader<'s> {
     /// sha256 nor the chunks' BLAKE3 ids are computed here. On a mismatch the caller asks
     /// `find_damaged_chunk` which chunk to blame.
     pub fn caller_verifies(mut self) -> Self {
-        self.caller_verifies = true;
         self.sha = None;
         self
     }
@@ -58,6 +58,7 @@ impl<'s> ContentReader<'s> {
         let mut r = ContentReader::open(store, digest)?;
         // The caller may stop before the end, where the stream digest would be checked.
         r.sha = None;
+        r.check = ChunkCheck::Each;
         if offset == 0 {
             return Ok(r);
         }
@@ -89,29 +90,12 @@ impl<'s> ContentReader<'s> {
         }
         let (id, len) = self.recipe.chunks[self.next_chunk];
         self.next_chunk += 1;
-        // A reader from the start proves every byte by the stream's sha256 at the end (and
-        // names the damaged chunk if that fails); one that starts midway checks each chunk.
-        let data = if self.sha.is_some() || self.caller_verifies {
-            self.store.get_chunk_unverified(&id)?
-        } else {
-            self.store.get_chunk(&id)?
-        };
-        if data.len() != len as usize {
-            return Err(Error::ChunkCorrupt {
-                path: self.store.path().to_path_buf(),
-                id,
-                reason: format!("recipe says {len} bytes, chunk has {}", data.len()),
-            });
-        }
-        Ok(Some(data))
+        read_chunk(self.store, &id, len, self.check).map(Some)
     }
 
     /// After a digest mismatch: the chunk whose bytes no longer hash to its id, if any.
     pub fn find_damaged_chunk(&self) -> Result<()> {
-        for (id, _) in &self.recipe.chunks {
-            self.store.get_chunk(id)?;
-        }
-        Ok(())
+        find_damaged_chunk(self.store, &self.recipe)
     }
 
     fn refill(&mut self) -> io::Result<bool> {
@@ -179,17 +163,7 @@ pub fn read_verified(
         let rx = rx;
         s.spawn(move || {
             for (id, len) in &recipe.chunks {
-                let r = store.get_chunk_unverified(id).and_then(|data| {
-                    if data.len() == *len as usize {
-                        Ok(data)
-                    } else {
-                        Err(Error::ChunkCorrupt {
-                            path: store.path().to_path_buf(),
-                            id: *id,
-                            reason: format!("recipe says {len} bytes, chunk has {}", data.len()),
-                        })
-                    }
-                });
+                let r = read_chunk(store, id, *len, ChunkCheck::ByDigest);
                 let failed = r.is_err();
                 // The receiver gone means the caller failed first.
                 if tx.send(r).is_err() || failed {
@@ -208,9 +182,7 @@ pub fn read_verified(
     let actual = sha.finish();
     if got != recipe.len || actual != *digest {
         // A damaged chunk is the likely cause: name it.
-        for (id, _) in &recipe.chunks {
-            store.get_chunk(id)?;
-        }
+        find_damaged_chunk(store, recipe)?;
         return Err(Error::DigestMismatch {
             what: format!("content rebuilt from the chunks of {digest}"),
             expected: *digest,
@@ -220,14 +192,40 @@ pub fn read_verified(
     Ok(())
 }
 
-/// How a range read proves its chunks.
+/// How a read proves the chunks it reads (store-format.md 3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkCheck {
-    /// Each chunk against its BLAKE3 id (the range has no digest of its own).
+    /// Each chunk against its BLAKE3 id (a range, or a read that may stop early, has no
+    /// digest of its own).
     Each,
-    /// Not here: the caller composes the bytes into a stream whose sha256 it verifies
-    /// before anything depends on it (import), so a damaged chunk still cannot pass.
-    ByStreamDigest,
+    /// Not chunk by chunk: the bytes go into a stream or blob whose digest is checked before
+    /// anything depends on them, so a damaged chunk still cannot pass.
+    ByDigest,
+}
+
+/// Read one chunk of `len` bytes, proved as `check` says.
+fn read_chunk(store: &Store, id: &ChunkId, len: u32, check: ChunkCheck) -> Result<Vec<u8>> {
+    let data = match check {
+        ChunkCheck::Each => store.get_chunk(id)?,
+        ChunkCheck::ByDigest => store.get_chunk_unverified(id)?,
+    };
+    if data.len() != len as usize {
+        return Err(Error::ChunkCorrupt {
+            path: store.path().to_path_buf(),
+            id: *id,
+            reason: format!("recipe says {len} bytes, chunk has {}", data.len()),
+        });
+    }
+    Ok(data)
+}
+
+/// After a digest mismatch: the first chunk of `recipe` whose bytes no longer hash to its
+/// id, as an error (Ok when every chunk is intact).
+fn find_damaged_chunk(store: &Store, recipe: &Recipe) -> Result<()> {
+    for (id, _) in &recipe.chunks {
+        store.get_chunk(id)?;
+    }
+    Ok(())
 }
 
 /// Read `len` bytes at `offset` of a stored stream, touching only the chunks that cover the
@@ -252,17 +250,7 @@ pub fn read_range(
     let mut i = first;
     while i < recipe.chunks.len() && offsets[i] < end {
         let (id, clen) = recipe.chunks[i];
-        let data = match check {
-            ChunkCheck::Each => store.get_chunk(&id)?,
-            ChunkCheck::ByStreamDigest => store.get_chunk_unverified(&id)?,
-        };
-        if data.len() != clen as usize {
-            return Err(Error::ChunkCorrupt {
-                path: store.path().to_path_buf(),
-                id,
-                reason: format!("recipe says {clen} bytes, chunk has {}", data.len()),
-            });
-        }
+        let data = read_chunk(store, &id, clen, check)?;
         let cstart = offsets[i];
         let from = offset.saturating_sub(cstart) as usize;
         let to = ((end - cstart) as usize).min(data.len());

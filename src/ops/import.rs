@@ -388,7 +388,11 @@ impl ChunkWriter {
     /// Name a chunk of a composed stream and queue it for writing.
     fn put(&self, c: &[u8], out: &mut Vec<(ChunkId, u32)>) -> Result<()> {
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            return self.sync(&mut ImportReport::default());
+            // A failed writer keeps failing syncs: this returns its error.
+            return Err(self
+                .sync(&mut ImportReport::default())
+                .err()
+                .unwrap_or_else(Self::gone));
         }
         let id = ChunkId::of(c);
         out.push((id, c.len() as u32));
@@ -573,11 +577,9 @@ impl<'a> Composer<'a> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut filling = self.current.take().expect("started");
         let this = &*self;
-        let order: Vec<usize> = (0..section.groups.len()).collect();
         let weights: Vec<u64> = section.groups.iter().map(decode_weight).collect();
-        let filled = crate::ordered::map_in_order_weighted(
+        let filled = crate::ordered::map_in_order(
             &section.groups,
-            &order,
             &weights,
             DECODE_BUDGET,
             workers,

@@ -268,7 +268,6 @@ pub fn make_bundle(
         .collect();
     let mut inner_gzip_files = 0u64;
     let mut x86_filtered_groups = 0u64;
-    let total_missing: u64 = plans.iter().map(|p| p.2).sum();
     let mut done_missing = 0u64;
     // Planning is over: from here on the bar counts encoded bytes.
     progress("encoding", 0, total_missing);
@@ -276,8 +275,9 @@ pub fn make_bundle(
         .iter()
         .flat_map(|(c, groups, _)| groups.iter().map(move |g| (*c, g)))
         .collect();
-    // Sections hold one stream's groups; a section is written once it is big enough or its
-    // stream is done, so memory stays bounded by a section plus the workers' window.
+    // Sections hold one stream's groups; a section is written once it is big enough or the
+    // next group belongs to another stream, so memory stays bounded by a section plus the
+    // workers' budget.
     let mut section = PayloadSection {
         content: jobs.first().map_or(Digest([0; 32]), |j| j.0),
         groups: Vec::new(),
@@ -289,7 +289,7 @@ pub fn make_bundle(
     let costs: Vec<u64> = jobs.iter().map(|(_, g)| g.encoding_cost()).collect();
     let mut start_order: Vec<usize> = (0..jobs.len()).collect();
     start_order.sort_by_key(|&k| std::cmp::Reverse(costs[k]));
-    crate::ordered::map_in_order_weighted(
+    crate::ordered::map_in_order_starting(
         &jobs,
         &start_order,
         &costs,
@@ -298,7 +298,7 @@ pub fn make_bundle(
         |(c, plan)| delta::encode_group(store, &streams[c], &base_index, plan, opts.delta.level),
         |k, g| {
             let content = jobs[k].0;
-            if content != section.content && !section.groups.is_empty() {
+            if !section.groups.is_empty() && (content != section.content || section_bytes >= SECTION_TARGET) {
                 sink.section(SectionKind::Payload, &section.encode())?;
                 section.groups.clear();
                 section_bytes = 0;
@@ -320,11 +320,6 @@ pub fn make_bundle(
             }
             done_missing += g.output_len();
             section.groups.push(g);
-            if section_bytes >= SECTION_TARGET {
-                sink.section(SectionKind::Payload, &section.encode())?;
-                section.groups.clear();
-                section_bytes = 0;
-            }
             progress("encoding", done_missing, total_missing);
             Ok(())
         },
