@@ -18,7 +18,7 @@ use zstd::zstd_safe;
 use crate::bundle::{Filters, PayloadGroup, Piece};
 use crate::error::{Error, Result};
 use crate::id::Digest;
-use crate::reassemble::{ChunkCheck, read_range};
+use crate::reassemble::{ChunkCheck, LastChunk, read_range, read_range_with};
 use crate::store::{Recipe, Store};
 use crate::tarindex::TarEntry;
 
@@ -102,16 +102,17 @@ impl Stream {
         read_range(store, &self.recipe, &self.offsets, offset, len, ChunkCheck::Each)
     }
 
-    /// `read` for bytes that end up in a stream whose sha256 is verified (see `ChunkCheck`).
-    pub fn read_for_stream(&self, store: &Store, offset: u64, len: u64) -> Result<Vec<u8>> {
-        read_range(
-            store,
-            &self.recipe,
-            &self.offsets,
-            offset,
-            len,
-            ChunkCheck::ByDigest,
-        )
+    /// `read` proved as `check` says, reusing the chunk the previous read through `last`
+    /// ended in (see `LastChunk`).
+    pub fn read_with(
+        &self,
+        store: &Store,
+        offset: u64,
+        len: u64,
+        check: ChunkCheck,
+        last: &mut LastChunk,
+    ) -> Result<Vec<u8>> {
+        read_range_with(store, &self.recipe, &self.offsets, offset, len, check, last)
     }
 }
 
@@ -633,14 +634,15 @@ pub fn encode_group(
         }
     };
     let mut prefix = Vec::with_capacity(plan.prefix_len() as usize);
+    let mut last = LastChunk::default();
     for (k, (d, off, len)) in plan.refs.iter().enumerate() {
-        let mut bytes = base.streams[d].read(store, *off, *len)?;
+        let mut bytes = base.streams[d].read_with(store, *off, *len, ChunkCheck::Each, &mut last)?;
         filter(&mut bytes, plan.ref_filters.get(k));
         prefix.extend(bytes);
     }
     let mut data = Vec::with_capacity(plan.data_len() as usize);
     for (k, p) in plan.pieces.iter().enumerate().filter(|(_, p)| p.copy.is_none()) {
-        let mut bytes = new.read(store, p.offset, p.len)?;
+        let mut bytes = new.read_with(store, p.offset, p.len, ChunkCheck::Each, &mut last)?;
         filter(&mut bytes, plan.piece_filters.get(k));
         data.extend(bytes);
     }

@@ -142,56 +142,6 @@ impl Read for ContentReader<'_> {
     }
 }
 
-/// Chunks read ahead by `read_verified`'s reading thread.
-const READ_AHEAD: usize = 16;
-
-/// Read a whole stream by its recipe, hand its bytes in order to `each`, and check its
-/// sha256 against `digest`. Chunks are read and decompressed on a second thread while this
-/// one hashes, so the proof costs about the slower of the two rather than their sum.
-pub fn read_verified(
-    store: &Store,
-    digest: &Digest,
-    recipe: &Recipe,
-    mut each: impl FnMut(&[u8]),
-) -> Result<()> {
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<u8>>>(READ_AHEAD);
-    let mut sha = Sha256::new();
-    let mut got = 0u64;
-    std::thread::scope(|s| -> Result<()> {
-        // Owned here, so that leaving early (an error, a panic in `each`) drops it and the
-        // reading thread's next send fails instead of blocking.
-        let rx = rx;
-        s.spawn(move || {
-            for (id, len) in &recipe.chunks {
-                let r = read_chunk(store, id, *len, ChunkCheck::ByDigest);
-                let failed = r.is_err();
-                // The receiver gone means the caller failed first.
-                if tx.send(r).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        for data in rx.iter() {
-            let data = data?;
-            got += data.len() as u64;
-            sha.update(&data);
-            each(&data);
-        }
-        Ok(())
-    })?;
-    let actual = sha.finish();
-    if got != recipe.len || actual != *digest {
-        // A damaged chunk is the likely cause: name it.
-        find_damaged_chunk(store, recipe)?;
-        return Err(Error::DigestMismatch {
-            what: format!("content rebuilt from the chunks of {digest}"),
-            expected: *digest,
-            actual,
-        });
-    }
-    Ok(())
-}
-
 /// How a read proves the chunks it reads (store-format.md 3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkCheck {
@@ -204,7 +154,7 @@ pub enum ChunkCheck {
 }
 
 /// Read one chunk of `len` bytes, proved as `check` says.
-fn read_chunk(store: &Store, id: &ChunkId, len: u32, check: ChunkCheck) -> Result<Vec<u8>> {
+pub fn read_chunk(store: &Store, id: &ChunkId, len: u32, check: ChunkCheck) -> Result<Vec<u8>> {
     let data = match check {
         ChunkCheck::Each => store.get_chunk(id)?,
         ChunkCheck::ByDigest => store.get_chunk_unverified(id)?,
@@ -221,7 +171,7 @@ fn read_chunk(store: &Store, id: &ChunkId, len: u32, check: ChunkCheck) -> Resul
 
 /// After a digest mismatch: the first chunk of `recipe` whose bytes no longer hash to its
 /// id, as an error (Ok when every chunk is intact).
-fn find_damaged_chunk(store: &Store, recipe: &Recipe) -> Result<()> {
+pub fn find_damaged_chunk(store: &Store, recipe: &Recipe) -> Result<()> {
     for (id, _) in &recipe.chunks {
         store.get_chunk(id)?;
     }
@@ -238,6 +188,34 @@ pub fn read_range(
     len: u64,
     check: ChunkCheck,
 ) -> Result<Vec<u8>> {
+    read_range_with(
+        store,
+        recipe,
+        offsets,
+        offset,
+        len,
+        check,
+        &mut LastChunk::default(),
+    )
+}
+
+/// The last chunk a range read decoded, kept for the next read. A payload group's
+/// references are often neighbouring small files: without it, each decodes the chunk the
+/// previous one ended in again.
+#[derive(Default)]
+pub struct LastChunk(Option<(ChunkId, Vec<u8>)>);
+
+/// `read_range`, reusing `last` when the range starts in the chunk the previous read ended
+/// in. Every read through one `LastChunk` must use the same `check`.
+pub fn read_range_with(
+    store: &Store,
+    recipe: &Recipe,
+    offsets: &[u64],
+    offset: u64,
+    len: u64,
+    check: ChunkCheck,
+    last: &mut LastChunk,
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
     if len == 0 {
         return Ok(out);
@@ -250,7 +228,10 @@ pub fn read_range(
     let mut i = first;
     while i < recipe.chunks.len() && offsets[i] < end {
         let (id, clen) = recipe.chunks[i];
-        let data = read_chunk(store, &id, clen, check)?;
+        if last.0.as_ref().is_none_or(|(have, _)| *have != id) {
+            last.0 = Some((id, read_chunk(store, &id, clen, check)?));
+        }
+        let data = &last.0.as_ref().expect("just read").1;
         let cstart = offsets[i];
         let from = offset.saturating_sub(cstart) as usize;
         let to = ((end - cstart) as usize).min(data.len());

@@ -250,6 +250,72 @@ fn registry_with_basic_auth() {
     ok(&out);
 }
 
+/// Rebuild ‖ upload: a blob's upload starts before its rebuild has checked the digest. A
+/// damaged chunk near the end of a layer (raw bytes, so it decodes, only wrong) must stop
+/// the upload short: the error names the layer, the registry keeps no blob, and once the
+/// chunk is repaired the same push finishes with the upstream digest.
+#[test]
+fn a_blob_that_rebuilds_wrong_never_reaches_the_registry() {
+    use booster::id::Digest;
+    use booster::store::Store;
+
+    let src = TestRegistry::start();
+    let dst = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    // Several MiB compressed, so that whole pieces go out before the damage is reached.
+    let layer = Layer::gzip_by(&sample_tar(31, 20, 12 << 20), "gzip", &["-1", "-n", "-c"]);
+    assert!(layer.blob.len() > 6 << 20);
+    let want = image::write_image_layout(&layout, "v1", std::slice::from_ref(&layer));
+    let src_ref = format!("{}/test/live:v1", src.addr);
+    let store = store_dir();
+    ok(&booster(
+        store.path(),
+        &[
+            "copy",
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{src_ref}"),
+        ],
+    ));
+    let blob: Digest = image::sha256(&layer.blob).parse().unwrap();
+    let (victim, original) = {
+        let st = Store::open(store.path()).unwrap();
+        let content = st.blob(&blob).unwrap().unwrap().content;
+        let recipe = st.recipe(&content).unwrap().unwrap();
+        // The last chunk stored raw (codec byte 0 + its bytes): random data near the end.
+        let (victim, raw) = recipe
+            .chunks
+            .iter()
+            .rev()
+            .map(|(id, len)| (*id, *len, st.get_chunk_raw(id).unwrap().unwrap()))
+            .find(|(_, len, raw)| raw.len() == *len as usize + 1 && raw[0] == 0)
+            .map(|(id, _, raw)| (id, raw))
+            .expect("a raw chunk");
+        let mut bad = raw.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x10;
+        st.corrupt_chunk_for_test(&victim, &bad).unwrap();
+        (victim, raw)
+    };
+    let out = booster(store.path(), &["push", &src_ref, "--to", &dst.addr]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&blob.to_string()), "{err}");
+    let head = format!("/v2/test/live/blobs/{blob}");
+    assert_eq!(dst.http_status("HEAD", &head).unwrap(), 404, "{err}");
+
+    Store::open(store.path())
+        .unwrap()
+        .corrupt_chunk_for_test(&victim, &original)
+        .unwrap();
+    ok(&booster(store.path(), &["push", &src_ref, "--to", &dst.addr]));
+    assert_eq!(dst.http_status("HEAD", &head).unwrap(), 200);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/test/live:v1", dst.addr)),
+        want
+    );
+}
+
 /// The destination registry dies in the middle of a push: a clear error; after a restart,
 /// rerunning the push finishes the job.
 #[test]

@@ -519,7 +519,7 @@ fn a_payload_frame_that_decodes_wrong_is_refused_and_records_nothing() {
     let bad = imgs.work.path().join("bad-frame.bkp");
     let truncate = |f: &mut Vec<u8>| f.truncate(f.len() / 2);
     // At this position (today's test images) the frame still decodes, to wrong bytes of
-    // the right length: the read-back's sha256 is what refuses it.
+    // the right length: the composed stream's sha256 is what refuses it.
     let flip = |f: &mut Vec<u8>| {
         let at = f.len() * 3 / 16;
         f[at] ^= 0x5a;
@@ -544,6 +544,67 @@ fn a_payload_frame_that_decodes_wrong_is_refused_and_records_nothing() {
         ok(&booster(&rx, &["fsck"]));
     }
     // The real bundle still imports into the same store afterwards.
+    ok(&booster(&rx, &["import", path_arg(&bundle)]));
+    check_new_images(&imgs, &rx);
+}
+
+/// The receiver's own base can be damaged: a chunk of an old layer that the new layer
+/// reuses. The import refuses, names that chunk, records no recipe or image, and once the
+/// chunk is whole again the same bundle imports.
+#[test]
+fn a_damaged_base_chunk_is_named_and_the_import_records_nothing() {
+    use booster::store::Store;
+
+    let imgs = images();
+    let (bundle, _) = export(&imgs, &[]);
+    let rx = receiver(&imgs, "rx");
+    let before = stats(&rx);
+    let (victim, original) = {
+        let sender = Store::open(&imgs.work.path().join("sender")).unwrap();
+        let st = Store::open(&rx).unwrap();
+        let have: std::collections::HashSet<_> = st
+            .recipes()
+            .unwrap()
+            .into_iter()
+            .flat_map(|(_, r)| r.chunks.into_iter().map(|c| c.0))
+            .collect();
+        let held: std::collections::HashSet<_> = st.recipes().unwrap().into_iter().map(|(d, _)| d).collect();
+        // A chunk the receiver holds, stored raw (it decodes, only wrong), that a new
+        // stream reuses.
+        sender
+            .recipes()
+            .unwrap()
+            .into_iter()
+            .filter(|(d, _)| !held.contains(d))
+            .flat_map(|(_, r)| r.chunks)
+            .filter(|(id, _)| have.contains(id))
+            .find_map(|(id, len)| {
+                let raw = st.get_chunk_raw(&id).unwrap().unwrap();
+                (raw.len() == len as usize + 1 && raw[0] == 0).then_some((id, raw))
+            })
+            .expect("a reused raw chunk")
+    };
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x04;
+    Store::open(&rx)
+        .unwrap()
+        .corrupt_chunk_for_test(&victim, &bad)
+        .unwrap();
+
+    let out = booster(&rx, &["import", path_arg(&bundle)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&victim.to_string()), "{err}");
+    let after = stats(&rx);
+    for k in ["images", "recipes", "blobs", "manifests_and_configs"] {
+        assert_eq!(after[k], before[k], "{k}");
+    }
+
+    Store::open(&rx)
+        .unwrap()
+        .corrupt_chunk_for_test(&victim, &original)
+        .unwrap();
     ok(&booster(&rx, &["import", path_arg(&bundle)]));
     check_new_images(&imgs, &rx);
 }

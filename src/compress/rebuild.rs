@@ -146,9 +146,25 @@ fn rebuild_from(
 
 /// Rebuild into a new file at `path` (written beside it, renamed into place on success).
 pub fn rebuild_to_file(store: &Store, digest: &Digest, rec: &BlobRecord, path: &Path) -> Result<u64> {
+    rebuild_to_file_and(store, digest, rec, path, &mut io::sink())
+}
+
+/// `rebuild_to_file`, also handing every byte to `also` as it is produced (an upload in
+/// flight). `also` sees the bytes before they are verified: it must not let them count
+/// until this returns `Ok`.
+pub fn rebuild_to_file_and(
+    store: &Store,
+    digest: &Digest,
+    rec: &BlobRecord,
+    path: &Path,
+    also: &mut dyn Write,
+) -> Result<u64> {
     let tmp = path.with_extension("partial");
     let file = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-    let mut w = io::BufWriter::with_capacity(1 << 20, file);
+    let mut w = Tee {
+        file: io::BufWriter::with_capacity(1 << 20, file),
+        also,
+    };
     let res = rebuild_to(store, digest, rec, &mut w).and_then(|n| {
         w.flush().ctx(|| format!("writing {}", tmp.display()))?;
         Ok(n)
@@ -162,6 +178,25 @@ pub fn rebuild_to_file(store: &Store, digest: &Digest, rec: &BlobRecord, path: &
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
+    }
+}
+
+/// Writes to a file and to a second writer.
+struct Tee<'a> {
+    file: io::BufWriter<std::fs::File>,
+    also: &'a mut dyn Write,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write_all(buf)?;
+        self.also.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.also.flush()
     }
 }
 

@@ -23,6 +23,19 @@ use super::reference::{RegistryRef, is_loopback_host};
 use crate::error::{Error, Result};
 use crate::id::{Digest, Sha256};
 
+/// Bytes of a blob still being produced (rebuild ‖ upload), for `push_blob_live`.
+pub struct LiveBlob {
+    /// The bytes as they are produced. The producer ends them with an error if they turn
+    /// out wrong: the upload is then never completed, and the registry keeps nothing.
+    pub bytes: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
+    /// Set when the upload gives up on `bytes` (to retry from the spool file): the
+    /// producer stops sending and only finishes the file.
+    pub abandoned: tokio::sync::watch::Sender<bool>,
+    /// `Some(true)` once the spool file holds the whole blob, verified; `Some(false)` if it
+    /// never will.
+    pub spool_ready: tokio::sync::watch::Receiver<Option<bool>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     pub auth: AuthConfig,
@@ -75,6 +88,16 @@ impl Registries {
 
     pub fn options(&self) -> &RegistryOptions {
         &self.opts
+    }
+
+    /// Make the client for `registry` now rather than at its first request. Making one
+    /// costs tens of milliseconds of CPU (the TLS backend loads the system's CA bundle,
+    /// even for plain http): a command that knows its registry early does it on a spare
+    /// core while it works on something else.
+    pub fn prepare(&self, registry: &str) {
+        if let Err(e) = self.client(registry) {
+            tracing::debug!("preparing a client for {registry}: {e}");
+        }
     }
 
     fn client(&self, registry: &str) -> Result<(Arc<Client>, RegistryAuth)> {
@@ -360,36 +383,87 @@ impl Registries {
         file: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
+        let size = std::fs::metadata(file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?
+            .len();
+        self.push_blob_live(r, digest, size, None, file, progress).await
+    }
+
+    /// Upload a blob: the first attempt sends `live`'s bytes as they are produced, when
+    /// given; every other attempt sends the file `spool` (once `live` says it is complete).
+    pub async fn push_blob_live(
+        &self,
+        r: &RegistryRef,
+        digest: &Digest,
+        size: u64,
+        live: Option<LiveBlob>,
+        spool: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<()> {
         let (client, auth) = self.client(&r.registry)?;
         let reference = Self::reference(r, &r.reference_str());
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
         let d = digest.to_string();
-        let size = std::fs::metadata(file)
-            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?
-            .len();
-        let file = file.to_path_buf();
+        let (first, control) = match live {
+            Some(l) => (Some(l.bytes), Some((l.abandoned, l.spool_ready))),
+            None => (None, None),
+        };
+        let first = Mutex::new(first);
+        let control = Arc::new(control);
+        let spool = spool.to_path_buf();
         let progress_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         self.retry(r, &format!("uploading blob {}", digest.short()), || {
             let client = client.clone();
             let reference = reference.clone();
             let d = d.clone();
-            let file = file.clone();
+            let spool = spool.clone();
+            let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let control = control.clone();
             let counter = progress_counter.clone();
             counter.store(0, std::sync::atomic::Ordering::Relaxed);
             async move {
-                let f = tokio::fs::File::open(&file).await?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).map(move |r| {
+                let live = first.is_some();
+                let body = match first {
+                    Some(bytes) => bytes,
+                    None => {
+                        if let Some((abandoned, ready)) = control.as_ref() {
+                            abandoned.send_replace(true);
+                            let whole = ready
+                                .clone()
+                                .wait_for(|v| v.is_some())
+                                .await
+                                .is_ok_and(|v| *v == Some(true));
+                            if !whole {
+                                return Err(OciDistributionError::GenericError(Some(
+                                    "the blob could not be rebuilt".into(),
+                                )));
+                            }
+                        }
+                        let f = tokio::fs::File::open(&spool).await?;
+                        tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).boxed()
+                    }
+                };
+                let stream = body.map(move |r| {
                     r.inspect(|b| {
                         counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     })
                     .map_err(OciDistributionError::IoError)
                 });
-                client
-                    .push_blob_stream(&reference, stream, &d, Some(size))
-                    .await
-                    .map(|_| ())
+                let sent = client.push_blob_stream(&reference, stream, &d, Some(size)).await;
+                // The producer ended the bytes because they were wrong: nothing to retry.
+                let refused = live
+                    && control
+                        .as_ref()
+                        .as_ref()
+                        .is_some_and(|(_, ready)| *ready.borrow() == Some(false));
+                match sent {
+                    Err(_) if refused => Err(OciDistributionError::GenericError(Some(
+                        "the blob could not be rebuilt".into(),
+                    ))),
+                    other => other.map(|_| ()),
+                }
             }
         })
         .await?;

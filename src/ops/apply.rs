@@ -35,6 +35,11 @@ pub async fn apply(
     patch: &Path,
     dest: &Destination,
 ) -> Result<ApplyReport> {
+    // Making the registry client costs tens of milliseconds of CPU: done beside verifying
+    // and importing the patch, where a core is often idle, instead of before the push.
+    let registries = ctx.registries.clone();
+    let registry = dest.registry.clone();
+    let client_ready = tokio::task::spawn_blocking(move || registries.prepare(&registry));
     let store = ctx.store.clone();
     let p = patch.to_path_buf();
     let (_, meta) = tokio::task::spawn_blocking(move || {
@@ -134,6 +139,7 @@ pub async fn apply(
         import.recipes_added
     );
 
+    client_ready.await.map_err(join_err)?;
     let hints = MountHints::default();
     let mut pushed = Vec::new();
     for (name, target) in &to_push {

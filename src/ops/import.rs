@@ -16,7 +16,8 @@ use crate::chunk::Chunker;
 use crate::compress::{Method, rebuild};
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
-use crate::id::{ChunkId, Digest};
+use crate::id::{ChunkId, Digest, Sha256};
+use crate::reassemble::ChunkCheck;
 use crate::store::{ImageRecord, Recipe, Store};
 use crate::tarindex::TarWalker;
 
@@ -158,11 +159,16 @@ pub fn import_bundle(
     };
     let _gate = store.writer_gate();
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(WRITER_QUEUE);
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = failed.clone();
-        scope.spawn(move || run_chunk_writer(store, rx, &flag));
-        let writer = ChunkWriter { tx, failed };
+        let writers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let mut txs = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            let (tx, rx) = crossbeam_channel::bounded(WRITER_QUEUE);
+            let flag = failed.clone();
+            scope.spawn(move || run_chunk_writer(store, rx, &flag));
+            txs.push(tx);
+        }
+        let writer = ChunkWriter { txs, failed };
         let mut composer = Composer::new(store, &reader, &meta, &plans, &writer);
         let total = reader.total_len();
         for i in 0..reader.index.len() {
@@ -290,11 +296,40 @@ struct Filling {
     chunks: Vec<Vec<(ChunkId, u32)>>,
     /// The store already had this stream: its payload is skipped.
     skip: bool,
+    /// The next of the plan's segments whose bytes `check` has not seen.
+    seg: usize,
+    check: StreamCheck,
+}
+
+/// The stream being composed, hashed as its bytes go by in stream order: its sha256 is the
+/// proof that the recipe and the chunks written for it are right (store-format.md 6.3), and
+/// its tar index comes from the same pass. Hashing while composing spares reading the
+/// whole stream back from the store.
+struct StreamCheck {
+    sha: Sha256,
+    len: u64,
+    walker: TarWalker,
+}
+
+impl StreamCheck {
+    fn new() -> StreamCheck {
+        StreamCheck {
+            sha: Sha256::new(),
+            len: 0,
+            walker: TarWalker::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.sha.update(bytes);
+        self.len += bytes.len() as u64;
+        self.walker.push(bytes);
+    }
 }
 
 impl Filling {
     /// Put the next payload bytes into the plan's missing runs, in order.
-    fn fill(&mut self, mut bytes: &[u8], store: &Store, writer: &ChunkWriter) -> Result<()> {
+    fn fill(&mut self, mut bytes: &[u8], c: &Composer) -> Result<()> {
         while !bytes.is_empty() {
             let Some(&len) = self.runs.get(self.run) else {
                 return Err(Error::format(
@@ -302,20 +337,43 @@ impl Filling {
                     "more payload than the stream plan has missing bytes",
                 ));
             };
+            if self.filled == 0 {
+                self.check_segments(c)?;
+            }
             let take = ((len - self.filled) as usize).min(bytes.len());
             if self.chunks.len() <= self.run {
                 self.chunks.push(Vec::new());
             }
+            self.check.push(&bytes[..take]);
             let out = &mut self.chunks[self.run];
-            self.chunker.push(&bytes[..take], |c| writer.put(c, out))?;
+            self.chunker.push(&bytes[..take], |b| c.writer.put(b, out))?;
             self.filled += take as u64;
             bytes = &bytes[take..];
             if self.filled == len {
-                let chunker = std::mem::replace(&mut self.chunker, Chunker::new(store.params()));
-                chunker.finish(|c| writer.put(c, out))?;
+                let chunker = std::mem::replace(&mut self.chunker, Chunker::new(c.store.params()));
+                chunker.finish(|b| c.writer.put(b, out))?;
                 self.run += 1;
                 self.filled = 0;
+                // Past this run's own segment.
+                self.seg += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Hash the segments up to the next missing run (or the end): stored chunks, read as
+    /// the stream's sha256 proves them.
+    fn check_segments(&mut self, c: &Composer) -> Result<()> {
+        let segments = &c.plans[self.plan].segments;
+        while let Some(seg) = segments.get(self.seg) {
+            let Some(chunks) = c.segment_chunks(self.plan, seg)? else {
+                break;
+            };
+            for (id, len) in chunks {
+                let bytes = crate::reassemble::read_chunk(c.store, &id, len, ChunkCheck::ByDigest)?;
+                self.check.push(&bytes);
+            }
+            self.seg += 1;
         }
         Ok(())
     }
@@ -329,6 +387,8 @@ impl Filling {
             chunker: Chunker::new(store.params()),
             chunks: Vec::new(),
             skip,
+            seg: 0,
+            check: StreamCheck::new(),
         }
     }
 }
@@ -371,10 +431,13 @@ enum ToWriter {
     Sync(crossbeam_channel::Sender<Result<(u64, u64)>>),
 }
 
-/// The composing thread's handle on the writer: compressing and writing chunks runs beside
-/// decoding the payload instead of after it.
+/// The composing thread's handle on the writers: compressing and writing chunks runs beside
+/// decoding the payload instead of after it, on several threads (one alone fell behind
+/// the decoders: zstd and RocksDB cost more per byte than decoding a delta). A chunk goes
+/// to the writer its id picks, so a repeated chunk meets its first copy in the same queue
+/// and is counted and stored once.
 struct ChunkWriter {
-    tx: crossbeam_channel::Sender<ToWriter>,
+    txs: Vec<crossbeam_channel::Sender<ToWriter>>,
     /// Set by the writer thread when a write fails: decoding stops at the next chunk
     /// instead of at the end of the stream.
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -396,19 +459,34 @@ impl ChunkWriter {
         }
         let id = ChunkId::of(c);
         out.push((id, c.len() as u32));
-        self.tx
+        let writer = &self.txs[id.0[0] as usize % self.txs.len()];
+        writer
             .send(ToWriter::Put(id, c.to_vec()))
             .map_err(|_| Self::gone())
     }
 
-    /// Wait until every queued chunk is written; counts what was new.
+    /// Wait until every queued chunk is written; counts what was new. Every writer is
+    /// asked (each queue is in order), and the first error wins.
     fn sync(&self, report: &mut ImportReport) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.tx.send(ToWriter::Sync(tx)).map_err(|_| Self::gone())?;
-        let (chunks, bytes) = rx.recv().map_err(|_| Self::gone())??;
-        report.chunks_added += chunks;
-        report.chunk_bytes_added += bytes;
-        Ok(())
+        let mut replies = Vec::with_capacity(self.txs.len());
+        for writer in &self.txs {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            writer.send(ToWriter::Sync(tx)).map_err(|_| Self::gone())?;
+            replies.push(rx);
+        }
+        let mut first_err = None;
+        for rx in replies {
+            match rx.recv().map_err(|_| Self::gone()).and_then(|r| r) {
+                Ok((chunks, bytes)) => {
+                    report.chunks_added += chunks;
+                    report.chunk_bytes_added += bytes;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
 
@@ -488,15 +566,29 @@ impl<'a> Composer<'a> {
         Ok(&self.base[&b])
     }
 
-    /// The chunks a segment stands for (`None` for a missing run).
-    fn segment_chunks(&mut self, plan: usize, seg: &Segment) -> Result<Option<Vec<(ChunkId, u32)>>> {
+    /// Load the base streams plan `k`'s segments name.
+    fn load_bases(&mut self, k: usize) -> Result<()> {
+        for seg in &self.plans[k].segments {
+            if let Segment::Base { base, .. } = *seg {
+                self.base_stream(base)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunks a segment stands for (`None` for a missing run). The plan's base
+    /// streams must be loaded (`load_bases`).
+    fn segment_chunks(&self, plan: usize, seg: &Segment) -> Result<Option<Vec<(ChunkId, u32)>>> {
         let slice = |chunks: &[(ChunkId, u32)], first: u32, count: u32| -> Option<Vec<(ChunkId, u32)>> {
             let end = (first as usize).checked_add(count as usize)?;
             chunks.get(first as usize..end).map(|s| s.to_vec())
         };
         match *seg {
             Segment::Base { base, first, count } => {
-                let s = self.base_stream(base)?;
+                let s = self
+                    .base
+                    .get(&base)
+                    .ok_or_else(|| self.fail(format!("base {base} is not loaded")))?;
                 let found = slice(&s.recipe.chunks, first, count);
                 found.map(Some).ok_or_else(|| {
                     self.fail(format!(
@@ -529,6 +621,9 @@ impl<'a> Composer<'a> {
             self.finish_next(report)?;
         }
         let skip = self.store.has_recipe(&self.plans[k].content)?;
+        if !skip {
+            self.load_bases(k)?;
+        }
         let runs = self.plans[k]
             .segments
             .iter()
@@ -591,7 +686,7 @@ impl<'a> Composer<'a> {
                         PieceBytes::Copied(b) => b.as_slice(),
                     };
                     filling
-                        .fill(bytes, this.store, this.writer)
+                        .fill(bytes, this)
                         .map_err(|e| this.fail(format!("{name}: {e}")))?;
                 }
                 Ok(())
@@ -621,12 +716,13 @@ impl<'a> Composer<'a> {
                 .ok_or_else(|| self.fail(format!("{name}: base {d} is not loaded")))
         };
         let mut prefix = Vec::with_capacity(g.prefix_len() as usize);
+        let mut last = crate::reassemble::LastChunk::default();
         for (k, (d, off, len)) in g.refs.iter().enumerate() {
             let s = base(d)?;
             if off.checked_add(*len).is_none_or(|e| e > s.recipe.len) {
                 return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
             }
-            let mut bytes = s.read_for_stream(self.store, *off, *len)?;
+            let mut bytes = s.read_with(self.store, *off, *len, ChunkCheck::ByDigest, &mut last)?;
             if let Some(origin) = g.ref_filter(k) {
                 crate::x86filter::encode(&mut bytes, origin);
             }
@@ -649,7 +745,13 @@ impl<'a> Composer<'a> {
                     if src.checked_add(p.len).is_none_or(|e| e > s.recipe.len) {
                         return Err(self.fail(format!("{name}: a copy runs past the end of {d}")));
                     }
-                    PieceBytes::Copied(s.read_for_stream(self.store, src, p.len)?)
+                    PieceBytes::Copied(s.read_with(
+                        self.store,
+                        src,
+                        p.len,
+                        ChunkCheck::ByDigest,
+                        &mut last,
+                    )?)
                 }
                 None => {
                     let end = at + p.len as usize;
@@ -682,10 +784,11 @@ impl<'a> Composer<'a> {
             self.current = None;
             return Ok(());
         }
-        let filling = match self.current.take() {
+        let mut filling = match self.current.take() {
             Some(f) if f.plan == k => f,
             other => {
                 self.current = other;
+                self.load_bases(k)?;
                 Filling::new(k, Vec::new(), false, self.store)
             }
         };
@@ -700,6 +803,7 @@ impl<'a> Composer<'a> {
                 filling.run
             )));
         }
+        filling.check_segments(self)?;
         let mut runs = filling.chunks.into_iter();
         let mut chunks: Vec<(ChunkId, u32)> = Vec::new();
         for seg in &segments {
@@ -714,11 +818,20 @@ impl<'a> Composer<'a> {
         }
         let recipe = Recipe { len, chunks };
         self.writer.sync(report)?;
-        // Read it back: the sha256 of the whole stream is the proof, and the tar index
-        // comes from the same pass.
-        let mut walker = TarWalker::new();
-        crate::reassemble::read_verified(self.store, &content, &recipe, |b| walker.push(b))
-            .map_err(|e| self.fail(format!("layer {content} does not assemble to its digest: {e}")))?;
+        let StreamCheck {
+            sha,
+            len: hashed,
+            walker,
+        } = filling.check;
+        let actual = sha.finish();
+        if hashed != len || actual != content {
+            // A damaged stored chunk (of the base) would explain it: name it if so.
+            crate::reassemble::find_damaged_chunk(self.store, &recipe)
+                .map_err(|e| self.fail(format!("layer {content} does not assemble to its digest: {e}")))?;
+            return Err(self.fail(format!(
+                "layer {content} does not assemble to its digest ({hashed} bytes with sha256 {actual}): the bundle is damaged or was made for another base"
+            )));
+        }
         self.store.put_recipe(&content, &recipe, &walker.finish())?;
         report.recipes_added += 1;
         self.done[k] = Some(recipe);

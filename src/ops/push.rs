@@ -5,7 +5,8 @@
 //! and finally the tag.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -268,15 +269,7 @@ async fn push_blob(
             {
                 return Ok(BlobPush::Mounted);
             }
-            let file = materialize(ctx, d, media_type).await?;
-            let bar = output::bytes_bar(size, format!("push {}", d.short()));
-            let b2 = bar.clone();
-            let res = registries
-                .push_blob_file(image, d, &file, &move |n| b2.set_position(n))
-                .await;
-            bar.finish_and_clear();
-            let _ = std::fs::remove_file(&file);
-            res?;
+            upload_while_rebuilding(ctx, registries, image, d, size).await?;
             hints.set(&image.registry, d, &image.repository);
             Ok(BlobPush::Uploaded(size))
         }
@@ -297,15 +290,31 @@ pub async fn materialize(ctx: &Ctx, d: &Digest, _media_type: &str) -> Result<Pat
     let d = *d;
     tokio::task::spawn_blocking(move || materialize_blocking(&store, &d))
         .await
-        .map_err(|e| Error::io("rebuild task", std::io::Error::other(e.to_string())))?
+        .map_err(join_err)?
 }
 
 pub fn materialize_blocking(store: &Store, d: &Digest) -> Result<PathBuf> {
+    let path = spool_path(store, d)?;
+    write_blob(store, d, &path, &mut std::io::sink())?;
+    Ok(path)
+}
+
+fn join_err(e: tokio::task::JoinError) -> Error {
+    Error::io("rebuild task", std::io::Error::other(e.to_string()))
+}
+
+/// A fresh temp file name for blob `d` in the store's temp directory.
+fn spool_path(store: &Store, d: &Digest) -> Result<PathBuf> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = store
+    Ok(store
         .tmp_dir()?
-        .join(format!("{}.{}.{n}.push", d.hex(), std::process::id()));
+        .join(format!("{}.{}.{n}.push", d.hex(), std::process::id())))
+}
+
+/// Write blob `d`'s exact bytes to `path`, and to `also` as they are produced; `Ok` only
+/// once they are checked against the digest.
+fn write_blob(store: &Store, d: &Digest, path: &Path, also: &mut dyn Write) -> Result<()> {
     if let Some(doc) = store.doc(d)? {
         let actual = Digest::of(&doc.data);
         if actual != *d {
@@ -315,8 +324,10 @@ pub fn materialize_blocking(store: &Store, d: &Digest) -> Result<PathBuf> {
                 actual,
             });
         }
-        std::fs::write(&path, &doc.data).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        return Ok(path);
+        std::fs::write(path, &doc.data).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        return also
+            .write_all(&doc.data)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e));
     }
     let rec = store.blob(d)?.ok_or_else(|| Error::NotInStore {
         path: store.path().to_path_buf(),
@@ -324,8 +335,141 @@ pub fn materialize_blocking(store: &Store, d: &Digest) -> Result<PathBuf> {
         digest: *d,
         hint: ": pull the image again",
     })?;
-    rebuild::rebuild_to_file(store, d, &rec, &path)?;
-    Ok(path)
+    rebuild::rebuild_to_file_and(store, d, &rec, path, also)?;
+    Ok(())
+}
+
+/// Pieces of a blob in flight to the registry, and how many may wait: the upload runs
+/// beside the rebuild, a few MiB behind it at most.
+const LIVE_PIECE: usize = 1 << 20;
+const LIVE_QUEUE: usize = 4;
+
+/// Rebuild blob `d` and upload it at the same time (rebuild ‖ upload). The bytes also go
+/// to a spool file, which a retry uploads once the rebuild is done. The last piece is held
+/// back until the rebuild has checked the digest, so the registry never receives a whole
+/// blob that was not verified; a wrong rebuild ends the upload with an error instead.
+async fn upload_while_rebuilding(
+    ctx: &Ctx,
+    registries: &crate::oci::registry::Registries,
+    image: &RegistryRef,
+    d: &Digest,
+    size: u64,
+) -> Result<()> {
+    let path = spool_path(&ctx.store, d)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(LIVE_QUEUE);
+    let (abandoned, stop) = tokio::sync::watch::channel(false);
+    let (ready_tx, spool_ready) = tokio::sync::watch::channel(None);
+    let producer = {
+        let (store, d, path) = (ctx.store.clone(), *d, path.clone());
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let mut live = LiveBytes {
+                tx,
+                stop,
+                rt,
+                piece: Vec::with_capacity(LIVE_PIECE),
+                held: None,
+                open: true,
+            };
+            let made = write_blob(&store, &d, &path, &mut live);
+            // On failure the upload learns it before the stream ends, so it does not retry.
+            match &made {
+                Ok(()) => {
+                    live.release();
+                    let _ = ready_tx.send(Some(true));
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Some(false));
+                    live.refuse(e);
+                }
+            }
+            made
+        })
+    };
+    let bytes =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).boxed();
+    let live = crate::oci::registry::LiveBlob {
+        bytes,
+        abandoned,
+        spool_ready,
+    };
+    let bar = output::bytes_bar(size, format!("push {}", d.short()));
+    let b2 = bar.clone();
+    let uploaded = registries
+        .push_blob_live(image, d, size, Some(live), &path, &move |n| b2.set_position(n))
+        .await;
+    bar.finish_and_clear();
+    // A failed rebuild is the cause of a failed upload: its error comes first.
+    let made = producer.await.map_err(join_err);
+    let _ = std::fs::remove_file(&path);
+    made??;
+    uploaded
+}
+
+/// The writer end of a live upload: rebuilt bytes cut into pieces and sent one piece
+/// behind (see `upload_while_rebuilding`).
+struct LiveBytes {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    /// Set when the upload gave up on these bytes.
+    stop: tokio::sync::watch::Receiver<bool>,
+    rt: tokio::runtime::Handle,
+    piece: Vec<u8>,
+    /// The last full piece: sent when the next one is full, or once the blob is verified.
+    held: Option<bytes::Bytes>,
+    /// False once the upload stopped taking bytes (a retry sends the spool file).
+    open: bool,
+}
+
+impl LiveBytes {
+    fn send(&mut self, item: std::io::Result<bytes::Bytes>) {
+        if !self.open {
+            return;
+        }
+        let (tx, stop) = (&self.tx, &mut self.stop);
+        // The rebuild runs on a blocking thread: it waits here while the upload is behind,
+        // and stops waiting if the upload gives up without dropping the stream.
+        self.open = self.rt.block_on(async {
+            tokio::select! {
+                sent = tx.send(item) => sent.is_ok(),
+                _ = stop.wait_for(|s| *s) => false,
+            }
+        });
+    }
+
+    /// The blob is verified: send the rest.
+    fn release(mut self) {
+        if let Some(h) = self.held.take() {
+            self.send(Ok(h));
+        }
+        let last = std::mem::take(&mut self.piece);
+        if !last.is_empty() {
+            self.send(Ok(last.into()));
+        }
+    }
+
+    /// The blob is wrong: the upload must not complete.
+    fn refuse(mut self, why: &Error) {
+        self.send(Err(std::io::Error::other(format!("the rebuild failed: {why}"))));
+    }
+}
+
+impl Write for LiveBytes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.open {
+            self.piece.extend_from_slice(buf);
+            if self.piece.len() >= LIVE_PIECE {
+                let full = std::mem::replace(&mut self.piece, Vec::with_capacity(LIVE_PIECE));
+                if let Some(h) = self.held.replace(full.into()) {
+                    self.send(Ok(h));
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn push_manifests(sink: &Sink, parts: &ImageParts, top: &Digest) -> Result<()> {
