@@ -8,7 +8,8 @@
 use std::io::{self, Read};
 use std::ops::Range;
 
-use flate2::{Crc, Decompress, FlushDecompress, Status};
+use flate2::Crc;
+use zlib_rs::{Inflate, InflateFlush, Status};
 
 use super::gzip::{self, HeaderError};
 
@@ -138,7 +139,7 @@ enum GzState {
 pub struct GzipDecoder<R> {
     input: Input<R>,
     state: GzState,
-    inflate: Decompress,
+    inflate: Inflate,
     crc: Crc,
     current: Option<Member>,
     members: Vec<Member>,
@@ -150,7 +151,7 @@ impl<R: Read> GzipDecoder<R> {
         GzipDecoder {
             input: Input::new(src),
             state: GzState::Header,
-            inflate: Decompress::new(false),
+            inflate: Inflate::new(false, 15),
             crc: Crc::new(),
             current: None,
             members: Vec::new(),
@@ -238,8 +239,11 @@ impl<R: Read> GzipDecoder<R> {
             let before_out = self.inflate.total_out();
             let status = self
                 .inflate
-                .decompress(self.input.avail(), out, FlushDecompress::None)
-                .map_err(|e| invalid(format!("corrupt deflate data: {e}")))?;
+                .decompress(self.input.avail(), out, InflateFlush::NoFlush)
+                .map_err(|e| {
+                    let detail = self.inflate.error_message().unwrap_or(e.as_str());
+                    invalid(format!("corrupt deflate data: {detail}"))
+                })?;
             let used = (self.inflate.total_in() - before_in) as usize;
             let produced = (self.inflate.total_out() - before_out) as usize;
             self.input.consume(used);
