@@ -11,7 +11,7 @@
 //! The content of x86-64 ELF files goes through the x86 branch filter on both sides
 //! (`crate::x86filter`): rebuilt code moves, and the filter keeps its calls alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use zstd::zstd_safe;
 
@@ -142,6 +142,9 @@ pub struct BaseIndex {
     by_path: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
     by_masked: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
     by_name: HashMap<Vec<u8>, Vec<(Digest, usize)>>,
+    /// Streams that matches by masked path or file name do not pick (see
+    /// `avoid_in_loose_matches`).
+    loose_avoid: HashSet<Digest>,
 }
 
 impl BaseIndex {
@@ -168,28 +171,41 @@ impl BaseIndex {
         Ok(idx)
     }
 
+    /// Keep matches by masked path or file name out of `streams`: a reference that only
+    /// guesses would make a receiver hold a stream it could otherwise do without (a layer
+    /// the new images share unchanged), for a few bytes saved at best.
+    pub fn avoid_in_loose_matches(&mut self, streams: HashSet<Digest>) {
+        self.loose_avoid = streams;
+    }
+
     /// The base entry (stream, index) most likely to hold the previous version of `entry`.
     pub fn find_entry(&self, preferred: Option<&Digest>, entry: &TarEntry) -> Option<(Digest, usize)> {
         if !entry.is_regular() || entry.size == 0 {
             return None;
         }
-        let pick = |cands: &Vec<(Digest, usize)>| -> Option<(Digest, usize)> {
+        let pick = |cands: &Vec<(Digest, usize)>, loose: bool| -> Option<(Digest, usize)> {
+            let allowed = |d: &Digest| !loose || !self.loose_avoid.contains(d);
             if let Some(p) = preferred
-                && let Some(c) = cands.iter().find(|(d, _)| d == p)
+                && let Some(c) = cands.iter().find(|(d, _)| d == p && allowed(d))
             {
                 return Some(*c);
             }
             // Closest in size: the likeliest to be the same file's previous version.
             cands
                 .iter()
+                .filter(|(d, _)| allowed(d))
                 .min_by_key(|(d, i)| self.streams[d].entries[*i].size.abs_diff(entry.size))
                 .copied()
         };
         self.by_path
             .get(&entry.path)
-            .and_then(pick)
-            .or_else(|| self.by_masked.get(&masked(&entry.path)).and_then(pick))
-            .or_else(|| self.by_name.get(entry.file_name()).and_then(pick))
+            .and_then(|c| pick(c, false))
+            .or_else(|| {
+                self.by_masked
+                    .get(&masked(&entry.path))
+                    .and_then(|c| pick(c, true))
+            })
+            .or_else(|| self.by_name.get(entry.file_name()).and_then(|c| pick(c, true)))
     }
 
     /// The base range to use as reference for `entry` of a new stream: the range the old

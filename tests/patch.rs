@@ -197,6 +197,7 @@ fn diff_then_apply_reproduces_every_new_digest() {
     let out = booster(
         &receiver,
         &[
+            "--json",
             "apply",
             arg(&f.old_list),
             arg(&f.new_list),
@@ -204,8 +205,11 @@ fn diff_then_apply_reproduces_every_new_digest() {
             &f.dst.addr,
         ],
     );
-    ok(&out);
+    let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_new_images_match(&f);
+    // The shared base layer and the app's unchanged config layer are at the destination
+    // and give the patch no bytes: not pulled.
+    assert_eq!(applied["base_layers_left_out"], 2, "{applied}");
     ok(&booster(&receiver, &["fsck", "--rebuild"]));
     // A second apply has nothing left to do and still succeeds.
     ok(&booster(
@@ -356,4 +360,74 @@ fn dry_run_estimates_without_writing() {
     assert!(v["dry_run"].as_bool().unwrap());
     assert!(v["patch_bytes"].as_u64().unwrap() > 0);
     assert!(!patch.exists());
+}
+
+/// The shortcut's fallback: a new image whose layers have the old contents but not the old
+/// blobs (recompressed), so the destination lacks them. The patch takes no bytes from those
+/// layers, yet they are pulled and ingested as before, the new blobs are rebuilt from
+/// them, and the pushed image has the upstream digest.
+#[test]
+fn layers_the_destination_lacks_are_pulled_even_when_the_patch_needs_no_bytes_of_them() {
+    let f = fixture();
+    let old = format!("{}/test/app:v1", f.src.addr);
+    let recompressed = format!("{}/test/app:v3", f.src.addr);
+    // The old layers' plain tars, compressed again by GNU gzip -1: new blobs, old contents.
+    let plain = f.work.path().join("plain-v1");
+    skopeo_copy(
+        &format!("docker://{old}"),
+        &format!("dir:{}", plain.display()),
+        &["--dest-decompress"],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plain.join("manifest.json")).unwrap()).unwrap();
+    let layers: Vec<Layer> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let d = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+            Layer::gzip_by(
+                &std::fs::read(plain.join(d)).unwrap(),
+                "gzip",
+                &["-1", "-n", "-c"],
+            )
+        })
+        .collect();
+    let layout = f.work.path().join("app-v3");
+    image::write_image_layout(&layout, "v3", &layers);
+    skopeo_copy(
+        &format!("oci:{}:v3", layout.display()),
+        &format!("docker://{recompressed}"),
+        &[],
+    );
+    let old_list = f.work.path().join("old-app.txt");
+    std::fs::write(&old_list, format!("{old}\n")).unwrap();
+    let new_list = f.work.path().join("new-app.txt");
+    std::fs::write(&new_list, format!("{recompressed}\n")).unwrap();
+    let patch = f.work.path().join("recompressed.patch");
+    ok(&booster(
+        &f.work.path().join("sender"),
+        &["diff", arg(&old_list), arg(&new_list), "-o", arg(&patch)],
+    ));
+    let receiver = f.work.path().join("receiver-v3");
+    let out = booster(
+        &receiver,
+        &[
+            "--json",
+            "apply",
+            arg(&old_list),
+            arg(&new_list),
+            arg(&patch),
+            &f.dst.addr,
+        ],
+    );
+    let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(applied["base_layers_left_out"], 0, "{applied}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/test/app:v3", f.dst.addr)),
+        skopeo_digest(&format!("docker://{recompressed}"))
+    );
+    let images = ok(&booster(&receiver, &["images"]));
+    assert!(images.contains("test/app:v3"), "{images}");
+    ok(&booster(&receiver, &["fsck", "--rebuild"]));
 }

@@ -3,20 +3,32 @@
 //! then rebuild and push every NEW image into REGISTRY at its repository path. Nothing is
 //! pushed unless the patch verified and its base is present; a rerun after any failure
 //! finishes the job (import skips what it has, push skips what the registry has).
+//!
+//! Base layers that NEW shares unchanged, that the patch takes no bytes from and that the
+//! destination already holds are not ingested: such an apply records no image in the store
+//! (it does not hold all of them) and pushes NEW by the patch's manifest digests.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::import::{self, ImportReport};
 use super::pull::{self, Ctx, PullOptions};
 use super::push::{self, MountHints, PushReport};
+use crate::bundle::format::Meta;
 use crate::error::{Error, Result};
+use crate::id::Digest;
 use crate::layer::Analysis;
 use crate::oci::reference::{Destination, ImageRef, RegistryRef, parse_registry_ref};
 use crate::oci::source::Sink;
+use crate::store::{Doc, ImageRecord};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ApplyReport {
     pub base_pulled: Vec<String>,
+    /// Base layers not pulled: shared unchanged by the new images, used by the patch for
+    /// no bytes, and already at the destination.
+    pub base_layers_left_out: usize,
     pub import: ImportReport,
     pub pushed: Vec<PushReport>,
 }
@@ -85,8 +97,14 @@ pub async fn apply(
 
     // The base: what the registry already holds of OLD, ingested as delta base.
     let mut base_pulled = Vec::new();
-    if !import::missing_base(&ctx.store, &meta)?.is_empty() {
-        let opts = PullOptions::new(None, Analysis::BaseOnly);
+    let mut left_out = LeftOut::default();
+    let nothing = HashSet::new();
+    if !import::missing_base(&ctx.store, &meta, &nothing)?.is_empty() {
+        left_out = layers_to_leave_out(ctx, patch, &meta, &to_push).await?;
+        let opts = PullOptions {
+            skip_layers: Arc::new(left_out.blobs.clone()),
+            ..PullOptions::new(None, Analysis::BaseOnly)
+        };
         let mut failures = Vec::new();
         for o in old {
             let src = match o {
@@ -98,7 +116,7 @@ pub async fn apply(
                 Err(e) => failures.push(format!("{src}: {e}")),
             }
         }
-        let missing = import::missing_base(&ctx.store, &meta)?;
+        let missing = import::missing_base(&ctx.store, &meta, &left_out.contents)?;
         if !missing.is_empty() {
             return Err(Error::Bundle {
                 path: patch.to_path_buf(),
@@ -120,13 +138,22 @@ pub async fn apply(
         }
     }
 
+    let base_layers_left_out = left_out.blobs.len();
     let store = ctx.store.clone();
     let p = patch.to_path_buf();
     let import = tokio::task::spawn_blocking(move || {
         let bar = crate::output::bytes_bar(0, "importing patch");
-        let r = import::import_bundle(&store, &p, &mut |_, a, b| {
-            crate::output::progress_to(&bar, a, b);
-        });
+        let opts = import::ImportOptions {
+            absent_base: left_out.contents,
+        };
+        let r = import::import_bundle_with(
+            &store,
+            &p,
+            &mut |_, a, b| {
+                crate::output::progress_to(&bar, a, b);
+            },
+            &opts,
+        );
         bar.finish_and_clear();
         r
     })
@@ -147,13 +174,105 @@ pub async fn apply(
             registries: ctx.registries.clone(),
             image: target.clone(),
         };
-        pushed.push(push::push_image(ctx, name, &sink, &hints).await?);
+        // By the patch's own digest: the store records the image only if it holds all of
+        // it, which it does not when layers were left out.
+        let top = meta
+            .images
+            .iter()
+            .find(|i| &i.name == name)
+            .map(|i| ImageRecord {
+                digest: i.digest,
+                media_type: i.media_type.clone(),
+            })
+            .expect("to_push names come from the patch");
+        pushed.push(push::push_image_at(ctx, name, &top, &sink, &hints).await?);
     }
     Ok(ApplyReport {
         base_pulled,
+        base_layers_left_out,
         import,
         pushed,
     })
+}
+
+/// Base layers an apply need not ingest: blob digests (not pulled) and their contents (the
+/// import may lack them).
+#[derive(Default)]
+struct LeftOut {
+    blobs: HashSet<Digest>,
+    contents: HashSet<Digest>,
+}
+
+/// The layers NEW shares unchanged with OLD that the patch takes no bytes from and that
+/// the destination already holds in every repository whose new image has them: the push
+/// will find them there, so pulling and ingesting them would only cost time (for an app
+/// update on a large base image, most of the base). Any doubt means they are pulled.
+async fn layers_to_leave_out(
+    ctx: &Ctx,
+    patch: &Path,
+    meta: &Meta,
+    to_push: &[(String, RegistryRef)],
+) -> Result<LeftOut> {
+    let (p, m) = (patch.to_path_buf(), meta.clone());
+    let (used, blobs, docs) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let reader = crate::bundle::BundleReader::open(&p)?;
+        let used = import::base_used_for_data(&reader, &m)?;
+        Ok((
+            used,
+            import::blob_contents(&reader)?,
+            import::bundle_docs(&reader)?,
+        ))
+    })
+    .await
+    .map_err(join_err)??;
+    let shared_only: HashSet<Digest> = meta
+        .base
+        .iter()
+        .map(|b| b.content)
+        .filter(|c| !used.contains(c))
+        .collect();
+    // Which blobs each destination repository must end up with.
+    let lookup = |d: &Digest| -> Result<Doc> {
+        docs.get(d).cloned().ok_or_else(|| Error::Bundle {
+            path: patch.to_path_buf(),
+            reason: format!("manifest {d} is not in the patch"),
+        })
+    };
+    let mut wanted: Vec<(&RegistryRef, HashSet<Digest>)> = Vec::new();
+    for (name, target) in to_push {
+        let top = meta
+            .images
+            .iter()
+            .find(|i| &i.name == name)
+            .expect("to_push names come from the patch");
+        wanted.push((target, push::image_blobs(&lookup, &top.digest)?));
+    }
+    let mut out = LeftOut::default();
+    for (blob, content) in blobs {
+        if !shared_only.contains(&content) || ctx.store.has_recipe(&content)? {
+            continue;
+        }
+        let mut needed_somewhere = false;
+        let mut present_everywhere = true;
+        for (target, _) in wanted.iter().filter(|(_, b)| b.contains(&blob)) {
+            needed_somewhere = true;
+            if !ctx.registries.blob_exists(target, &blob).await? {
+                present_everywhere = false;
+                break;
+            }
+        }
+        if needed_somewhere && present_everywhere {
+            out.blobs.insert(blob);
+            out.contents.insert(content);
+        }
+    }
+    if !out.blobs.is_empty() {
+        tracing::info!(
+            "{} base layer(s) are shared unchanged and already at the destination: not pulled",
+            out.blobs.len()
+        );
+    }
+    Ok(out)
 }
 
 fn join_err(e: tokio::task::JoinError) -> Error {

@@ -7,7 +7,7 @@
 //! section whose chunks are all present is skipped, so a rerun after a kill continues where
 //! the last one stopped, and importing the same bundle twice adds nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::bundle::format::{self, InnerGzip, MAX_GROUP_OUTPUT, Meta, PayloadSection, Segment, StreamPlan};
@@ -34,6 +34,20 @@ pub struct ImportReport {
     pub docs_added: u64,
     pub images_added: u64,
     pub images_updated: u64,
+    /// Blob records left out because their layer is neither stored nor carried, as the
+    /// caller allowed (`ImportOptions::absent_base`); the images are then not recorded.
+    pub blobs_left_out: u64,
+}
+
+/// How far an import may go without the whole base.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Base streams the store may lack: layers the new images share unchanged, which the
+    /// bundle uses for no bytes (see `base_used_for_data`) and which the destination
+    /// registry already holds. Their blob records are left out, and so are the image
+    /// records (an image is recorded only when the store holds all of it); the images can
+    /// still be pushed by digest to a registry that has those layers.
+    pub absent_base: HashSet<Digest>,
 }
 
 impl ImportReport {
@@ -73,10 +87,11 @@ pub fn open_verified(
     Ok((reader, meta))
 }
 
-/// The base streams the bundle needs that this store lacks, as "label (content)".
-pub fn missing_base(store: &Store, meta: &Meta) -> Result<Vec<String>> {
+/// The base streams the bundle needs that this store lacks, as "label (content)", leaving
+/// out those in `absent_ok`.
+pub fn missing_base(store: &Store, meta: &Meta, absent_ok: &HashSet<Digest>) -> Result<Vec<String>> {
     let mut missing = Vec::new();
-    for b in &meta.base {
+    for b in meta.base.iter().filter(|b| !absent_ok.contains(&b.content)) {
         let ok = match store.recipe(&b.content)? {
             Some(r) => {
                 let mut all = r.len == b.len;
@@ -102,13 +117,87 @@ pub fn missing_base(store: &Store, meta: &Meta) -> Result<Vec<String>> {
     Ok(missing)
 }
 
+/// The base streams a bundle takes bytes from: those its plans take chunks from, and those
+/// its payload groups reference or copy from. The rest of its declared base are layers the
+/// new images share unchanged: needed only to rebuild those very layers.
+pub fn base_used_for_data(reader: &BundleReader, meta: &Meta) -> Result<HashSet<Digest>> {
+    let bad = |i: usize, e: crate::codec::DecodeError| Error::Bundle {
+        path: reader.path().to_path_buf(),
+        reason: format!("{}: {e}", reader.section_name(i)),
+    };
+    let mut used = HashSet::new();
+    for i in 0..reader.index.len() {
+        match reader.kind(i) {
+            SectionKind::Recipes => {
+                for plan in format::decode_plans(&reader.read(i)?).map_err(|e| bad(i, e))? {
+                    for seg in &plan.segments {
+                        if let Segment::Base { base, .. } = *seg
+                            && let Some(b) = meta.base.get(base as usize)
+                        {
+                            used.insert(b.content);
+                        }
+                    }
+                }
+            }
+            SectionKind::Payload => {
+                let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
+                for g in &section.groups {
+                    used.extend(g.refs.iter().map(|r| r.0));
+                    used.extend(g.pieces.iter().filter_map(|p| p.copy.map(|c| c.0)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(used)
+}
+
+/// The bundle's documents (manifests, indexes, configs) by digest.
+pub fn bundle_docs(reader: &BundleReader) -> Result<HashMap<Digest, crate::store::Doc>> {
+    let mut out = HashMap::new();
+    for i in 0..reader.index.len() {
+        if reader.kind(i) == SectionKind::Docs {
+            let docs = format::decode_docs(&reader.read(i)?).map_err(|e| Error::Bundle {
+                path: reader.path().to_path_buf(),
+                reason: format!("{}: {e}", reader.section_name(i)),
+            })?;
+            out.extend(docs);
+        }
+    }
+    Ok(out)
+}
+
+/// The bundle's blob records, as (blob digest, the content it rebuilds from).
+pub fn blob_contents(reader: &BundleReader) -> Result<Vec<(Digest, Digest)>> {
+    let mut out = Vec::new();
+    for i in 0..reader.index.len() {
+        if reader.kind(i) == SectionKind::Blobs {
+            let blobs = format::decode_blobs(&reader.read(i)?).map_err(|e| Error::Bundle {
+                path: reader.path().to_path_buf(),
+                reason: format!("{}: {e}", reader.section_name(i)),
+            })?;
+            out.extend(blobs.into_iter().map(|(d, rec)| (d, rec.content)));
+        }
+    }
+    Ok(out)
+}
+
 pub fn import_bundle(
     store: &Store,
     path: &Path,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<ImportReport> {
+    import_bundle_with(store, path, progress, &ImportOptions::default())
+}
+
+pub fn import_bundle_with(
+    store: &Store,
+    path: &Path,
+    progress: &mut dyn FnMut(&str, u64, u64),
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
     let (reader, meta) = open_verified(store, path, &mut |a, b| progress("verifying", a, b))?;
-    let missing = missing_base(store, &meta)?;
+    let missing = missing_base(store, &meta, &opts.absent_base)?;
     if !missing.is_empty() {
         return Err(Error::Bundle {
             path: path.to_path_buf(),
@@ -134,13 +223,16 @@ pub fn import_bundle(
     // before anything is written (a bundle from an older sender may not declare every
     // layer it assumes the receiver holds). The blob sections are read again to write
     // them below rather than kept: with their rebuild corrections they can be large.
-    let carried: std::collections::HashSet<Digest> = plans.iter().map(|p| p.content).collect();
+    let carried: HashSet<Digest> = plans.iter().map(|p| p.content).collect();
     for i in 0..reader.index.len() {
         if reader.kind(i) != SectionKind::Blobs {
             continue;
         }
         for (d, rec) in format::decode_blobs(&reader.read(i)?).map_err(|e| bad(i, e))? {
-            if !carried.contains(&rec.content) && !store.has_recipe(&rec.content)? {
+            if !carried.contains(&rec.content)
+                && !opts.absent_base.contains(&rec.content)
+                && !store.has_recipe(&rec.content)?
+            {
                 return Err(Error::Bundle {
                     path: path.to_path_buf(),
                     reason: format!(
@@ -186,6 +278,10 @@ pub fn import_bundle(
         match reader.kind(i) {
             SectionKind::Blobs => {
                 for (d, rec) in format::decode_blobs(&reader.read(i)?).map_err(|e| bad(i, e))? {
+                    if opts.absent_base.contains(&rec.content) && !store.has_recipe(&rec.content)? {
+                        report.blobs_left_out += 1;
+                        continue;
+                    }
                     if !store.has_recipe(&rec.content)? {
                         return Err(Error::Bundle {
                             path: path.to_path_buf(),
@@ -214,6 +310,9 @@ pub fn import_bundle(
             }
             _ => {}
         }
+    }
+    if report.blobs_left_out > 0 {
+        return Ok(report);
     }
     for img in &meta.images {
         let rec = ImageRecord {

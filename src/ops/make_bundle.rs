@@ -124,13 +124,32 @@ pub fn make_bundle(
 
     // What the receiver has, chunk by chunk, and which base stream each chunk is in.
     let base_digests: Vec<Digest> = base.contents.iter().map(|(d, _)| *d).collect();
-    let base_index = BaseIndex::build(store, &base_digests)?;
+    let mut base_index = BaseIndex::build(store, &base_digests)?;
+    // Layers the new images share unchanged: a receiver that finds them at its registry
+    // need not ingest them (`apply`) unless the bundle takes bytes from them. So chunks
+    // and loosely matched references (by masked path or file name) come from the other
+    // base streams whenever those have them; a file's old version at the same path is
+    // still used wherever it is.
+    let shared: HashSet<Digest> = closure
+        .contents
+        .iter()
+        .filter(|c| base_index.streams.contains_key(c))
+        .copied()
+        .collect();
     let mut chunk_home: HashMap<ChunkId, (Digest, u32)> = HashMap::new();
-    for (d, s) in &base_index.streams {
+    let homes = base_digests
+        .iter()
+        .filter(|d| !shared.contains(d))
+        .chain(base_digests.iter().filter(|d| shared.contains(d)));
+    for d in homes {
+        let Some(s) = base_index.streams.get(d) else {
+            continue;
+        };
         for (j, (id, _)) in s.recipe.chunks.iter().enumerate() {
             chunk_home.entry(*id).or_insert((*d, j as u32));
         }
     }
+    base_index.avoid_in_loose_matches(shared);
     let labels: HashMap<Digest, &str> = base.contents.iter().map(|(d, l)| (*d, l.as_str())).collect();
 
     // Plan every new stream, in image order: where each of its chunks comes from.

@@ -93,6 +93,10 @@ pub struct PullOptions {
     /// Blobs to ingest only as delta bases even when `analysis` is `Full` (the layers a
     /// diff's new images share with its old ones: the receiver has them).
     pub base_only_blobs: Arc<HashSet<Digest>>,
+    /// Layers not to fetch at all (an apply's base layers that its patch uses for no bytes
+    /// and that the destination already has). An image pulled without some of its layers
+    /// is incomplete: its documents are stored, its image record is not.
+    pub skip_layers: Arc<HashSet<Digest>>,
 }
 
 impl PullOptions {
@@ -101,6 +105,7 @@ impl PullOptions {
             platform,
             analysis,
             base_only_blobs: Arc::default(),
+            skip_layers: Arc::default(),
         }
     }
 
@@ -122,6 +127,9 @@ pub struct PulledImage {
     pub layers: usize,
     pub layers_fetched: Vec<BlobOutcome>,
     pub layers_already_stored: usize,
+    /// Layers left out on purpose (`PullOptions::skip_layers`); when non-zero the image is
+    /// not recorded in the store.
+    pub layers_skipped: usize,
     pub bytes_downloaded: u64,
     /// Set when `--platform` picked one manifest out of an index.
     pub platform_selected_from: Option<Digest>,
@@ -172,6 +180,7 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
         layers: 0,
         layers_fetched: Vec::new(),
         layers_already_stored: 0,
+        layers_skipped: 0,
         bytes_downloaded: 0,
         platform_selected_from: fetched.selected_from,
     };
@@ -185,6 +194,8 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
         }
     }
     report.layers = layers.len();
+    layers.retain(|(d, _)| !opts.skip_layers.contains(d));
+    report.layers_skipped = report.layers - layers.len();
     for (d, desc) in &configs {
         if ctx.store.doc(d)?.is_some() {
             continue;
@@ -228,21 +239,27 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
     .await?;
     overall.finish_and_clear();
     let results: Vec<BlobOutcome> = results.into_iter().flatten().collect();
-    report.layers_already_stored = report.layers - results.len();
+    report.layers_already_stored = report.layers - report.layers_skipped - results.len();
     report.bytes_downloaded += results.iter().map(|o| o.size).sum::<u64>();
     report.layers_fetched = results;
     for (d, doc) in &fetched.docs {
         ctx.store.put_doc(d, doc)?;
     }
-    ctx.store.set_image(
-        &name,
-        &ImageRecord {
-            digest: fetched.target.0,
-            media_type: fetched.target.1,
-        },
-    )?;
+    if report.layers_skipped == 0 {
+        ctx.store.set_image(
+            &name,
+            &ImageRecord {
+                digest: fetched.target.0,
+                media_type: fetched.target.1,
+            },
+        )?;
+    }
+    let left_out = match report.layers_skipped {
+        0 => String::new(),
+        n => format!(", {n} left out (not recorded as an image)"),
+    };
     tracing::info!(
-        "pulled {name} ({}): {} layers, {} fetched, {} already stored, {} downloaded",
+        "pulled {name} ({}): {} layers, {} fetched, {} already stored{left_out}, {} downloaded",
         report.digest,
         report.layers,
         report.layers_fetched.len(),

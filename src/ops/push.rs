@@ -4,7 +4,7 @@
 //! digest first), then push manifests with their exact bytes — children before the index —
 //! and finally the tag.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use crate::oci::manifest::{self, Parsed};
 use crate::oci::reference::RegistryRef;
 use crate::oci::source::Sink;
 use crate::output;
-use crate::store::Store;
+use crate::store::{Doc, ImageRecord, Store};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PushReport {
@@ -66,24 +66,42 @@ struct ImageParts {
 }
 
 fn collect_parts(store: &Store, top: &Digest) -> Result<ImageParts> {
+    let lookup = |d: &Digest| -> Result<Doc> {
+        store.doc(d)?.ok_or_else(|| Error::NotInStore {
+            path: store.path().to_path_buf(),
+            kind: "manifest",
+            digest: *d,
+            hint: ": pull the image again",
+        })
+    };
+    collect_parts_with(&lookup, top)
+}
+
+/// The blobs (configs and layers) of the image whose top manifest is `top`, its manifests
+/// found by `lookup` (a bundle's documents, before they are stored).
+pub fn image_blobs(lookup: &dyn Fn(&Digest) -> Result<Doc>, top: &Digest) -> Result<HashSet<Digest>> {
+    Ok(collect_parts_with(lookup, top)?.blobs.into_keys().collect())
+}
+
+fn collect_parts_with(lookup: &dyn Fn(&Digest) -> Result<Doc>, top: &Digest) -> Result<ImageParts> {
     let mut parts = ImageParts {
         manifests: Vec::new(),
         blobs: BTreeMap::new(),
     };
-    walk(store, top, &mut parts, 0)?;
+    walk(lookup, top, &mut parts, 0)?;
     Ok(parts)
 }
 
-fn walk(store: &Store, d: &Digest, parts: &mut ImageParts, depth: usize) -> Result<()> {
+fn walk(
+    lookup: &dyn Fn(&Digest) -> Result<Doc>,
+    d: &Digest,
+    parts: &mut ImageParts,
+    depth: usize,
+) -> Result<()> {
     if depth > 4 || parts.manifests.iter().any(|(x, _, _)| x == d) {
         return Ok(());
     }
-    let doc = store.doc(d)?.ok_or_else(|| Error::NotInStore {
-        path: store.path().to_path_buf(),
-        kind: "manifest",
-        digest: *d,
-        hint: ": pull the image again",
-    })?;
+    let doc = lookup(d)?;
     match manifest::parse(&doc.data, Some(&doc.media_type))? {
         Parsed::Index { manifests, .. } => {
             for m in &manifests {
@@ -92,7 +110,7 @@ fn walk(store: &Store, d: &Digest, parts: &mut ImageParts, depth: usize) -> Resu
                     || manifest::is_manifest(&m.media_type)
                     || m.media_type.is_empty()
                 {
-                    walk(store, &cd, parts, depth + 1)?;
+                    walk(lookup, &cd, parts, depth + 1)?;
                 } else {
                     parts.blobs.insert(cd, (m.size, m.media_type.clone()));
                 }
@@ -148,6 +166,20 @@ pub async fn push_image(ctx: &Ctx, name: &str, sink: &Sink, hints: &MountHints) 
             ctx.store.path().display()
         ))
     })?;
+    push_image_at(ctx, name, &rec, sink, hints).await
+}
+
+/// Push the image whose top manifest is `rec` (stored as a document), named `name`, whether
+/// or not the store records it as an image: an apply that left out layers the destination
+/// already has pushes its new images this way. Blobs the destination lacks must all be
+/// stored, or nothing is uploaded.
+pub async fn push_image_at(
+    ctx: &Ctx,
+    name: &str,
+    rec: &ImageRecord,
+    sink: &Sink,
+    hints: &MountHints,
+) -> Result<PushReport> {
     let parts = collect_parts(&ctx.store, &rec.digest)?;
     let mut report = PushReport {
         image: name.to_string(),
