@@ -414,59 +414,66 @@ impl Registries {
         let control = Arc::new(control);
         let spool = spool.to_path_buf();
         let progress_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        self.retry(r, &format!("uploading blob {}", digest.short()), || {
-            let client = client.clone();
-            let reference = reference.clone();
-            let d = d.clone();
-            let spool = spool.clone();
-            let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let control = control.clone();
-            let counter = progress_counter.clone();
-            counter.store(0, std::sync::atomic::Ordering::Relaxed);
-            async move {
-                let live = first.is_some();
-                let body = match first {
-                    Some(bytes) => bytes,
-                    None => {
-                        if let Some((abandoned, ready)) = control.as_ref() {
-                            abandoned.send_replace(true);
-                            let whole = ready
-                                .clone()
-                                .wait_for(|v| v.is_some())
-                                .await
-                                .is_ok_and(|v| *v == Some(true));
-                            if !whole {
-                                return Err(OciDistributionError::GenericError(Some(
-                                    "the blob could not be rebuilt".into(),
-                                )));
+        let uploaded = self
+            .retry(r, &format!("uploading blob {}", digest.short()), || {
+                let client = client.clone();
+                let reference = reference.clone();
+                let d = d.clone();
+                let spool = spool.clone();
+                let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let control = control.clone();
+                let counter = progress_counter.clone();
+                counter.store(0, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    let live = first.is_some();
+                    let body = match first {
+                        Some(bytes) => bytes,
+                        None => {
+                            if let Some((abandoned, ready)) = control.as_ref() {
+                                abandoned.send_replace(true);
+                                let whole = ready
+                                    .clone()
+                                    .wait_for(|v| v.is_some())
+                                    .await
+                                    .is_ok_and(|v| *v == Some(true));
+                                if !whole {
+                                    return Err(OciDistributionError::GenericError(Some(
+                                        "the blob could not be rebuilt".into(),
+                                    )));
+                                }
                             }
+                            let f = tokio::fs::File::open(&spool).await?;
+                            tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).boxed()
                         }
-                        let f = tokio::fs::File::open(&spool).await?;
-                        tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).boxed()
+                    };
+                    let stream = body.map(move |r| {
+                        r.inspect(|b| {
+                            counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        })
+                        .map_err(OciDistributionError::IoError)
+                    });
+                    let sent = client.push_blob_stream(&reference, stream, &d, Some(size)).await;
+                    // The producer ended the bytes because they were wrong: nothing to retry.
+                    let refused = live
+                        && control
+                            .as_ref()
+                            .as_ref()
+                            .is_some_and(|(_, ready)| *ready.borrow() == Some(false));
+                    match sent {
+                        Err(_) if refused => Err(OciDistributionError::GenericError(Some(
+                            "the blob could not be rebuilt".into(),
+                        ))),
+                        other => other.map(|_| ()),
                     }
-                };
-                let stream = body.map(move |r| {
-                    r.inspect(|b| {
-                        counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    })
-                    .map_err(OciDistributionError::IoError)
-                });
-                let sent = client.push_blob_stream(&reference, stream, &d, Some(size)).await;
-                // The producer ended the bytes because they were wrong: nothing to retry.
-                let refused = live
-                    && control
-                        .as_ref()
-                        .as_ref()
-                        .is_some_and(|(_, ready)| *ready.borrow() == Some(false));
-                match sent {
-                    Err(_) if refused => Err(OciDistributionError::GenericError(Some(
-                        "the blob could not be rebuilt".into(),
-                    ))),
-                    other => other.map(|_| ()),
                 }
-            }
-        })
-        .await?;
+            })
+            .await;
+        // However it ended, the producer must not wait on these bytes any more (a failed
+        // request may not have dropped its body yet).
+        if let Some((abandoned, _)) = control.as_ref() {
+            abandoned.send_replace(true);
+        }
+        uploaded?;
         progress(size);
         Ok(())
     }
