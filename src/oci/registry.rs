@@ -90,16 +90,6 @@ impl Registries {
         &self.opts
     }
 
-    /// Make the client for `registry` now rather than at its first request. Making one
-    /// costs tens of milliseconds of CPU (the TLS backend loads the system's CA bundle,
-    /// even for plain http): a command that knows its registry early does it on a spare
-    /// core while it works on something else.
-    pub fn prepare(&self, registry: &str) {
-        if let Err(e) = self.client(registry) {
-            tracing::debug!("preparing a client for {registry}: {e}");
-        }
-    }
-
     fn client(&self, registry: &str) -> Result<(Arc<Client>, RegistryAuth)> {
         let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = map.get(registry) {
@@ -411,7 +401,7 @@ impl Registries {
             None => (None, None),
         };
         let first = Mutex::new(first);
-        let control = Arc::new(control);
+        let control = control.as_ref();
         let spool = spool.to_path_buf();
         let progress_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let uploaded = self
@@ -421,7 +411,6 @@ impl Registries {
                 let d = d.clone();
                 let spool = spool.clone();
                 let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
-                let control = control.clone();
                 let counter = progress_counter.clone();
                 counter.store(0, std::sync::atomic::Ordering::Relaxed);
                 async move {
@@ -429,7 +418,7 @@ impl Registries {
                     let body = match first {
                         Some(bytes) => bytes,
                         None => {
-                            if let Some((abandoned, ready)) = control.as_ref() {
+                            if let Some((abandoned, ready)) = control {
                                 abandoned.send_replace(true);
                                 let whole = ready
                                     .clone()
@@ -437,9 +426,7 @@ impl Registries {
                                     .await
                                     .is_ok_and(|v| *v == Some(true));
                                 if !whole {
-                                    return Err(OciDistributionError::GenericError(Some(
-                                        "the blob could not be rebuilt".into(),
-                                    )));
+                                    return Err(not_rebuilt());
                                 }
                             }
                             let f = tokio::fs::File::open(&spool).await?;
@@ -454,15 +441,9 @@ impl Registries {
                     });
                     let sent = client.push_blob_stream(&reference, stream, &d, Some(size)).await;
                     // The producer ended the bytes because they were wrong: nothing to retry.
-                    let refused = live
-                        && control
-                            .as_ref()
-                            .as_ref()
-                            .is_some_and(|(_, ready)| *ready.borrow() == Some(false));
+                    let refused = live && control.is_some_and(|(_, ready)| *ready.borrow() == Some(false));
                     match sent {
-                        Err(_) if refused => Err(OciDistributionError::GenericError(Some(
-                            "the blob could not be rebuilt".into(),
-                        ))),
+                        Err(_) if refused => Err(not_rebuilt()),
                         other => other.map(|_| ()),
                     }
                 }
@@ -470,7 +451,7 @@ impl Registries {
             .await;
         // However it ended, the producer must not wait on these bytes any more (a failed
         // request may not have dropped its body yet).
-        if let Some((abandoned, _)) = control.as_ref() {
+        if let Some((abandoned, _)) = control {
             abandoned.send_replace(true);
         }
         uploaded?;
@@ -554,6 +535,12 @@ impl From<OciDistributionError> for FetchError {
 }
 
 /// Worth retrying: the network, the server's 5xx, rate limits, and a lost upload session.
+/// A live upload whose producer found its bytes wrong: not worth retrying (the rebuild's own
+/// error, naming the layer, is what the caller reports).
+fn not_rebuilt() -> OciDistributionError {
+    OciDistributionError::GenericError(Some("the blob could not be rebuilt".into()))
+}
+
 pub fn is_transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RequestError(r) => match r.status() {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::import::{self, ImportReport};
 use super::pull::{self, Ctx, PullOptions};
 use super::push::{self, MountHints, PushReport};
-use crate::bundle::format::Meta;
+use crate::bundle::format::{BundleImage, Meta};
 use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::layer::Analysis;
@@ -47,11 +47,6 @@ pub async fn apply(
     patch: &Path,
     dest: &Destination,
 ) -> Result<ApplyReport> {
-    // Making the registry client costs tens of milliseconds of CPU: done beside verifying
-    // and importing the patch, where a core is often idle, instead of before the push.
-    let registries = ctx.registries.clone();
-    let registry = dest.registry.clone();
-    let client_ready = tokio::task::spawn_blocking(move || registries.prepare(&registry));
     let store = ctx.store.clone();
     let p = patch.to_path_buf();
     let (_, meta) = tokio::task::spawn_blocking(move || {
@@ -66,10 +61,10 @@ pub async fn apply(
     .map_err(join_err)??;
 
     // Every NEW image must be in the patch; decide what to push before touching anything.
-    let bundle_images: Vec<(RegistryRef, String)> = meta
+    let bundle_images: Vec<(RegistryRef, &BundleImage)> = meta
         .images
         .iter()
-        .filter_map(|i| parse_registry_ref(&i.name).ok().map(|r| (r, i.name.clone())))
+        .filter_map(|i| parse_registry_ref(&i.name).ok().map(|r| (r, i)))
         .collect();
     let mut to_push = Vec::new();
     for n in new {
@@ -78,7 +73,7 @@ pub async fn apply(
                 "{n}: apply pushes to a registry; name new images as registry references"
             )));
         };
-        let (_, name) = bundle_images
+        let (_, image) = bundle_images
             .iter()
             .find(|(b, _)| same_image(b, r))
             .ok_or_else(|| Error::Bundle {
@@ -92,7 +87,17 @@ pub async fn apply(
                         .join(", ")
                 ),
             })?;
-        to_push.push((name.clone(), r.rehomed(dest)));
+        // Pushed by the patch's own digest: the store records the image only if it holds
+        // all of it, which it does not when base layers were left out.
+        let top = ImageRecord {
+            digest: image.digest,
+            media_type: image.media_type.clone(),
+        };
+        to_push.push(Target {
+            name: image.name.clone(),
+            top,
+            dest: r.rehomed(dest),
+        });
     }
 
     // The base: what the registry already holds of OLD, ingested as delta base.
@@ -166,26 +171,14 @@ pub async fn apply(
         import.recipes_added
     );
 
-    client_ready.await.map_err(join_err)?;
     let hints = MountHints::default();
     let mut pushed = Vec::new();
-    for (name, target) in &to_push {
+    for t in &to_push {
         let sink = Sink::Registry {
             registries: ctx.registries.clone(),
-            image: target.clone(),
+            image: t.dest.clone(),
         };
-        // By the patch's own digest: the store records the image only if it holds all of
-        // it, which it does not when layers were left out.
-        let top = meta
-            .images
-            .iter()
-            .find(|i| &i.name == name)
-            .map(|i| ImageRecord {
-                digest: i.digest,
-                media_type: i.media_type.clone(),
-            })
-            .expect("to_push names come from the patch");
-        pushed.push(push::push_image_at(ctx, name, &top, &sink, &hints).await?);
+        pushed.push(push::push_image_at(ctx, &t.name, &t.top, &sink, &hints).await?);
     }
     Ok(ApplyReport {
         base_pulled,
@@ -193,6 +186,13 @@ pub async fn apply(
         import,
         pushed,
     })
+}
+
+/// A NEW image of the patch and where it goes.
+struct Target {
+    name: String,
+    top: ImageRecord,
+    dest: RegistryRef,
 }
 
 /// Base layers an apply need not ingest: blob digests (not pulled) and their contents (the
@@ -207,12 +207,7 @@ struct LeftOut {
 /// the destination already holds in every repository whose new image has them: the push
 /// will find them there, so pulling and ingesting them would only cost time (for an app
 /// update on a large base image, most of the base). Any doubt means they are pulled.
-async fn layers_to_leave_out(
-    ctx: &Ctx,
-    patch: &Path,
-    meta: &Meta,
-    to_push: &[(String, RegistryRef)],
-) -> Result<LeftOut> {
+async fn layers_to_leave_out(ctx: &Ctx, patch: &Path, meta: &Meta, to_push: &[Target]) -> Result<LeftOut> {
     let (p, m) = (patch.to_path_buf(), meta.clone());
     let (used, blobs, docs) = tokio::task::spawn_blocking(move || -> Result<_> {
         let reader = crate::bundle::BundleReader::open(&p)?;
@@ -239,13 +234,8 @@ async fn layers_to_leave_out(
         })
     };
     let mut wanted: Vec<(&RegistryRef, HashSet<Digest>)> = Vec::new();
-    for (name, target) in to_push {
-        let top = meta
-            .images
-            .iter()
-            .find(|i| &i.name == name)
-            .expect("to_push names come from the patch");
-        wanted.push((target, push::image_blobs(&lookup, &top.digest)?));
+    for t in to_push {
+        wanted.push((&t.dest, push::image_blobs(&lookup, &t.top.digest)?));
     }
     let mut out = LeftOut::default();
     for (blob, content) in blobs {

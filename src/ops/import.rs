@@ -121,15 +121,11 @@ pub fn missing_base(store: &Store, meta: &Meta, absent_ok: &HashSet<Digest>) -> 
 /// its payload groups reference or copy from. The rest of its declared base are layers the
 /// new images share unchanged: needed only to rebuild those very layers.
 pub fn base_used_for_data(reader: &BundleReader, meta: &Meta) -> Result<HashSet<Digest>> {
-    let bad = |i: usize, e: crate::codec::DecodeError| Error::Bundle {
-        path: reader.path().to_path_buf(),
-        reason: format!("{}: {e}", reader.section_name(i)),
-    };
     let mut used = HashSet::new();
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Recipes => {
-                for plan in format::decode_plans(&reader.read(i)?).map_err(|e| bad(i, e))? {
+                for plan in decode_section(reader, i, format::decode_plans)? {
                     for seg in &plan.segments {
                         if let Segment::Base { base, .. } = *seg
                             && let Some(b) = meta.base.get(base as usize)
@@ -140,7 +136,7 @@ pub fn base_used_for_data(reader: &BundleReader, meta: &Meta) -> Result<HashSet<
                 }
             }
             SectionKind::Payload => {
-                let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
+                let section = decode_section(reader, i, PayloadSection::decode)?;
                 for g in &section.groups {
                     used.extend(g.refs.iter().map(|r| r.0));
                     used.extend(g.pieces.iter().filter_map(|p| p.copy.map(|c| c.0)));
@@ -155,14 +151,8 @@ pub fn base_used_for_data(reader: &BundleReader, meta: &Meta) -> Result<HashSet<
 /// The bundle's documents (manifests, indexes, configs) by digest.
 pub fn bundle_docs(reader: &BundleReader) -> Result<HashMap<Digest, crate::store::Doc>> {
     let mut out = HashMap::new();
-    for i in 0..reader.index.len() {
-        if reader.kind(i) == SectionKind::Docs {
-            let docs = format::decode_docs(&reader.read(i)?).map_err(|e| Error::Bundle {
-                path: reader.path().to_path_buf(),
-                reason: format!("{}: {e}", reader.section_name(i)),
-            })?;
-            out.extend(docs);
-        }
+    for i in (0..reader.index.len()).filter(|&i| reader.kind(i) == SectionKind::Docs) {
+        out.extend(decode_section(reader, i, format::decode_docs)?);
     }
     Ok(out)
 }
@@ -170,16 +160,23 @@ pub fn bundle_docs(reader: &BundleReader) -> Result<HashMap<Digest, crate::store
 /// The bundle's blob records, as (blob digest, the content it rebuilds from).
 pub fn blob_contents(reader: &BundleReader) -> Result<Vec<(Digest, Digest)>> {
     let mut out = Vec::new();
-    for i in 0..reader.index.len() {
-        if reader.kind(i) == SectionKind::Blobs {
-            let blobs = format::decode_blobs(&reader.read(i)?).map_err(|e| Error::Bundle {
-                path: reader.path().to_path_buf(),
-                reason: format!("{}: {e}", reader.section_name(i)),
-            })?;
-            out.extend(blobs.into_iter().map(|(d, rec)| (d, rec.content)));
-        }
+    for i in (0..reader.index.len()).filter(|&i| reader.kind(i) == SectionKind::Blobs) {
+        let blobs = decode_section(reader, i, format::decode_blobs)?;
+        out.extend(blobs.into_iter().map(|(d, rec)| (d, rec.content)));
     }
     Ok(out)
+}
+
+/// Read section `i` and decode it; a failure names the bundle and the section.
+fn decode_section<T>(
+    reader: &BundleReader,
+    i: usize,
+    decode: impl FnOnce(&[u8]) -> crate::codec::DecodeResult<T>,
+) -> Result<T> {
+    decode(&reader.read(i)?).map_err(|e| Error::Bundle {
+        path: reader.path().to_path_buf(),
+        reason: format!("{}: {e}", reader.section_name(i)),
+    })
 }
 
 pub fn import_bundle(
@@ -209,14 +206,10 @@ pub fn import_bundle_with(
             ),
         });
     }
-    let bad = |i: usize, e: crate::codec::DecodeError| Error::Bundle {
-        path: path.to_path_buf(),
-        reason: format!("{}: {e}", reader.section_name(i)),
-    };
     let mut plans: Vec<StreamPlan> = Vec::new();
     for i in 0..reader.index.len() {
         if reader.kind(i) == SectionKind::Recipes {
-            plans.extend(format::decode_plans(&reader.read(i)?).map_err(|e| bad(i, e))?);
+            plans.extend(decode_section(&reader, i, format::decode_plans)?);
         }
     }
     // Every blob must rebuild from a stream the store has or the bundle carries: checked
@@ -228,7 +221,7 @@ pub fn import_bundle_with(
         if reader.kind(i) != SectionKind::Blobs {
             continue;
         }
-        for (d, rec) in format::decode_blobs(&reader.read(i)?).map_err(|e| bad(i, e))? {
+        for (d, rec) in decode_section(&reader, i, format::decode_blobs)? {
             if !carried.contains(&rec.content)
                 && !opts.absent_base.contains(&rec.content)
                 && !store.has_recipe(&rec.content)?
@@ -267,7 +260,7 @@ pub fn import_bundle_with(
             if reader.kind(i) != SectionKind::Payload {
                 continue;
             }
-            let section = PayloadSection::decode(&reader.read(i)?).map_err(|e| bad(i, e))?;
+            let section = decode_section(&reader, i, PayloadSection::decode)?;
             composer.feed(i, &section, &mut report)?;
             progress("importing", reader.index[i].offset, total);
         }
@@ -277,7 +270,7 @@ pub fn import_bundle_with(
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Blobs => {
-                for (d, rec) in format::decode_blobs(&reader.read(i)?).map_err(|e| bad(i, e))? {
+                for (d, rec) in decode_section(&reader, i, format::decode_blobs)? {
                     if opts.absent_base.contains(&rec.content) && !store.has_recipe(&rec.content)? {
                         report.blobs_left_out += 1;
                         continue;
@@ -301,7 +294,7 @@ pub fn import_bundle_with(
                 }
             }
             SectionKind::Docs => {
-                for (d, doc) in format::decode_docs(&reader.read(i)?).map_err(|e| bad(i, e))? {
+                for (d, doc) in decode_section(&reader, i, format::decode_docs)? {
                     if store.doc(&d)?.is_none() {
                         store.put_doc(&d, &doc)?;
                         report.docs_added += 1;
