@@ -431,3 +431,48 @@ fn layers_the_destination_lacks_are_pulled_even_when_the_patch_needs_no_bytes_of
     assert!(images.contains("test/app:v3"), "{images}");
     ok(&booster(&receiver, &["fsck", "--rebuild"]));
 }
+
+/// A new image bound for another repository than the old one: the layers it shares
+/// unchanged with the old image are stored only as delta bases on both sides, so the
+/// push mounts them from the old image's repository at the destination instead of
+/// rebuilding them, and the apply does not pull them.
+#[test]
+fn a_new_image_in_another_repository_mounts_the_shared_layers_from_the_old_one() {
+    let f = fixture();
+    let old = format!("{}/test/app:v1", f.src.addr);
+    let new = format!("{}/test/app-next:v2", f.src.addr);
+    skopeo_copy(
+        &format!("docker://{}/test/app:v2", f.src.addr),
+        &format!("docker://{new}"),
+        &[],
+    );
+    let old_list = f.work.path().join("old-app.txt");
+    std::fs::write(&old_list, format!("{old}\n")).unwrap();
+    let new_list = f.work.path().join("new-app-next.txt");
+    std::fs::write(&new_list, format!("{new}\n")).unwrap();
+    let patch = f.work.path().join("app-next.patch");
+    ok(&booster(
+        &f.work.path().join("sender"),
+        &["diff", arg(&old_list), arg(&new_list), "-o", arg(&patch)],
+    ));
+    let receiver = f.work.path().join("receiver-next");
+    let out = booster(
+        &receiver,
+        &[
+            "--json",
+            "apply",
+            arg(&old_list),
+            arg(&new_list),
+            arg(&patch),
+            &f.dst.addr,
+        ],
+    );
+    let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/test/app-next:v2", f.dst.addr)),
+        skopeo_digest(&format!("docker://{new}"))
+    );
+    assert_eq!(applied["base_layers_left_out"], 2, "{applied}");
+    assert_eq!(applied["pushed"][0]["blobs_mounted"], 2, "{applied}");
+    ok(&booster(&receiver, &["fsck"]));
+}

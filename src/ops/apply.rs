@@ -7,9 +7,13 @@
 //! Base layers that NEW shares unchanged, that the patch takes no bytes from and that the
 //! destination already holds are not ingested: such an apply records no image in the store
 //! (it does not hold all of them) and pushes NEW by the patch's manifest digests.
+//!
+//! Shared layers are delta bases only on both sides (neither analysed how to rebuild
+//! them), so a NEW image bound for another repository than OLD's gets them mounted from
+//! OLD's repository at the destination.
 
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::import::{self, ImportReport};
@@ -100,12 +104,26 @@ pub async fn apply(
         });
     }
 
+    // Layers NEW shares unchanged with OLD are stored as delta bases only, here as on the
+    // sending side: a repository lacking one gets it mounted from OLD's repository.
+    let facts = PatchFacts::read(patch).await?;
+    let old_at_dest: Vec<RegistryRef> = old
+        .iter()
+        .filter_map(|o| match o {
+            ImageRef::Registry(r) => Some(r.rehomed(dest)),
+            _ => None,
+        })
+        .collect();
+    let hints = MountHints::default();
+    let at_destination =
+        shared_layers_at_destination(ctx, &meta, &facts, &to_push, &old_at_dest, &hints).await?;
+
     // The base: what the registry already holds of OLD, ingested as delta base.
     let mut base_pulled = Vec::new();
     let mut left_out = LeftOut::default();
     let nothing = HashSet::new();
     if !import::missing_base(&ctx.store, &meta, &nothing)?.is_empty() {
-        left_out = layers_to_leave_out(ctx, patch, &meta, &to_push).await?;
+        left_out = layers_to_leave_out(ctx, patch, &meta, &facts, &at_destination).await?;
         let opts = PullOptions {
             skip_layers: Arc::new(left_out.blobs.clone()),
             ..PullOptions::new(None, Analysis::BaseOnly)
@@ -171,7 +189,6 @@ pub async fn apply(
         import.recipes_added
     );
 
-    let hints = MountHints::default();
     let mut pushed = Vec::new();
     for t in &to_push {
         let sink = Sink::Registry {
@@ -203,33 +220,42 @@ struct LeftOut {
     contents: HashSet<Digest>,
 }
 
-/// The layers NEW shares unchanged with OLD that the patch takes no bytes from and that
-/// the destination already holds in every repository whose new image has them: the push
-/// will find them there, so pulling and ingesting them would only cost time (for an app
-/// update on a large base image, most of the base). Any doubt means they are pulled.
-async fn layers_to_leave_out(ctx: &Ctx, patch: &Path, meta: &Meta, to_push: &[Target]) -> Result<LeftOut> {
-    let (p, m) = (patch.to_path_buf(), meta.clone());
-    let (used, blobs, docs) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let reader = crate::bundle::BundleReader::open(&p)?;
-        let used = import::base_used_for_data(&reader, &m)?;
-        Ok((
-            used,
-            import::blob_contents(&reader)?,
-            import::bundle_docs(&reader)?,
-        ))
-    })
-    .await
-    .map_err(join_err)??;
-    let shared_only: HashSet<Digest> = meta
-        .base
-        .iter()
-        .map(|b| b.content)
-        .filter(|c| !used.contains(c))
-        .collect();
-    // Which blobs each destination repository must end up with.
+/// What apply needs of a patch besides its metadata: small sections, read once.
+struct PatchFacts {
+    path: PathBuf,
+    /// NEW's blobs and their contents.
+    blobs: Vec<(Digest, Digest)>,
+    docs: HashMap<Digest, Doc>,
+}
+
+impl PatchFacts {
+    async fn read(patch: &Path) -> Result<PatchFacts> {
+        let p = patch.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let reader = crate::bundle::BundleReader::open(&p)?;
+            let (blobs, docs) = (import::blob_contents(&reader)?, import::bundle_docs(&reader)?);
+            Ok(PatchFacts { path: p, blobs, docs })
+        })
+        .await
+        .map_err(join_err)?
+    }
+}
+
+/// NEW's blobs whose content is a base layer (shared unchanged with OLD) and that every
+/// destination repository whose new image has them holds or can mount: for each one a
+/// repository lacks, `hints` names an OLD repository at the destination that has it.
+async fn shared_layers_at_destination(
+    ctx: &Ctx,
+    meta: &Meta,
+    facts: &PatchFacts,
+    to_push: &[Target],
+    old_at_dest: &[RegistryRef],
+    hints: &MountHints,
+) -> Result<HashSet<Digest>> {
+    let base: HashSet<Digest> = meta.base.iter().map(|b| b.content).collect();
     let lookup = |d: &Digest| -> Result<Doc> {
-        docs.get(d).cloned().ok_or_else(|| Error::Bundle {
-            path: patch.to_path_buf(),
+        facts.docs.get(d).cloned().ok_or_else(|| Error::Bundle {
+            path: facts.path.clone(),
             reason: format!("manifest {d} is not in the patch"),
         })
     };
@@ -237,23 +263,73 @@ async fn layers_to_leave_out(ctx: &Ctx, patch: &Path, meta: &Meta, to_push: &[Ta
     for t in to_push {
         wanted.push((&t.dest, push::image_blobs(&lookup, &t.top.digest)?));
     }
-    let mut out = LeftOut::default();
-    for (blob, content) in blobs {
-        if !shared_only.contains(&content) || ctx.store.has_recipe(&content)? {
-            continue;
-        }
-        let mut needed_somewhere = false;
-        let mut present_everywhere = true;
-        for (target, _) in wanted.iter().filter(|(_, b)| b.contains(&blob)) {
-            needed_somewhere = true;
-            if !ctx.registries.blob_exists(target, &blob).await? {
-                present_everywhere = false;
-                break;
+    let mut out = HashSet::new();
+    for (blob, _) in facts.blobs.iter().filter(|(_, c)| base.contains(c)) {
+        let mut needed = false;
+        let mut reachable = true;
+        for (target, _) in wanted.iter().filter(|(_, b)| b.contains(blob)) {
+            needed = true;
+            if ctx.registries.blob_exists(target, blob).await?
+                || hints.mountable(target, blob)
+                || find_in_old(ctx, blob, target, old_at_dest, hints).await?
+            {
+                continue;
             }
+            reachable = false;
+            break;
         }
-        if needed_somewhere && present_everywhere {
-            out.blobs.insert(blob);
-            out.contents.insert(content);
+        if needed && reachable {
+            out.insert(*blob);
+        }
+    }
+    Ok(out)
+}
+
+/// Look for `blob` in OLD's repositories on `target`'s registry; note the first that has it.
+async fn find_in_old(
+    ctx: &Ctx,
+    blob: &Digest,
+    target: &RegistryRef,
+    old_at_dest: &[RegistryRef],
+    hints: &MountHints,
+) -> Result<bool> {
+    for o in old_at_dest
+        .iter()
+        .filter(|o| o.registry == target.registry && o.repository != target.repository)
+    {
+        if ctx.registries.blob_exists(o, blob).await? {
+            hints.set(&o.registry, blob, &o.repository);
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The layers NEW shares unchanged with OLD that the patch takes no bytes from and that
+/// every destination repository whose new image has them holds or can mount: the push
+/// will find them there, so pulling and ingesting them would only cost time (for an app
+/// update on a large base image, most of the base). Any doubt means they are pulled.
+async fn layers_to_leave_out(
+    ctx: &Ctx,
+    patch: &Path,
+    meta: &Meta,
+    facts: &PatchFacts,
+    at_destination: &HashSet<Digest>,
+) -> Result<LeftOut> {
+    if at_destination.is_empty() {
+        return Ok(LeftOut::default());
+    }
+    let (p, m) = (patch.to_path_buf(), meta.clone());
+    let used = tokio::task::spawn_blocking(move || -> Result<_> {
+        import::base_used_for_data(&crate::bundle::BundleReader::open(&p)?, &m)
+    })
+    .await
+    .map_err(join_err)??;
+    let mut out = LeftOut::default();
+    for (blob, content) in &facts.blobs {
+        if at_destination.contains(blob) && !used.contains(content) && !ctx.store.has_recipe(content)? {
+            out.blobs.insert(*blob);
+            out.contents.insert(*content);
         }
     }
     if !out.blobs.is_empty() {

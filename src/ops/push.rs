@@ -48,12 +48,19 @@ impl MountHints {
             .cloned()
     }
 
-    fn set(&self, registry: &str, d: &Digest, repo: &str) {
+    /// Note that `repo` of `registry` holds blob `d` (the first repository noted wins).
+    pub fn set(&self, registry: &str, d: &Digest, repo: &str) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry((registry.to_string(), *d))
             .or_insert_with(|| repo.to_string());
+    }
+
+    /// Whether `d` can be mounted into `image`'s repository from another one.
+    pub fn mountable(&self, image: &RegistryRef, d: &Digest) -> bool {
+        self.get(&image.registry, d)
+            .is_some_and(|from| from != image.repository)
     }
 }
 
@@ -129,12 +136,18 @@ fn walk(
     Ok(())
 }
 
-/// Every blob the destination lacks must be rebuildable before anything is pushed: fail
-/// early with the list instead of half-pushing an image.
-fn check_complete<'a>(store: &Store, blobs: impl Iterator<Item = &'a Digest>, name: &str) -> Result<()> {
+/// Every blob the destination lacks must be rebuildable (or mountable from another
+/// repository) before anything is pushed: fail early with the list instead of half-pushing
+/// an image.
+fn check_complete<'a>(
+    store: &Store,
+    blobs: impl Iterator<Item = &'a Digest>,
+    mountable: impl Fn(&Digest) -> bool,
+    name: &str,
+) -> Result<()> {
     let mut missing = Vec::new();
     for d in blobs {
-        if store.doc(d)?.is_some() {
+        if store.doc(d)?.is_some() || mountable(d) {
             continue;
         }
         match store.blob(d)? {
@@ -213,6 +226,7 @@ pub async fn push_image_at(
     check_complete(
         &ctx.store,
         items.iter().map(|(d, _, _)| d).filter(|d| !present.contains(d)),
+        |d| matches!(sink, Sink::Registry { image, .. } if hints.mountable(image, d)),
         name,
     )?;
     if let Sink::Registry { image, .. } = sink {
