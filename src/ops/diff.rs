@@ -72,6 +72,7 @@ pub async fn diff(
         pull_set(ctx, old, Analysis::BaseOnly),
         pull_set_with(ctx, new, new_opts)
     )?;
+    ctx.store.start_flush();
     let store = ctx.store.clone();
     let out = out.to_path_buf();
     let opts = opts.clone();

@@ -267,6 +267,8 @@ pub fn import_bundle_with(
         composer.finish_all(&mut report)?;
         writer.sync(&mut report)
     })?;
+    // A push of what was imported usually follows: it reads while this flush writes.
+    store.start_flush();
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Blobs => {
