@@ -29,9 +29,11 @@ pub fn decode(buf: &mut [u8], origin: u64) {
 fn transform(buf: &mut [u8], origin: u64, forward: bool) {
     let mut i = 0usize;
     while i + 5 <= buf.len() {
-        if buf[i] != 0xE8 {
-            i += 1;
-            continue;
+        // Opcode bytes are a few per hundred even in code: find the next one with SIMD
+        // rather than testing every byte (the scan was 5 % of an import's CPU).
+        match memchr::memchr(0xE8, &buf[i..buf.len() - 4]) {
+            Some(k) => i += k,
+            None => break,
         }
         let top = buf[i + 4];
         if top == 0x00 || top == 0xFF {
