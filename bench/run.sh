@@ -12,6 +12,8 @@
 #     layers' tars (the rebuild floor)
 #   - patch size vs the pull-update size, `zstd -19 --long --patch-from` and `xdelta3 -9`
 #   - peak RSS of each booster command
+# The short measurements (floors, applies, diff --level 9) are the median of BENCH_RUNS
+# (default 3) fresh runs.
 # and a 2 GiB layer (pgzip, 1 MiB blocks as containers/image writes) pulled, diffed and
 # pushed to check memory stays bounded. Writes bench/RESULTS.md.
 #
@@ -51,6 +53,18 @@ timed() {  # OUT_PREFIX CMD... → sets $OUT_PREFIX.time (seconds) and .rss (KB)
   local p=$1; shift
   /usr/bin/time -f "%e %M" -o "$p.tm" "$@" > "$p.out" 2> "$p.err" || { cat "$p.err" >&2; return 1; }
   read -r secs rss < "$p.tm"; echo "$secs" > "$p.time"; echo "$rss" > "$p.rss"
+}
+
+# Short measurements (the floors and the applies) are repeated: each run is complete and
+# fresh (its own registry and store), and the run with the median time gives the figures,
+# so one noisy second on a shared machine does not decide a ratio. The quick mode runs once.
+RUNS=${BENCH_RUNS:-3}
+[ "$QUICK" = 1 ] && RUNS=1
+median_run() {  # PREFIX FN → runs FN PREFIX-rK for each K, copies the median run's files to PREFIX.*
+  local p=$1 fn=$2 k mid
+  for k in $(seq "$RUNS"); do "$fn" "$p-r$k"; done
+  mid=$(for k in $(seq "$RUNS"); do echo "$(cat "$p-r$k.time") $k"; done | sort -n | awk -v n="$RUNS" 'NR == int((n + 1) / 2) { print $2 }')
+  for f in time rss out err; do cp "$p-r$mid.$f" "$p.$f"; done
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -127,7 +141,8 @@ for d, (v, i) in seen.items():
     print(f"{v}/{d} {changed} {i}")
 EOF
   # Read floor: gzip -dc of every distinct blob.
-  timed "$W/$name-gunzip" bash -c "while read -r f c i; do gzip -dc \"$B/\$f\" > /dev/null; done < \"$B/list\""
+  run_gunzip() { timed "$1" bash -c "while read -r f c i; do gzip -dc \"$B/\$f\" > /dev/null; done < \"$B/list\""; }
+  median_run "$W/$name-gunzip" run_gunzip
   comp=$(while read -r f c i; do stat -c %s "$B/$f"; done < "$B/list" | paste -sd+ | bc)
   # Changed layers: their tars (old version at the same index) for the peers and the rebuild floor.
   : > "$B/pairs"
@@ -140,21 +155,34 @@ EOF
   # booster diff, cold store.
   timed "$W/$name-diff" "$BOOSTER" --store "$W/$name-sender" --json diff "$W/$name-old.txt" "$W/$name-new.txt" -o "$W/$name.patch"
   # The same at --level 9 (cold store too): the speed end of the size/time trade-off.
-  timed "$W/$name-diff9" "$BOOSTER" --store "$W/$name-sender9" --json diff --level 9 "$W/$name-old.txt" "$W/$name-new.txt" -o "$W/$name-9.patch"
+  run_diff9() {
+    timed "$1" "$BOOSTER" --store "$1-store" --json diff --level 9 "$W/$name-old.txt" "$W/$name-new.txt" -o "$1.patch"
+    rm -rf "$1-store"
+  }
+  median_run "$W/$name-diff9" run_diff9
   # booster apply: a mirror holding the old image, a fresh store.
-  MIR=$(start_registry)
-  copy "docker://$SRC/bench/$repo:old" "docker://$MIR/bench/$repo:old"
-  timed "$W/$name-apply" "$BOOSTER" --store "$W/$name-receiver" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$MIR"
-  [ "$(digest "$MIR/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after apply" >&2; exit 1; }
+  run_apply() {
+    local mir; mir=$(start_registry)
+    copy "docker://$SRC/bench/$repo:old" "docker://$mir/bench/$repo:old"
+    timed "$1" "$BOOSTER" --store "$1-store" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$mir"
+    [ "$(digest "$mir/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after apply" >&2; exit 1; }
+    rm -rf "$1-store"
+  }
+  median_run "$W/$name-apply" run_apply
   # Again where the store already holds the base (a replica's steady state): import,
   # rebuild and push only.
-  MIR2=$(start_registry)
-  copy "docker://$SRC/bench/$repo:old" "docker://$MIR2/bench/$repo:old"
-  "$BOOSTER" -q --store "$W/$name-warm" pull "$MIR2/bench/$repo:old"
-  timed "$W/$name-applywarm" "$BOOSTER" --store "$W/$name-warm" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$MIR2"
-  [ "$(digest "$MIR2/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after warm apply" >&2; exit 1; }
+  run_apply_warm() {
+    local mir; mir=$(start_registry)
+    copy "docker://$SRC/bench/$repo:old" "docker://$mir/bench/$repo:old"
+    "$BOOSTER" -q --store "$1-store" pull "$mir/bench/$repo:old"
+    timed "$1" "$BOOSTER" --store "$1-store" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$mir"
+    [ "$(digest "$mir/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after warm apply" >&2; exit 1; }
+    rm -rf "$1-store"
+  }
+  median_run "$W/$name-applywarm" run_apply_warm
   # Rebuild floor: the original encoder on the changed layers' tars.
-  timed "$W/$name-encoder" bash -c "for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"
+  run_encoder() { timed "$1" bash -c "for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"; }
+  median_run "$W/$name-encoder" run_encoder
   # Peers on the changed layers' tars.
   timed "$W/$name-zstd" bash -c "for i in \$(cat $B/pairs); do zstd -q -f -19 --long=31 --patch-from=\"$B/old-\$i.tar\" \"$B/new-\$i.tar\" -o \"$B/z-\$i\"; done"
   timed "$W/$name-xdelta" bash -c "for i in \$(cat $B/pairs); do xdelta3 -q -f -9 -B 1073741824 -e -s \"$B/old-\$i.tar\" \"$B/new-\$i.tar\" \"$B/x-\$i\"; done"
@@ -290,7 +318,7 @@ if [ "$QUICK" = 0 ]; then
     echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB RAM,"
     echo "by \`bench/run.sh\` (every figure in one run; booster $("$BOOSTER" --version | cut -d' ' -f2), release build)."
     echo
-    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor). A cold apply also pulls and ingests the base from the registry; \"base in store\" is a receiver that already holds it (a replica's steady state)."
+    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor). The floors, the applies and \`diff --level 9\` are the median of $RUNS fresh runs each; the level-19 diff and the peers ran once. A cold apply also pulls and ingests the base from the registry; \"base in store\" is a receiver that already holds it (a replica's steady state)."
     echo "Scenario A: Debian bookworm minbase refresh (1 layer). B: python app update (3 layers, one changed). Images built by ../shared/bench."
     echo
     echo "$TABLE"
