@@ -60,6 +60,7 @@ timed() {  # OUT_PREFIX CMD... → sets $OUT_PREFIX.time (seconds) and .rss (KB)
 # so one noisy second on a shared machine does not decide a ratio. The quick mode runs once.
 RUNS=${BENCH_RUNS:-3}
 [ "$QUICK" = 1 ] && RUNS=1
+case $RUNS in ''|*[!0-9]*|0) echo "BENCH_RUNS must be a positive number (an odd one gives a true median)" >&2; exit 2 ;; esac
 median_run() {  # PREFIX FN → runs FN PREFIX-rK for each K, copies the median run's files to PREFIX.*
   local p=$1 fn=$2 k mid
   for k in $(seq "$RUNS"); do "$fn" "$p-r$k"; done
@@ -76,6 +77,11 @@ start_registry() {  # → HOST:PORT
   echo $! >> "$W_PIDS"
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && { echo "127.0.0.1:$port"; return; }; sleep 0.1; done
   echo "registry did not start" >&2; exit 1
+}
+stop_registry() {  # HOST:PORT from start_registry: stop it and drop its data
+  local d=$W/reg-${1##*:}
+  pkill -f "$d/config.yml" 2>/dev/null || true
+  rm -rf "$d"
 }
 copy() { skopeo copy -q --insecure-policy --src-tls-verify=false --dest-tls-verify=false "$@"; }
 digest() { skopeo inspect --tls-verify=false --raw "docker://$1" | sha256sum | cut -d' ' -f1; }
@@ -166,7 +172,7 @@ EOF
     copy "docker://$SRC/bench/$repo:old" "docker://$mir/bench/$repo:old"
     timed "$1" "$BOOSTER" --store "$1-store" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$mir"
     [ "$(digest "$mir/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after apply" >&2; exit 1; }
-    rm -rf "$1-store"
+    rm -rf "$1-store"; stop_registry "$mir"
   }
   median_run "$W/$name-apply" run_apply
   # Again where the store already holds the base (a replica's steady state): import,
@@ -177,7 +183,7 @@ EOF
     "$BOOSTER" -q --store "$1-store" pull "$mir/bench/$repo:old"
     timed "$1" "$BOOSTER" --store "$1-store" --json apply "$W/$name-old.txt" "$W/$name-new.txt" "$W/$name.patch" "$mir"
     [ "$(digest "$mir/bench/$repo:new")" = "$(digest "$SRC/bench/$repo:new")" ] || { echo "scenario $name: digest mismatch after warm apply" >&2; exit 1; }
-    rm -rf "$1-store"
+    rm -rf "$1-store"; stop_registry "$mir"
   }
   median_run "$W/$name-applywarm" run_apply_warm
   # Rebuild floor: the original encoder on the changed layers' tars.

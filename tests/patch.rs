@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::image::{self, Layer};
+use common::proxy::{Fault, FaultProxy};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
 use common::{booster, ok, pseudo_random, pseudo_text, stderr, tar_of};
 
@@ -439,6 +440,27 @@ fn layers_the_destination_lacks_are_pulled_even_when_the_patch_needs_no_bytes_of
 #[test]
 fn a_new_image_in_another_repository_mounts_the_shared_layers_from_the_old_one() {
     let f = fixture();
+    let applied = apply_into_another_repository(&f, &f.dst.addr);
+    assert_eq!(applied["base_layers_left_out"], 2, "{applied}");
+    assert_eq!(applied["pushed"][0]["blobs_mounted"], 2, "{applied}");
+}
+
+/// The same where the registry refuses cross-repository mounts (as registries without
+/// the feature, or token scopes limited to the target, do): the shared layers are copied
+/// from the old image's repository instead.
+#[test]
+fn a_refused_mount_copies_the_shared_layers_from_the_old_repository() {
+    let f = fixture();
+    let proxy = FaultProxy::start(&f.dst.addr);
+    proxy.add("?mount=", Fault::Status(403), usize::MAX);
+    let applied = apply_into_another_repository(&f, &proxy.addr);
+    assert!(proxy.hits.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert_eq!(applied["pushed"][0]["blobs_mounted"], 0, "{applied}");
+}
+
+/// Apply `test/app:v1` → `test/app-next:v2` into `dest` (the fixture's destination, maybe
+/// through a proxy); checks the pushed digest and the receiver's store, returns the report.
+fn apply_into_another_repository(f: &Fixture, dest: &str) -> serde_json::Value {
     let old = format!("{}/test/app:v1", f.src.addr);
     let new = format!("{}/test/app-next:v2", f.src.addr);
     skopeo_copy(
@@ -464,7 +486,7 @@ fn a_new_image_in_another_repository_mounts_the_shared_layers_from_the_old_one()
             arg(&old_list),
             arg(&new_list),
             arg(&patch),
-            &f.dst.addr,
+            dest,
         ],
     );
     let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
@@ -472,7 +494,6 @@ fn a_new_image_in_another_repository_mounts_the_shared_layers_from_the_old_one()
         skopeo_digest(&format!("docker://{}/test/app-next:v2", f.dst.addr)),
         skopeo_digest(&format!("docker://{new}"))
     );
-    assert_eq!(applied["base_layers_left_out"], 2, "{applied}");
-    assert_eq!(applied["pushed"][0]["blobs_mounted"], 2, "{applied}");
     ok(&booster(&receiver, &["fsck"]));
+    applied
 }

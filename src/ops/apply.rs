@@ -31,7 +31,8 @@ use crate::store::{Doc, ImageRecord};
 pub struct ApplyReport {
     pub base_pulled: Vec<String>,
     /// Base layers not pulled: shared unchanged by the new images, used by the patch for
-    /// no bytes, and already at the destination.
+    /// no bytes, and at the destination (in each repository that needs them, or in one of
+    /// the old images' repositories to mount them from).
     pub base_layers_left_out: usize,
     pub import: ImportReport,
     pub pushed: Vec<PushReport>,
@@ -269,9 +270,9 @@ async fn shared_layers_at_destination(
         let mut reachable = true;
         for (target, _) in wanted.iter().filter(|(_, b)| b.contains(blob)) {
             needed = true;
-            if ctx.registries.blob_exists(target, blob).await?
+            if probe(ctx, target, blob).await
                 || hints.mountable(target, blob)
-                || find_in_old(ctx, blob, target, old_at_dest, hints).await?
+                || find_in_old(ctx, blob, target, old_at_dest, hints).await
             {
                 continue;
             }
@@ -292,17 +293,34 @@ async fn find_in_old(
     target: &RegistryRef,
     old_at_dest: &[RegistryRef],
     hints: &MountHints,
-) -> Result<bool> {
+) -> bool {
     for o in old_at_dest
         .iter()
         .filter(|o| o.registry == target.registry && o.repository != target.repository)
     {
-        if ctx.registries.blob_exists(o, blob).await? {
+        if probe(ctx, o, blob).await {
             hints.set(&o.registry, blob, &o.repository);
-            return Ok(true);
+            return true;
         }
     }
-    Ok(false)
+    false
+}
+
+/// Whether `repo` holds `blob`. A failed check (an unreadable repository, say) counts as
+/// "no": the layer is then pulled, as it would have been without the shortcut.
+async fn probe(ctx: &Ctx, repo: &RegistryRef, blob: &Digest) -> bool {
+    match ctx.registries.blob_exists(repo, blob).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(
+                "checking {} in {}/{}: {e}",
+                blob.short(),
+                repo.registry,
+                repo.repository
+            );
+            false
+        }
+    }
 }
 
 /// The layers NEW shares unchanged with OLD that the patch takes no bytes from and that
@@ -334,7 +352,7 @@ async fn layers_to_leave_out(
     }
     if !out.blobs.is_empty() {
         tracing::info!(
-            "{} base layer(s) are shared unchanged and already at the destination: not pulled",
+            "{} base layer(s) are shared unchanged and already at the destination (or mountable there): not pulled",
             out.blobs.len()
         );
     }

@@ -311,9 +311,18 @@ async fn push_blob(
         Sink::Registry { registries, image } => {
             if let Some(from) = hints.get(&image.registry, d)
                 && from != image.repository
-                && registries.mount_blob(image, &from, d).await?
             {
-                return Ok(BlobPush::Mounted);
+                if registries.mount_blob(image, &from, d).await? {
+                    return Ok(BlobPush::Mounted);
+                }
+                if !rebuildable(&ctx.store, d)? {
+                    // The registry refused the mount (no cross-repository mount, or a token
+                    // scoped to the target alone) and the store cannot make the blob: copy
+                    // it from the repository that holds it, checked against its digest.
+                    copy_within_registry(ctx, registries, image, &from, d, size).await?;
+                    hints.set(&image.registry, d, &image.repository);
+                    return Ok(BlobPush::Uploaded(size));
+                }
             }
             upload_while_rebuilding(ctx, registries, image, d, size).await?;
             hints.set(&image.registry, d, &image.repository);
@@ -327,6 +336,44 @@ async fn push_blob(
             Ok(BlobPush::Uploaded(size))
         }
     }
+}
+
+fn rebuildable(store: &Store, d: &Digest) -> Result<bool> {
+    Ok(store.doc(d)?.is_some() || store.blob(d)?.is_some_and(|rec| rec.method.can_rebuild()))
+}
+
+/// Download blob `d` from repository `from` of `image`'s registry and upload it to
+/// `image`'s repository: what a refused cross-repository mount leaves to do.
+async fn copy_within_registry(
+    ctx: &Ctx,
+    registries: &crate::oci::registry::Registries,
+    image: &RegistryRef,
+    from: &str,
+    d: &Digest,
+    size: u64,
+) -> Result<()> {
+    let source = RegistryRef {
+        repository: from.to_string(),
+        ..image.clone()
+    };
+    let path = spool_path(&ctx.store, d)?;
+    let res = async {
+        registries
+            .fetch_blob(&source, d, Some(size), &path, &|_| {})
+            .await?;
+        registries.push_blob_file(image, d, &path, &|_| {}).await
+    }
+    .await;
+    let _ = std::fs::remove_file(&path);
+    res.map_err(|e| {
+        Error::format(
+            format!("blob {d}"),
+            format!(
+                "{}/{} lacks it, mounting it from {from} was refused and copying it from there failed ({e}); this store holds it only as a delta base",
+                image.registry, image.repository
+            ),
+        )
+    })
 }
 
 /// Write the blob's exact bytes to a temp file: documents as they are, blobs rebuilt from

@@ -592,9 +592,13 @@ impl Store {
     /// Start writing the chunks held in memory to disk without waiting for it: called
     /// between a write-heavy phase and a read-heavy one, it moves most of the flush the
     /// store does on close (see `Drop`) off the end of the command, where nothing else runs.
+    ///
+    /// Not when free space is short: the command's own output (a patch, a push spool)
+    /// comes first, and an error of this flush is not seen (the one on close is).
     pub fn start_flush(&self) {
         if !self.wrote_chunks.load(std::sync::atomic::Ordering::Relaxed)
             || !self.path.join(RESERVE_FILE).exists()
+            || free_bytes(&self.path).is_some_and(|free| free < EARLY_FLUSH_MIN_FREE)
         {
             return;
         }
@@ -641,6 +645,9 @@ fn digest_key(k: &[u8]) -> std::result::Result<Digest, String> {
 }
 
 /// Bytes an unprivileged process may still write on the filesystem holding `path`.
+/// Free space below which `start_flush` leaves the flush to the close.
+const EARLY_FLUSH_MIN_FREE: u64 = 1 << 30;
+
 fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
