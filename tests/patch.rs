@@ -401,28 +401,7 @@ fn layers_the_destination_lacks_are_pulled_even_when_the_patch_needs_no_bytes_of
         &format!("docker://{recompressed}"),
         &[],
     );
-    let old_list = f.work.path().join("old-app.txt");
-    std::fs::write(&old_list, format!("{old}\n")).unwrap();
-    let new_list = f.work.path().join("new-app.txt");
-    std::fs::write(&new_list, format!("{recompressed}\n")).unwrap();
-    let patch = f.work.path().join("recompressed.patch");
-    ok(&booster(
-        &f.work.path().join("sender"),
-        &["diff", arg(&old_list), arg(&new_list), "-o", arg(&patch)],
-    ));
-    let receiver = f.work.path().join("receiver-v3");
-    let out = booster(
-        &receiver,
-        &[
-            "--json",
-            "apply",
-            arg(&old_list),
-            arg(&new_list),
-            arg(&patch),
-            &f.dst.addr,
-        ],
-    );
-    let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let (receiver, applied) = diff_and_apply(&f, &old, &recompressed, "v3", &f.dst.addr);
     assert_eq!(applied["base_layers_left_out"], 0, "{applied}");
     assert_eq!(
         skopeo_digest(&format!("docker://{}/test/app:v3", f.dst.addr)),
@@ -468,16 +447,28 @@ fn apply_into_another_repository(f: &Fixture, dest: &str) -> serde_json::Value {
         &format!("docker://{new}"),
         &[],
     );
-    let old_list = f.work.path().join("old-app.txt");
+    let (receiver, applied) = diff_and_apply(f, &old, &new, "next", dest);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/test/app-next:v2", f.dst.addr)),
+        skopeo_digest(&format!("docker://{new}"))
+    );
+    ok(&booster(&receiver, &["fsck"]));
+    applied
+}
+
+/// `diff` from image `old` to image `new` (the fixture's sender store), then `apply` the
+/// patch into `dest` with a fresh receiver store; returns that store and the apply report.
+fn diff_and_apply(f: &Fixture, old: &str, new: &str, name: &str, dest: &str) -> (PathBuf, serde_json::Value) {
+    let old_list = f.work.path().join(format!("old-{name}.txt"));
     std::fs::write(&old_list, format!("{old}\n")).unwrap();
-    let new_list = f.work.path().join("new-app-next.txt");
+    let new_list = f.work.path().join(format!("new-{name}.txt"));
     std::fs::write(&new_list, format!("{new}\n")).unwrap();
-    let patch = f.work.path().join("app-next.patch");
+    let patch = f.work.path().join(format!("{name}.patch"));
     ok(&booster(
         &f.work.path().join("sender"),
         &["diff", arg(&old_list), arg(&new_list), "-o", arg(&patch)],
     ));
-    let receiver = f.work.path().join("receiver-next");
+    let receiver = f.work.path().join(format!("receiver-{name}"));
     let out = booster(
         &receiver,
         &[
@@ -489,11 +480,5 @@ fn apply_into_another_repository(f: &Fixture, dest: &str) -> serde_json::Value {
             dest,
         ],
     );
-    let applied: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
-    assert_eq!(
-        skopeo_digest(&format!("docker://{}/test/app-next:v2", f.dst.addr)),
-        skopeo_digest(&format!("docker://{new}"))
-    );
-    ok(&booster(&receiver, &["fsck"]));
-    applied
+    (receiver, serde_json::from_str(&ok(&out)).unwrap())
 }

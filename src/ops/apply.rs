@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::import::{self, ImportReport};
 use super::pull::{self, Ctx, PullOptions};
 use super::push::{self, MountHints, PushReport};
+use crate::bundle::BundleReader;
 use crate::bundle::format::{BundleImage, Meta};
 use crate::error::{Error, Result};
 use crate::id::Digest;
@@ -54,13 +55,14 @@ pub async fn apply(
 ) -> Result<ApplyReport> {
     let store = ctx.store.clone();
     let p = patch.to_path_buf();
-    let (_, meta) = tokio::task::spawn_blocking(move || {
+    let (meta, facts) = tokio::task::spawn_blocking(move || -> Result<_> {
         let bar = crate::output::bytes_bar(0, "verifying patch");
         let r = import::open_verified(&store, &p, &mut |a, b| {
             crate::output::progress_to(&bar, a, b);
         });
         bar.finish_and_clear();
-        r
+        let (reader, meta) = r?;
+        Ok((meta, PatchFacts::of(reader, p)?))
     })
     .await
     .map_err(join_err)??;
@@ -105,13 +107,20 @@ pub async fn apply(
         });
     }
 
+    // OLD as the destination holds it.
+    let old_here: Vec<ImageRef> = old
+        .iter()
+        .map(|o| match o {
+            ImageRef::Registry(r) => ImageRef::Registry(r.rehomed(dest)),
+            other => other.clone(),
+        })
+        .collect();
     // Layers NEW shares unchanged with OLD are stored as delta bases only, here as on the
     // sending side: a repository lacking one gets it mounted from OLD's repository.
-    let facts = PatchFacts::read(patch).await?;
-    let old_at_dest: Vec<RegistryRef> = old
+    let old_at_dest: Vec<RegistryRef> = old_here
         .iter()
         .filter_map(|o| match o {
-            ImageRef::Registry(r) => Some(r.rehomed(dest)),
+            ImageRef::Registry(r) => Some(r.clone()),
             _ => None,
         })
         .collect();
@@ -124,18 +133,14 @@ pub async fn apply(
     let mut left_out = LeftOut::default();
     let nothing = HashSet::new();
     if !import::missing_base(&ctx.store, &meta, &nothing)?.is_empty() {
-        left_out = layers_to_leave_out(ctx, patch, &meta, &facts, &at_destination).await?;
+        left_out = layers_to_leave_out(ctx, &meta, &facts, &at_destination).await?;
         let opts = PullOptions {
             skip_layers: Arc::new(left_out.blobs.clone()),
             ..PullOptions::new(None, Analysis::BaseOnly)
         };
         let mut failures = Vec::new();
-        for o in old {
-            let src = match o {
-                ImageRef::Registry(r) => ImageRef::Registry(r.rehomed(dest)),
-                other => other.clone(),
-            };
-            match pull::pull_image(ctx, &src, &opts).await {
+        for src in &old_here {
+            match pull::pull_image(ctx, src, &opts).await {
                 Ok(p) => base_pulled.push(p.name),
                 Err(e) => failures.push(format!("{src}: {e}")),
             }
@@ -164,14 +169,17 @@ pub async fn apply(
 
     let base_layers_left_out = left_out.blobs.len();
     let store = ctx.store.clone();
-    let p = patch.to_path_buf();
+    let (reader, p) = (facts.reader.clone(), facts.path.clone());
     let import = tokio::task::spawn_blocking(move || {
         let bar = crate::output::bytes_bar(0, "importing patch");
         let opts = import::ImportOptions {
             absent_base: left_out.contents,
         };
-        let r = import::import_bundle_with(
+        // Verified at the start: not read and hashed a second time.
+        let r = import::import_verified(
             &store,
+            &reader,
+            &meta,
             &p,
             &mut |_, a, b| {
                 crate::output::progress_to(&bar, a, b);
@@ -221,24 +229,23 @@ struct LeftOut {
     contents: HashSet<Digest>,
 }
 
-/// What apply needs of a patch besides its metadata: small sections, read once.
+/// What apply needs of a verified patch besides its metadata.
 struct PatchFacts {
     path: PathBuf,
+    reader: Arc<BundleReader>,
     /// NEW's blobs and their contents.
     blobs: Vec<(Digest, Digest)>,
     docs: HashMap<Digest, Doc>,
 }
 
 impl PatchFacts {
-    async fn read(patch: &Path) -> Result<PatchFacts> {
-        let p = patch.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let reader = crate::bundle::BundleReader::open(&p)?;
-            let (blobs, docs) = (import::blob_contents(&reader)?, import::bundle_docs(&reader)?);
-            Ok(PatchFacts { path: p, blobs, docs })
+    fn of(reader: BundleReader, path: PathBuf) -> Result<PatchFacts> {
+        Ok(PatchFacts {
+            blobs: import::blob_contents(&reader)?,
+            docs: import::bundle_docs(&reader)?,
+            reader: Arc::new(reader),
+            path,
         })
-        .await
-        .map_err(join_err)?
     }
 }
 
@@ -329,7 +336,6 @@ async fn probe(ctx: &Ctx, repo: &RegistryRef, blob: &Digest) -> bool {
 /// update on a large base image, most of the base). Any doubt means they are pulled.
 async fn layers_to_leave_out(
     ctx: &Ctx,
-    patch: &Path,
     meta: &Meta,
     facts: &PatchFacts,
     at_destination: &HashSet<Digest>,
@@ -337,12 +343,10 @@ async fn layers_to_leave_out(
     if at_destination.is_empty() {
         return Ok(LeftOut::default());
     }
-    let (p, m) = (patch.to_path_buf(), meta.clone());
-    let used = tokio::task::spawn_blocking(move || -> Result<_> {
-        import::base_used_for_data(&crate::bundle::BundleReader::open(&p)?, &m)
-    })
-    .await
-    .map_err(join_err)??;
+    let (reader, m) = (facts.reader.clone(), meta.clone());
+    let used = tokio::task::spawn_blocking(move || import::base_used_for_data(&reader, &m))
+        .await
+        .map_err(join_err)??;
     let mut out = LeftOut::default();
     for (blob, content) in &facts.blobs {
         if at_destination.contains(blob) && !used.contains(content) && !ctx.store.has_recipe(content)? {

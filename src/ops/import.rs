@@ -184,17 +184,20 @@ pub fn import_bundle(
     path: &Path,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<ImportReport> {
-    import_bundle_with(store, path, progress, &ImportOptions::default())
+    let (reader, meta) = open_verified(store, path, &mut |a, b| progress("verifying", a, b))?;
+    import_verified(store, &reader, &meta, path, progress, &ImportOptions::default())
 }
 
-pub fn import_bundle_with(
+/// Import a bundle `open_verified` has checked (its reader and meta), at `path`.
+pub fn import_verified(
     store: &Store,
+    reader: &BundleReader,
+    meta: &Meta,
     path: &Path,
     progress: &mut dyn FnMut(&str, u64, u64),
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
-    let (reader, meta) = open_verified(store, path, &mut |a, b| progress("verifying", a, b))?;
-    let missing = missing_base(store, &meta, &opts.absent_base)?;
+    let missing = missing_base(store, meta, &opts.absent_base)?;
     if !missing.is_empty() {
         return Err(Error::Bundle {
             path: path.to_path_buf(),
@@ -209,7 +212,7 @@ pub fn import_bundle_with(
     let mut plans: Vec<StreamPlan> = Vec::new();
     for i in 0..reader.index.len() {
         if reader.kind(i) == SectionKind::Recipes {
-            plans.extend(decode_section(&reader, i, format::decode_plans)?);
+            plans.extend(decode_section(reader, i, format::decode_plans)?);
         }
     }
     // Every blob must rebuild from a stream the store has or the bundle carries: checked
@@ -221,7 +224,7 @@ pub fn import_bundle_with(
         if reader.kind(i) != SectionKind::Blobs {
             continue;
         }
-        for (d, rec) in decode_section(&reader, i, format::decode_blobs)? {
+        for (d, rec) in decode_section(reader, i, format::decode_blobs)? {
             if !carried.contains(&rec.content)
                 && !opts.absent_base.contains(&rec.content)
                 && !store.has_recipe(&rec.content)?
@@ -254,13 +257,13 @@ pub fn import_bundle_with(
             txs.push(tx);
         }
         let writer = ChunkWriter { txs, failed };
-        let mut composer = Composer::new(store, &reader, &meta, &plans, &writer);
+        let mut composer = Composer::new(store, reader, meta, &plans, &writer);
         let total = reader.total_len();
         for i in 0..reader.index.len() {
             if reader.kind(i) != SectionKind::Payload {
                 continue;
             }
-            let section = decode_section(&reader, i, PayloadSection::decode)?;
+            let section = decode_section(reader, i, PayloadSection::decode)?;
             composer.feed(i, &section, &mut report)?;
             progress("importing", reader.index[i].offset, total);
         }
@@ -272,7 +275,7 @@ pub fn import_bundle_with(
     for i in 0..reader.index.len() {
         match reader.kind(i) {
             SectionKind::Blobs => {
-                for (d, rec) in decode_section(&reader, i, format::decode_blobs)? {
+                for (d, rec) in decode_section(reader, i, format::decode_blobs)? {
                     if opts.absent_base.contains(&rec.content) && !store.has_recipe(&rec.content)? {
                         report.blobs_left_out += 1;
                         continue;
@@ -296,7 +299,7 @@ pub fn import_bundle_with(
                 }
             }
             SectionKind::Docs => {
-                for (d, doc) in decode_section(&reader, i, format::decode_docs)? {
+                for (d, doc) in decode_section(reader, i, format::decode_docs)? {
                     if store.doc(&d)?.is_none() {
                         store.put_doc(&d, &doc)?;
                         report.docs_added += 1;

@@ -147,16 +147,14 @@ fn check_complete<'a>(
 ) -> Result<()> {
     let mut missing = Vec::new();
     for d in blobs {
-        if store.doc(d)?.is_some() || mountable(d) {
+        if mountable(d) || rebuildable(store, d)? {
             continue;
         }
-        match store.blob(d)? {
-            Some(rec) if rec.method.can_rebuild() => {}
-            Some(_) => missing.push(format!(
-                "{d} (stored as a delta base only, and the destination lacks it)"
-            )),
-            None => missing.push(format!("{d} (missing)")),
-        }
+        missing.push(if store.blob(d)?.is_some() {
+            format!("{d} (stored as a delta base only, and the destination lacks it)")
+        } else {
+            format!("{d} (missing)")
+        });
     }
     if missing.is_empty() {
         return Ok(());
@@ -338,6 +336,7 @@ async fn push_blob(
     }
 }
 
+/// The store holds `d` as a document or can rebuild it from its recipe.
 fn rebuildable(store: &Store, d: &Digest) -> Result<bool> {
     Ok(store.doc(d)?.is_some() || store.blob(d)?.is_some_and(|rec| rec.method.can_rebuild()))
 }
