@@ -90,6 +90,24 @@ impl Registries {
         &self.opts
     }
 
+    /// Build the client for `registry` on a background thread. Building one costs tens of
+    /// milliseconds of CPU (the TLS backend parses the whole system CA bundle, even for a
+    /// plain-HTTP registry); a command that will need the client only after other work
+    /// (apply pushes after its import) overlaps that cost with the work. A failure here is
+    /// left for the command's own first request to report.
+    pub fn warm_up(self: &Arc<Self>, registry: &str) {
+        let this = Arc::clone(self);
+        let host = registry.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("registry-client".into())
+            .spawn(move || {
+                let _ = this.client(&host);
+            });
+        if let Err(e) = spawned {
+            tracing::debug!("warming up the client for {registry}: {e}");
+        }
+    }
+
     fn client(&self, registry: &str) -> Result<(Arc<Client>, RegistryAuth)> {
         let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = map.get(registry) {

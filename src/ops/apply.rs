@@ -53,6 +53,8 @@ pub async fn apply(
     patch: &Path,
     dest: &Destination,
 ) -> Result<ApplyReport> {
+    // The push comes after verifying and importing: its client gets built meanwhile.
+    ctx.registries.warm_up(&dest.registry);
     let store = ctx.store.clone();
     let p = patch.to_path_buf();
     let (meta, facts) = tokio::task::spawn_blocking(move || -> Result<_> {
