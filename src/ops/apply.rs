@@ -16,6 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use super::import::{self, ImportReport};
 use super::pull::{self, Ctx, PullOptions};
 use super::push::{self, MountHints, PushReport};
@@ -273,25 +275,31 @@ async fn shared_layers_at_destination(
     for t in to_push {
         wanted.push((&t.dest, push::image_blobs(&lookup, &t.top.digest)?));
     }
-    let mut out = HashSet::new();
-    for (blob, _) in facts.blobs.iter().filter(|(_, c)| base.contains(c)) {
-        let mut needed = false;
-        let mut reachable = true;
-        for (target, _) in wanted.iter().filter(|(_, b)| b.contains(blob)) {
-            needed = true;
-            if probe(ctx, target, blob).await
-                || hints.mountable(target, blob)
-                || find_in_old(ctx, blob, target, old_at_dest, hints).await
-            {
-                continue;
+    // One blob's checks are a few round trips in turn; blobs are checked side by side, as
+    // the push checks what the destination has (a remote registry is ~100 ms away).
+    let wanted = &wanted;
+    let checks = facts
+        .blobs
+        .iter()
+        .filter(|(_, c)| base.contains(c))
+        .map(|(blob, _)| async move {
+            let mut needed = false;
+            for (target, _) in wanted.iter().filter(|(_, b)| b.contains(blob)) {
+                needed = true;
+                let reachable = probe(ctx, target, blob).await
+                    || hints.mountable(target, blob)
+                    || find_in_old(ctx, blob, target, old_at_dest, hints).await;
+                if !reachable {
+                    return None;
+                }
             }
-            reachable = false;
-            break;
-        }
-        if needed && reachable {
-            out.insert(*blob);
-        }
-    }
+            needed.then_some(*blob)
+        });
+    let out: HashSet<Digest> = futures_util::stream::iter(checks)
+        .buffer_unordered(ctx.jobs.max(1) * 2)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
     Ok(out)
 }
 
