@@ -8,8 +8,9 @@
 //! the same file name — and compresses the missing bytes with zstd using the references'
 //! bytes as a prefix. Pieces with no reference still go through zstd with a long window.
 //! Pieces are batched into *groups* (one zstd frame each) so small files share context.
-//! The content of x86-64 ELF files goes through the x86 branch filter on both sides
-//! (`crate::x86filter`): rebuilt code moves, and the filter keeps its calls alike.
+//! The content of x86-64 ELF files goes through the x86 code filter on both sides
+//! (`crate::x86filter`): rebuilt code moves, and the filter keeps its calls and data
+//! references alike.
 
 use std::collections::{HashMap, HashSet};
 
@@ -646,7 +647,7 @@ pub fn encode_group(
 ) -> Result<PayloadGroup> {
     let filter = |bytes: &mut Vec<u8>, origin: Option<&Option<u64>>| {
         if let Some(Some(o)) = origin {
-            crate::x86filter::encode(bytes, *o);
+            crate::x86filter::encode(bytes, *o, crate::x86filter::WRITTEN);
         }
     };
     let mut prefix = Vec::with_capacity(plan.prefix_len() as usize);
@@ -678,6 +679,7 @@ pub fn encode_group(
         frame,
         inner: None,
         filters: filtered.then(|| Filters {
+            variant: crate::x86filter::WRITTEN,
             refs: plan.ref_filters.clone(),
             pieces: plan.piece_filters.clone(),
         }),

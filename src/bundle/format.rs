@@ -6,6 +6,7 @@ use crate::chunk::ChunkerParams;
 use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
 use crate::id::Digest;
 use crate::store::BlobRecord;
+use crate::x86filter::Variant;
 
 pub const MAGIC: &[u8; 8] = b"BOOSTBKP";
 pub const VERSION: u32 = 1;
@@ -408,16 +409,17 @@ pub struct PayloadGroup {
     pub pieces: Vec<Piece>,
     pub frame: Vec<u8>,
     pub inner: Option<InnerGzip>,
-    /// With `filters` (kind 2), some references and pieces go through the x86 branch
+    /// With `filters` (kinds 2 and 3), some references and pieces go through an x86
     /// filter (`crate::x86filter`) on both sides of the frame.
     pub filters: Option<Filters>,
 }
 
-/// Per reference and per piece (parallel to `refs` and `pieces`): the x86 branch filter's
-/// origin (the range's offset within its file), or None for bytes taken as they are.
-/// Copies are never filtered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Per reference and per piece (parallel to `refs` and `pieces`): the x86 filter's origin
+/// (the range's offset within its file), or None for bytes taken as they are. Copies are
+/// never filtered. The group's kind names the variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filters {
+    pub variant: Variant,
     pub refs: Vec<Option<u64>>,
     pub pieces: Vec<Option<u64>>,
 }
@@ -490,6 +492,7 @@ pub const MAX_GROUP_OUTPUT: u64 = 256 << 20;
 const GROUP_ZSTD: u8 = 0;
 const GROUP_GZIP: u8 = 1;
 const GROUP_FILTERED: u8 = 2;
+const GROUP_FILTERED_RIP: u8 = 3;
 
 /// A filter as written: 0 for none, else 1 + the x86 filter's origin.
 fn filter_code(f: Option<u64>) -> u64 {
@@ -507,14 +510,18 @@ impl PayloadSection {
         for g in &self.groups {
             let kind = match (&g.inner, &g.filters) {
                 (Some(_), _) => GROUP_GZIP,
-                (None, Some(_)) => GROUP_FILTERED,
+                (None, Some(f)) => match f.variant {
+                    Variant::Calls => GROUP_FILTERED,
+                    Variant::CallsAndRipData => GROUP_FILTERED_RIP,
+                },
                 (None, None) => GROUP_ZSTD,
             };
+            let filtered = kind == GROUP_FILTERED || kind == GROUP_FILTERED_RIP;
             w.u8(kind);
             w.varint(g.refs.len() as u64);
             for (k, (d, off, len)) in g.refs.iter().enumerate() {
                 w.digest(d).varint(*off).varint(*len);
-                if kind == GROUP_FILTERED {
+                if filtered {
                     w.varint(filter_code(g.ref_filter(k)));
                 }
             }
@@ -524,7 +531,7 @@ impl PayloadSection {
                 match &p.copy {
                     None => {
                         w.u8(0);
-                        if kind == GROUP_FILTERED {
+                        if filtered {
                             w.varint(filter_code(g.piece_filter(k)));
                         }
                     }
@@ -549,11 +556,18 @@ impl PayloadSection {
         let mut last_end = 0u64;
         for _ in 0..n {
             let kind = r.u8("group kind")?;
-            if kind > GROUP_FILTERED {
-                return Err(DecodeError(format!("unknown payload group kind {kind}")));
-            }
-            let filtered = kind == GROUP_FILTERED;
-            let mut filters = Filters::default();
+            let variant = match kind {
+                GROUP_ZSTD | GROUP_GZIP => None,
+                GROUP_FILTERED => Some(Variant::Calls),
+                GROUP_FILTERED_RIP => Some(Variant::CallsAndRipData),
+                _ => return Err(DecodeError(format!("unknown payload group kind {kind}"))),
+            };
+            let filtered = variant.is_some();
+            let mut filters = Filters {
+                variant: variant.unwrap_or(Variant::Calls),
+                refs: Vec::new(),
+                pieces: Vec::new(),
+            };
             let nr = r.count(34, "reference count")?;
             let mut refs = Vec::with_capacity(nr);
             for _ in 0..nr {
@@ -673,4 +687,68 @@ pub fn decode_docs(b: &[u8]) -> DecodeResult<Vec<(Digest, crate::store::Doc)>> {
     }
     r.expect_end("documents")?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(filters: Option<Filters>) -> PayloadGroup {
+        PayloadGroup {
+            refs: vec![(Digest([7; 32]), 10, 20)],
+            pieces: vec![
+                Piece {
+                    offset: 0,
+                    len: 5,
+                    copy: None,
+                },
+                Piece {
+                    offset: 5,
+                    len: 3,
+                    copy: Some((Digest([8; 32]), 40)),
+                },
+            ],
+            frame: vec![1, 2, 3],
+            inner: None,
+            filters,
+        }
+    }
+
+    fn filtered(variant: Variant) -> Option<Filters> {
+        Some(Filters {
+            variant,
+            refs: vec![Some(100)],
+            pieces: vec![Some(0), None],
+        })
+    }
+
+    #[test]
+    fn each_filter_variant_has_its_group_kind_and_round_trips() {
+        for (filters, kind) in [
+            (None, GROUP_ZSTD),
+            (filtered(Variant::Calls), GROUP_FILTERED),
+            (filtered(Variant::CallsAndRipData), GROUP_FILTERED_RIP),
+        ] {
+            let s = PayloadSection {
+                content: Digest([9; 32]),
+                groups: vec![group(filters)],
+            };
+            let bytes = s.encode();
+            // content digest (32), group count (1), then the group's kind.
+            assert_eq!(bytes[33], kind);
+            assert_eq!(PayloadSection::decode(&bytes).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn an_unknown_group_kind_is_refused_by_name() {
+        let s = PayloadSection {
+            content: Digest([9; 32]),
+            groups: vec![group(None)],
+        };
+        let mut bytes = s.encode();
+        bytes[33] = 4;
+        let e = PayloadSection::decode(&bytes).unwrap_err();
+        assert!(e.0.contains("unknown payload group kind 4"), "{}", e.0);
+    }
 }

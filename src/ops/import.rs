@@ -820,8 +820,8 @@ impl<'a> Composer<'a> {
                 return Err(self.fail(format!("{name}: a reference runs past the end of {d}")));
             }
             let mut bytes = s.read_with(self.store, *off, *len, ChunkCheck::ByDigest, &mut last)?;
-            if let Some(origin) = g.ref_filter(k) {
-                crate::x86filter::encode(&mut bytes, origin);
+            if let (Some(origin), Some(f)) = (g.ref_filter(k), &g.filters) {
+                crate::x86filter::encode(&mut bytes, origin, f.variant);
             }
             prefix.extend(bytes);
         }
@@ -855,8 +855,8 @@ impl<'a> Composer<'a> {
                     let slice = out
                         .get_mut(at..end)
                         .ok_or_else(|| self.fail(format!("{name}: the frame is shorter than its pieces")))?;
-                    if let Some(origin) = g.piece_filter(k) {
-                        crate::x86filter::decode(slice, origin);
+                    if let (Some(origin), Some(f)) = (g.piece_filter(k), &g.filters) {
+                        crate::x86filter::decode(slice, origin, f.variant);
                     }
                     let range = at..end;
                     at = end;

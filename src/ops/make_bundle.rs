@@ -68,7 +68,7 @@ pub struct BundleReport {
     pub carried_whole_bytes: u64,
     /// Gzip files inside layers carried by their plain text (and rebuilt bit-exactly).
     pub inner_gzip_files: u64,
-    /// Payload groups holding x86-64 machine code through the branch filter.
+    /// Payload groups holding x86-64 machine code through the x86 code filter.
     pub x86_filtered_groups: u64,
 }
 
