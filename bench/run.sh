@@ -35,22 +35,22 @@ SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/booster-target}"
 PROFILE=release
 [ "$QUICK" = 1 ] && PROFILE=debug
+# A full run writes about 8 GB at its peak (the 2 GiB layer, its gzip, two layouts and a
+# store); failing halfway on a full disk wastes the minutes before.
+if [ "$QUICK" = 0 ]; then
+  need_gb=10; hint="free some space, or pass --skip-2g (about 3 GB)"
+  [ "$SKIP_2G" = 1 ] && { need_gb=3; hint="free some space"; }
+  free_gb=$(( $(df -Pk /tmp | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "bench/run.sh needs about $need_gb GB free under /tmp and $free_gb GB are: $hint" >&2
+    exit 1
+  fi
+fi
 if [ -z "${BOOSTER:-}" ]; then
   if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin booster; else cargo build --quiet --bin booster; fi
   BOOSTER=$CARGO_TARGET_DIR/$PROFILE/booster
 fi
 W=$(mktemp -d /tmp/booster-bench.XXXXXX)
-# A full run writes about 8 GB at its peak (the 2 GiB layer, its gzip, two layouts and a
-# store); failing halfway on a full disk wastes the minutes before.
-if [ "$QUICK" = 0 ]; then
-  need_gb=10; [ "$SKIP_2G" = 1 ] && need_gb=3
-  free_gb=$(( $(df -Pk "$W" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
-  if [ "$free_gb" -lt "$need_gb" ]; then
-    rmdir "$W"
-    echo "bench/run.sh needs about $need_gb GB free under /tmp and $free_gb GB are: free some space, or pass --skip-2g (about 3 GB)" >&2
-    exit 1
-  fi
-fi
 W_PIDS=$W/pids
 : > "$W_PIDS"
 cleanup() { while read -r p; do kill "$p" 2>/dev/null || true; done < "$W_PIDS"; rm -rf "$W"; }

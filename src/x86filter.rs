@@ -74,7 +74,7 @@ fn transform(buf: &mut [u8], origin: u64, variant: Variant, forward: bool) {
         // instruction), or None for an opcode byte that does not start one to rewrite.
         let field = if buf[i] == CALL {
             Some((i + 1, i + 5))
-        } else if i + 6 <= buf.len() && buf[i + 1] & 0xC7 == 0x05 {
+        } else if i + 6 <= buf.len() && (buf[i + 1] & 0xC7) == 0x05 {
             // ModRM mod = 00, r/m = 101: [rip + disp32], any register.
             Some((i + 2, i + 6))
         } else {
@@ -138,6 +138,44 @@ mod tests {
             encode(&mut data, origin, v);
             decode(&mut data, origin, v);
             prop_assert_eq!(data, original);
+        }
+    }
+
+    /// The kind 2 transform as it shipped (before the variants), kept verbatim: bundles
+    /// written with it must keep decoding to the same bytes.
+    fn kind2_as_shipped(buf: &mut [u8], origin: u64, forward: bool) {
+        let mut i = 0usize;
+        while i + 5 <= buf.len() {
+            match memchr::memchr(0xE8, &buf[i..buf.len() - 4]) {
+                Some(k) => i += k,
+                None => break,
+            }
+            let top = buf[i + 4];
+            if top == 0x00 || top == 0xFF {
+                let v = u32::from_le_bytes([buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]]);
+                let next = origin.wrapping_add(i as u64 + 5) as u32;
+                let r = if forward {
+                    v.wrapping_add(next)
+                } else {
+                    v.wrapping_sub(next)
+                };
+                let r = ((r << 7) as i32 >> 7) as u32;
+                buf[i + 1..i + 5].copy_from_slice(&r.to_le_bytes());
+            }
+            i += 5;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_calls_variant_is_the_kind_2_transform_as_shipped(data in proptest::collection::vec(
+            prop_oneof![Just(CALL), Just(MOV), Just(0x05), Just(0x00), Just(0xFF), any::<u8>()],
+            0..400), origin in any::<u64>(), forward in any::<bool>()) {
+            let mut ours = data.clone();
+            transform(&mut ours, origin, Variant::Calls, forward);
+            let mut shipped = data;
+            kind2_as_shipped(&mut shipped, origin, forward);
+            prop_assert_eq!(ours, shipped);
         }
     }
 

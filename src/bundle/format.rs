@@ -562,12 +562,11 @@ impl PayloadSection {
                 GROUP_FILTERED_RIP => Some(Variant::CallsAndRipData),
                 _ => return Err(DecodeError(format!("unknown payload group kind {kind}"))),
             };
-            let filtered = variant.is_some();
-            let mut filters = Filters {
-                variant: variant.unwrap_or(Variant::Calls),
+            let mut filters = variant.map(|variant| Filters {
+                variant,
                 refs: Vec::new(),
                 pieces: Vec::new(),
-            };
+            });
             let nr = r.count(34, "reference count")?;
             let mut refs = Vec::with_capacity(nr);
             for _ in 0..nr {
@@ -576,8 +575,8 @@ impl PayloadSection {
                     r.varint("reference offset")?,
                     r.varint("reference length")?,
                 ));
-                if filtered {
-                    filters.refs.push(filter_from_code(r.varint("reference filter")?));
+                if let Some(f) = &mut filters {
+                    f.refs.push(filter_from_code(r.varint("reference filter")?));
                 }
             }
             let np = r.count(3, "piece count")?;
@@ -591,14 +590,14 @@ impl PayloadSection {
                 last_end = offset + len;
                 let copy = match r.u8("piece kind")? {
                     0 => {
-                        if filtered {
-                            filters.pieces.push(filter_from_code(r.varint("piece filter")?));
+                        if let Some(f) = &mut filters {
+                            f.pieces.push(filter_from_code(r.varint("piece filter")?));
                         }
                         None
                     }
                     1 => {
-                        if filtered {
-                            filters.pieces.push(None);
+                        if let Some(f) = &mut filters {
+                            f.pieces.push(None);
                         }
                         Some((r.digest("copy source")?, r.varint("copy offset")?))
                     }
@@ -625,7 +624,7 @@ impl PayloadSection {
                 pieces,
                 frame,
                 inner,
-                filters: filtered.then_some(filters),
+                filters,
             };
             if g.prefix_len() > MAX_GROUP_PREFIX
                 || g.output_len() > MAX_GROUP_OUTPUT

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -75,7 +75,12 @@ pub struct RawManifest {
 /// client), credentials resolved once per host.
 pub struct Registries {
     opts: RegistryOptions,
-    clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
+    /// Built once per host, outside any map-wide lock: building one costs tens of
+    /// milliseconds of CPU (the TLS backend parses the whole system CA bundle, twice per
+    /// oci-client, even for a plain-HTTP registry).
+    clients: Mutex<HashMap<String, Arc<OnceLock<Arc<Client>>>>>,
+    /// Resolved on first use only: a credential helper may be a process that prompts.
+    auths: Mutex<HashMap<String, RegistryAuth>>,
 }
 
 impl Registries {
@@ -83,6 +88,7 @@ impl Registries {
         Registries {
             opts,
             clients: Mutex::new(HashMap::new()),
+            auths: Mutex::new(HashMap::new()),
         }
     }
 
@@ -90,18 +96,16 @@ impl Registries {
         &self.opts
     }
 
-    /// Build the client for `registry` on a background thread. Building one costs tens of
-    /// milliseconds of CPU (the TLS backend parses the whole system CA bundle, even for a
-    /// plain-HTTP registry); a command that will need the client only after other work
-    /// (apply pushes after its import) overlaps that cost with the work. A failure here is
-    /// left for the command's own first request to report.
+    /// Build the client for `registry` on a background thread, so that a command that
+    /// needs it only after other work (apply pushes after its import) overlaps the cost
+    /// with that work. Credentials are left to the first request.
     pub fn warm_up(self: &Arc<Self>, registry: &str) {
         let this = Arc::clone(self);
         let host = registry.to_string();
         let spawned = std::thread::Builder::new()
             .name("registry-client".into())
             .spawn(move || {
-                let _ = this.client(&host);
+                this.http_client(&host);
             });
         if let Err(e) = spawned {
             tracing::debug!("warming up the client for {registry}: {e}");
@@ -109,14 +113,26 @@ impl Registries {
     }
 
     fn client(&self, registry: &str) -> Result<(Arc<Client>, RegistryAuth)> {
-        let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = map.get(registry) {
-            return Ok(c.clone());
-        }
+        let auth = self.auth(registry)?;
+        Ok((self.http_client(registry), auth))
+    }
+
+    /// The client for `registry`; a caller that comes while another builds it waits for
+    /// that one instead of building a second.
+    fn http_client(&self, registry: &str) -> Arc<Client> {
+        let cell = {
+            let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(registry.to_string()).or_default().clone()
+        };
+        cell.get_or_init(|| Arc::new(Client::new(self.client_config(registry))))
+            .clone()
+    }
+
+    fn client_config(&self, registry: &str) -> ClientConfig {
         let plain = self.opts.plain_http_everywhere
             || is_loopback_host(registry)
             || self.opts.insecure.iter().any(|h| h == registry);
-        let config = ClientConfig {
+        ClientConfig {
             protocol: if plain {
                 ClientProtocol::Http
             } else {
@@ -127,15 +143,21 @@ impl Registries {
             connect_timeout: Some(Duration::from_secs(15)),
             user_agent: concat!("booster/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
-        };
+        }
+    }
+
+    fn auth(&self, registry: &str) -> Result<RegistryAuth> {
+        let mut map = self.auths.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = map.get(registry) {
+            return Ok(a.clone());
+        }
         let auth = match self.opts.auth.lookup(registry)? {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credentials::IdentityToken(t) => RegistryAuth::Basic("<token>".into(), t),
         };
-        let entry = (Arc::new(Client::new(config)), auth);
-        map.insert(registry.to_string(), entry.clone());
-        Ok(entry)
+        map.insert(registry.to_string(), auth.clone());
+        Ok(auth)
     }
 
     fn reference(r: &RegistryRef, by: &str) -> Reference {
