@@ -12,10 +12,9 @@
 #     layers' tars (the rebuild floor)
 #   - patch size vs the pull-update size, `zstd -19 --long --patch-from` and `xdelta3 -9`
 #   - peak RSS of each booster command
-# The short measurements (floors, applies, diff --level 9) are the median of BENCH_RUNS
-# (default 3) fresh runs.
 # and a 2 GiB layer (pgzip, 1 MiB blocks as containers/image writes) pulled, diffed and
-# pushed to check memory stays bounded. Writes bench/RESULTS.md.
+# pushed to check memory stays bounded. Writes bench/RESULTS.md. The short measurements
+# (floors, applies, diff --level 9) are the median of BENCH_RUNS (default 3) fresh runs.
 #
 # --quick: tiny synthetic images instead of the test bed (what CI runs to keep this
 # script working); no RESULTS.md.
@@ -198,11 +197,12 @@ EOF
   }
   median_run "$W/$name-applywarm" run_apply_warm
   # Rebuild floor: the original encoder on the changed layers' tars.
-  run_encoder() { timed "$1" bash -c "for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"; }
+  encode_new="for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"
+  run_encoder() { timed "$1" bash -c "$encode_new"; }
   median_run "$W/$name-encoder" run_encoder
   # What a cold apply cannot avoid on top: reading the bases it takes bytes from (the old
   # versions of the changed layers), then the encoder.
-  run_cold_floor() { timed "$1" bash -c "for f in \$(cat $B/bases); do gzip -dc \"$B/\$f\" > /dev/null; done; for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"; }
+  run_cold_floor() { timed "$1" bash -c "for f in \$(cat $B/bases); do gzip -dc \"$B/\$f\" > /dev/null; done; $encode_new"; }
   median_run "$W/$name-coldfloor" run_cold_floor
   # Peers on the changed layers' tars.
   timed "$W/$name-zstd" bash -c "for i in \$(cat $B/pairs); do zstd -q -f -19 --long=31 --patch-from=\"$B/old-\$i.tar\" \"$B/new-\$i.tar\" -o \"$B/z-\$i\"; done"

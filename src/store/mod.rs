@@ -644,10 +644,10 @@ fn digest_key(k: &[u8]) -> std::result::Result<Digest, String> {
     Digest::from_slice(k).ok_or_else(|| "key is not 32 bytes".to_string())
 }
 
-/// Bytes an unprivileged process may still write on the filesystem holding `path`.
 /// Free space below which `start_flush` leaves the flush to the close.
 const EARLY_FLUSH_MIN_FREE: u64 = 1 << 30;
 
+/// Bytes an unprivileged process may still write on the filesystem holding `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
