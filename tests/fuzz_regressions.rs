@@ -45,3 +45,43 @@ fn blank_oci_reference_parts_round_trip() {
     }
     assert!(ImageRef::parse("oci:\u{b}x:\u{b}").is_err());
 }
+
+/// A registry host spelled like a transport (`docker://oci:::…:/a`, found by the `reference`
+/// target) printed as `oci:::…:/a:latest`, which reads back as an OCI layout. Hosts must now
+/// be `HOST[:PORT]`, and a host named like a transport prints with its `docker://` prefix.
+#[test]
+fn registry_hosts_named_like_transports_round_trip() {
+    let found = String::from_utf8(fixture("reference-transport-host.txt")).unwrap();
+    let neighbours = [
+        found.as_str(),
+        "docker://oci:5000/a",
+        "docker://oci:5000/a:v1",
+        "docker://docker-archive:5000/team/app@sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        "docker://dir:1/a",
+        "docker://tarball.local/a",
+        "docker://oci.example/a",
+        "docker://[::1]:5000/a",
+        "docker://[::1]/a",
+        "docker://host:/a",
+        "docker://host::5000/a",
+        "docker://a..b/c",
+        "docker://-a.b/c",
+        "docker://[zz]:1/a",
+        "docker://[::1]x/a",
+        "docker://localhost:123456/a",
+        "oci:5000/a:latest",
+    ];
+    for s in neighbours {
+        match ImageRef::parse(s) {
+            Ok(r) => {
+                let shown = r.to_string();
+                assert_eq!(ImageRef::parse(&shown).unwrap(), r, "{s} → {shown}");
+            }
+            Err(e) => assert!(e.to_string().contains("invalid registry"), "{s}: {e}"),
+        }
+    }
+    let e = ImageRef::parse(&found).unwrap_err().to_string();
+    assert!(e.contains("invalid registry"), "{e}");
+    let r = ImageRef::parse("docker://oci:5000/a").unwrap();
+    assert_eq!(r.to_string(), "docker://oci:5000/a:latest");
+}

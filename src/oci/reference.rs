@@ -113,9 +113,26 @@ pub enum ImageRef {
     },
 }
 
+/// Transport prefixes `ImageRef::parse` reads before it tries a registry reference: the
+/// supported ones, then those it refuses by name. A registry host spelled like one of them
+/// (`oci:5000`) is only unambiguous with its `docker://` prefix.
+const TRANSPORTS: [&str; 8] = [
+    "oci",
+    "docker-archive",
+    "dir",
+    "docker-daemon",
+    "containers-storage",
+    "oci-archive",
+    "sif",
+    "tarball",
+];
+
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ImageRef::Registry(r) if TRANSPORTS.contains(&host_part(&r.registry)) => {
+                write!(f, "docker://{r}")
+            }
             ImageRef::Registry(r) => write!(f, "{r}"),
             ImageRef::OciLayout { dir, reference } => match reference {
                 Some(r) => write!(f, "oci:{}:{r}", dir.display()),
@@ -174,10 +191,7 @@ impl ImageRef {
                 .map_err(|e| rename(e, s));
         }
         if let Some((transport, _)) = s.split_once(':')
-            && matches!(
-                transport,
-                "dir" | "docker-daemon" | "containers-storage" | "oci-archive" | "sif" | "tarball"
-            )
+            && TRANSPORTS[2..].contains(&transport)
         {
             return Err(bad(
                 s,
@@ -236,7 +250,10 @@ pub fn parse_registry_ref(s: &str) -> Result<RegistryRef> {
         validate_tag(s, t)?;
     }
     let (registry, repository) = match name.split_once('/') {
-        Some((first, remainder)) if looks_like_registry(first) => (first.to_string(), remainder.to_string()),
+        Some((first, remainder)) if looks_like_registry(first) => {
+            validate_registry(s, first)?;
+            (first.to_string(), remainder.to_string())
+        }
         _ => (DOCKER_HUB.to_string(), name.to_string()),
     };
     let registry = if registry == "index.docker.io" || registry == "registry-1.docker.io" {
@@ -265,6 +282,52 @@ pub fn parse_registry_ref(s: &str) -> Result<RegistryRef> {
 
 fn looks_like_registry(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[')
+}
+
+/// `HOST[:PORT]` as the distribution reference grammar has it: dot-separated labels of
+/// letters, digits and inner `-`, or a bracketed IPv6 address; a port of 1 to 5 digits.
+/// Anything looser (`oci:::`, `host:`) would not survive being printed and read back.
+fn validate_registry(whole: &str, registry: &str) -> Result<()> {
+    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((addr, "")) if is_ipv6_literal(addr) => (None, None),
+            Some((addr, port)) if is_ipv6_literal(addr) => match port.strip_prefix(':') {
+                Some(p) => (None, Some(p)),
+                None => return Err(bad_registry(whole, registry)),
+            },
+            _ => return Err(bad_registry(whole, registry)),
+        }
+    } else {
+        match registry.split_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(registry), None),
+        }
+    };
+    let host_ok = host.is_none_or(|h| {
+        h.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+    });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(bad_registry(whole, registry))
+    }
+}
+
+fn is_ipv6_literal(addr: &str) -> bool {
+    !addr.is_empty() && addr.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+fn bad_registry(whole: &str, registry: &str) -> Error {
+    bad(
+        whole,
+        format!("invalid registry {registry:?} (HOST[:PORT], HOST made of letters, digits, - and .)"),
+    )
 }
 
 fn validate_tag(whole: &str, t: &str) -> Result<()> {
@@ -472,5 +535,24 @@ mod tests {
             "localhost:5001/mirror/library/ubuntu:bionic"
         );
         assert!(Destination::parse("local host").is_err());
+    }
+
+    proptest::proptest! {
+        /// What parses prints to text that parses to the same reference, for inputs made of
+        /// the pieces references are made of (transport names, separators, ports, digests).
+        #[test]
+        fn display_parses_back_to_the_same_reference(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "docker://", "oci", "docker-archive", "dir", "localhost", "[::1]", "a", "b1",
+                "5000", ":", ":", "/", "/", ".", "-", "_", "@", "latest",
+                "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            ]), 1..12)
+        ) {
+            let s: String = pieces.concat();
+            if let Ok(r) = ImageRef::parse(&s) {
+                let shown = r.to_string();
+                proptest::prop_assert_eq!(ImageRef::parse(&shown).ok(), Some(r), "{} → {}", s, shown);
+            }
+        }
     }
 }
