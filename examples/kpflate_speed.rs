@@ -2,9 +2,10 @@
 //! deflate body of a pgzip stream (no gzip header or trailer) on stdout.
 //!
 //! ```text
-//! kpflate_speed [-level N] [-block BYTES] [-raw] [-gzip] < in > out
+//! kpflate_speed [-level N] [-block BYTES] [-raw] [-gzip] [-variant V] < in > out
 //! ```
 //!
+//! `-variant` picks the version of the family: `1.15` (default), `1.18`, `1.20`, `go1.27`.
 //! `-raw` writes one plain flate stream (`Encoder`) instead of pgzip blocks;
 //! `-gzip` frames the pgzip body as pgzip does (header, CRC-32 and size), so
 //! the output can be compared with Go's byte for byte.
@@ -12,7 +13,7 @@
 //! (reading and writing included) goes to stderr as `secs=…`;
 //! `bench/kpflate-speed.sh` compares whole-process times with Go.
 
-use booster::compress::kpflate::{Encoder, PgzipEncoder, pgzip_header};
+use booster::compress::kpflate::{Encoder, PgzipEncoder, Variant, pgzip_header};
 use std::io::{Read, Write};
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ struct Args {
     block: usize,
     raw: bool,
     gzip: bool,
+    variant: Variant,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
         block: 1 << 20,
         raw: false,
         gzip: false,
+        variant: Variant::Kp1_15,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -38,6 +41,15 @@ fn parse_args() -> Result<Args, String> {
             "block" => a.block = value("-block")?.parse().map_err(|e| format!("-block: {e}"))?,
             "raw" => a.raw = true,
             "gzip" => a.gzip = true,
+            "variant" => {
+                a.variant = match value("-variant")?.as_str() {
+                    "1.15" => Variant::Kp1_15,
+                    "1.18" => Variant::Kp1_18,
+                    "1.20" => Variant::Kp1_20,
+                    "go1.27" => Variant::Go1_27,
+                    v => return Err(format!("-variant: unknown {v}")),
+                }
+            }
             other => return Err(format!("unknown flag -{other}")),
         }
     }
@@ -46,10 +58,12 @@ fn parse_args() -> Result<Args, String> {
 
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("kpflate_speed: {e}\nusage: kpflate_speed [-level N] [-block BYTES] [-raw] [-gzip]");
+        eprintln!(
+            "kpflate_speed: {e}\nusage: kpflate_speed [-level N] [-block BYTES] [-raw] [-gzip] [-variant V]"
+        );
         std::process::exit(2);
     });
-    let mut sink = Sink::new(args.raw, args.level, args.block);
+    let mut sink = Sink::new(args.raw, args.level, args.block, args.variant);
     let mut stdout = std::io::stdout().lock();
     let mut stdin = std::io::stdin().lock();
     let mut out = Vec::with_capacity(2 << 20);
@@ -107,12 +121,13 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(raw: bool, level: i32, block: usize) -> Sink {
+    fn new(raw: bool, level: i32, block: usize, variant: Variant) -> Sink {
         if raw {
-            Sink::Raw(Encoder::new(level).expect("level must be in -2..=9"))
+            Sink::Raw(Encoder::with_variant(level, variant).expect("level must be in -2..=9"))
         } else {
             Sink::Pgzip(
-                PgzipEncoder::new(level, block).expect("level must be in -2..=9 and -block above 16384"),
+                PgzipEncoder::with_variant(level, block, variant)
+                    .expect("level must be in -2..=9 and -block above 16384"),
             )
         }
     }

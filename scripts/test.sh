@@ -15,11 +15,32 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "Go references for the differential tests (Debian trixie/sid, private apt configuration)"
+scripts/go-refs.sh
+
 step "cargo test"
 cargo test --locked --all-targets -- --test-threads 2
 
-step "fuzz smoke run (10 s per target; fuzz/run.sh for long runs)"
-FUZZ_SECS=${FUZZ_SECS:-10} fuzz/run.sh "${FUZZ_SECS:-10}"
+step "one RocksDB build shared by the demo's cargo build, clippy and the tests"
+# librocksdb-sys takes most of a cold build: a second copy means some step's build
+# configuration drifted from the others (issue 24). Each command below is already built.
+rocksdb_out_dirs() {
+  cargo "$@" --locked --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "build-script-executed" and "#librocksdb-sys@" in m["package_id"]:
+        print(m["out_dir"])'
+}
+dirs=$( { rocksdb_out_dirs build --bin booster; rocksdb_out_dirs clippy --all-targets;
+          rocksdb_out_dirs test --all-targets --no-run; } | sort -u)
+if [ "$(grep -c . <<< "$dirs")" -ne 1 ]; then
+  echo "librocksdb-sys is built more than once (or not at all):" >&2; echo "$dirs" >&2; exit 1
+fi
+echo "ok: $dirs"
+
+step "fuzz, CI share: fixed seed and runs, committed seeds and regression inputs (fuzz/run.sh for long runs)"
+fuzz/run.sh --ci
 
 step "benchmark harness on tiny images (bench/run.sh for the real table)"
 bench/run.sh --quick

@@ -149,6 +149,14 @@ pub enum Command {
         after_help = "Examples:\n  booster serve --registry 127.0.0.1:5000 --listen 127.0.0.1:8080\n  booster serve --registry 127.0.0.1:5001 --listen 127.0.0.1:8081 --primary http://127.0.0.1:8080\n  curl -X POST http://127.0.0.1:8081/sync"
     )]
     Serve(ServeArgs),
+    /// Probe a companion service's /healthz: exit 0 when it answers 200 (container health checks)
+    #[command(
+        after_help = "Examples:\n  booster healthcheck                       # 127.0.0.1:8080, or BOOSTER_LISTEN's port\n  booster healthcheck 127.0.0.1:8081"
+    )]
+    Healthcheck(HealthcheckArgs),
+    /// Internal: rebuild preflate pieces sent on stdin (booster runs it as a child process)
+    #[command(hide = true)]
+    PreflateWorker,
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Examples:\n  booster completions bash > /etc/bash_completion.d/booster\n  booster completions zsh > ~/.zfunc/_booster"
@@ -383,24 +391,39 @@ pub struct GcArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The registry beside this service: [http://]HOST[:PORT] (http:// means plain http)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "BOOSTER_REGISTRY", value_name = "URL")]
     pub registry: String,
     /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "BOOSTER_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: String,
     /// Be a replica of the booster service at URL (enables /sync)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "BOOSTER_PRIMARY", value_name = "URL")]
     pub primary: Option<String>,
     /// Image list to offer replicas [default: every tag in the registry's catalog]
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, env = "BOOSTER_IMAGES", value_name = "LIST")]
     pub images: Option<std::path::PathBuf>,
     /// File holding a bearer token required on every endpoint but /healthz (and sent to the primary)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "BOOSTER_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub bundle: BundleArgs,
     #[command(flatten)]
     pub registry_opts: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The service's address [default: BOOSTER_LISTEN with 0.0.0.0 read as 127.0.0.1, else 127.0.0.1:8080]
+    #[arg(value_name = "ADDR")]
+    pub addr: Option<String>,
+    /// Seconds to wait for the answer
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -30,9 +30,16 @@ use crate::store::Store;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.global.json;
-    if matches!(cli.command, Command::Completions(_) | Command::Man) {
-        // Neither needs a store.
+    if matches!(
+        cli.command,
+        Command::Completions(_) | Command::Man | Command::Healthcheck(_) | Command::PreflateWorker
+    ) {
+        // None needs a store.
         return run_without_store(cli);
+    }
+    // preflate rebuilds run in child processes that can be killed (see preflate_worker).
+    if let Ok(exe) = std::env::current_exe() {
+        crate::compress::preflate_worker::enable(exe);
     }
     LOCK_WAIT.store(cli.global.wait.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     if let Some(n) = cli.global.max_layer_size {
@@ -57,7 +64,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory(args) => cmd_inventory(&store_dir, &args, json),
         Command::Gc(args) => cmd_gc(&store_dir, &args, json),
         Command::Serve(args) => cmd_serve(&store_dir, &args),
-        Command::Completions(_) | Command::Man => unreachable!("handled before the store is opened"),
+        Command::Completions(_) | Command::Man | Command::Healthcheck(_) | Command::PreflateWorker => {
+            unreachable!("handled before the store is opened")
+        }
         Command::Images => cmd_images(&store_dir, json),
         Command::Rm(args) => cmd_rm(&store_dir, &args, json),
         Command::Inspect(args) => cmd_inspect(&store_dir, &args, json),
@@ -786,6 +795,17 @@ fn run_without_store(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             clap_mangen::Man::new(cmd).render(&mut crate::output::stdout())?;
+        }
+        Command::PreflateWorker => {
+            crate::compress::preflate_worker::serve(std::io::stdin().lock(), crate::output::stdout())?;
+        }
+        Command::Healthcheck(args) => {
+            let addr = args.addr.unwrap_or_else(crate::serve::local_listen_addr);
+            let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+            if let Err(e) = crate::serve::probe_health(&addr, timeout) {
+                eprintln!("booster healthcheck: {addr}: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
         _ => unreachable!("only called for commands without a store"),
     }

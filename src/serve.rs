@@ -677,3 +677,46 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// The address `booster healthcheck` probes when given none: the service's listen address
+/// from `BOOSTER_LISTEN` (a wildcard host read as loopback), else the default.
+pub fn local_listen_addr() -> String {
+    let listen = std::env::var("BOOSTER_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    match listen.rsplit_once(':') {
+        Some(("0.0.0.0" | "" | "[::]", port)) => format!("127.0.0.1:{port}"),
+        _ => listen,
+    }
+}
+
+/// GET /healthz on `addr` with a plain HTTP/1.0 request (no client stack needed in a
+/// minimal container): Ok when the service answers 200 within `timeout`.
+pub fn probe_health(addr: &str, timeout: std::time::Duration) -> std::result::Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("not an address: {e}"))?
+        .next()
+        .ok_or("the address resolves to nothing")?;
+    let mut conn =
+        std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("cannot connect: {e}"))?;
+    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(conn, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| format!("cannot send: {e}"))?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match conn.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(format!("no answer: {e}")),
+        }
+    }
+    let status = String::from_utf8_lossy(&head[..got]);
+    let line = status.lines().next().unwrap_or("");
+    if line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("answered {line:?}"))
+    }
+}

@@ -17,6 +17,9 @@ pub struct TarEntry {
 
 impl TarEntry {
     pub const REGULAR: u8 = b'0';
+    /// The path of the pseudo-entry for what follows a tar's end-of-archive marker: a NUL
+    /// ends a tar path, so no real entry can have it.
+    pub const AFTER_THE_TAR: &'static [u8] = b"\0after-the-tar";
 
     pub fn is_regular(&self) -> bool {
         self.kind == b'0' || self.kind == 0 || self.kind == b'7'
@@ -56,6 +59,10 @@ pub struct TarWalker {
     pax_size: Option<u64>,
     zero_blocks: u8,
     entries: Vec<TarEntry>,
+    /// Where the end-of-archive marker ended, once seen.
+    end_of_archive: Option<u64>,
+    /// Whether a non-zero byte followed the end-of-archive marker.
+    data_after_the_tar: bool,
 }
 
 impl Default for TarWalker {
@@ -76,13 +83,20 @@ impl TarWalker {
             pax_size: None,
             zero_blocks: 0,
             entries: Vec::new(),
+            end_of_archive: None,
+            data_after_the_tar: false,
         }
     }
 
     pub fn push(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let used = match self.state {
-                State::Done => return,
+                State::Done => {
+                    if self.end_of_archive.is_some() && !self.data_after_the_tar {
+                        self.data_after_the_tar = data.iter().any(|&b| b != 0);
+                    }
+                    data.len()
+                }
                 State::Header => {
                     let take = (512 - self.header.len()).min(data.len());
                     self.header.extend_from_slice(&data[..take]);
@@ -134,8 +148,22 @@ impl TarWalker {
         }
     }
 
-    /// The entries seen so far; call after the whole stream was pushed.
-    pub fn finish(self) -> Vec<TarEntry> {
+    /// The entries seen so far; call after the whole stream was pushed. Data after the
+    /// end-of-archive marker (zstd:chunked's table of contents, which the skippable frame's
+    /// decoding appends to the tar) becomes one last entry, `TarEntry::AFTER_THE_TAR`, so
+    /// a bundle encodes it against the old layer's.
+    pub fn finish(mut self) -> Vec<TarEntry> {
+        if let Some(end) = self.end_of_archive
+            && self.data_after_the_tar
+            && !self.entries.is_empty()
+        {
+            self.entries.push(TarEntry {
+                path: TarEntry::AFTER_THE_TAR.to_vec(),
+                kind: TarEntry::REGULAR,
+                offset: end,
+                size: self.pos - end,
+            });
+        }
         self.entries
     }
 
@@ -144,6 +172,7 @@ impl TarWalker {
             self.zero_blocks += 1;
             if self.zero_blocks >= 2 {
                 self.state = State::Done;
+                self.end_of_archive = Some(content_offset);
             }
             return;
         }
@@ -364,6 +393,29 @@ mod tests {
             b.append_data(&mut h, name, data.as_slice()).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn data_after_the_end_of_archive_is_one_last_entry() {
+        let tar = build_tar(&[("a.txt", b"hello".to_vec())]);
+        // tar-rs ends the archive with two zero blocks and no record padding.
+        let end = tar.len() as u64;
+        let mut with_toc = tar.clone();
+        with_toc.extend_from_slice(b"{\"version\":1,\"entries\":[]}");
+        for piece in [1usize, 100, 1 << 20] {
+            let mut w = TarWalker::new();
+            with_toc.chunks(piece).for_each(|p| w.push(p));
+            let entries = w.finish();
+            assert_eq!(entries.len(), 2, "piece {piece}");
+            assert_eq!(entries[1].path, TarEntry::AFTER_THE_TAR);
+            assert_eq!((entries[1].offset, entries[1].size), (end, 26));
+        }
+        // Zeros after the marker (record padding) are no entry.
+        let mut padded = tar;
+        padded.extend_from_slice(&[0u8; 8192]);
+        let mut w = TarWalker::new();
+        w.push(&padded);
+        assert_eq!(w.finish().len(), 1);
     }
 
     #[test]

@@ -192,15 +192,15 @@ fn damaged_rebuild_data_is_caught_before_it_leaves() {
         },
     );
     let mut rec = store.blob(&d).unwrap().unwrap();
-    // Flip a byte of the preflate corrections.
+    // Flip a byte of the corrections (GNU gzip is a near miss of zlib, or preflate's).
     if let Method::Gzip { members, .. } = &mut rec.method {
-        if let Deflate::Preflate { pieces } = &mut members[0].deflate {
-            let c = &mut pieces[0].corrections;
-            let mid = c.len() / 2;
-            c[mid] ^= 0x21;
-        } else {
-            panic!("expected preflate, got {}", method.describe());
-        }
+        let c = match &mut members[0].deflate {
+            Deflate::Preflate { pieces } => &mut pieces[0].corrections,
+            Deflate::Replay { corrections, .. } => corrections,
+            _ => panic!("expected corrections, got {}", method.describe()),
+        };
+        let mid = c.len() / 2;
+        c[mid] ^= 0x21;
     }
     let e = verify_blob(&store, &d, &rec).unwrap_err().to_string();
     assert!(e.contains(&d.to_string()), "{e}");
@@ -264,4 +264,155 @@ fn moby_style_layers_rebuild_through_the_go_model() {
         "{}",
         method.describe()
     );
+}
+
+/// Every row of the newer-encoder table (issue 19): layers written by Go 1.27's new
+/// compress/gzip, by klauspost/compress's own gzip writer (1.15.12, 1.18.0, 1.20.3) and by
+/// pgzip 1.2.6 over klauspost 1.18.0 and 1.20.3 rebuild through an exact model, named with
+/// its family and variant, with no correction bytes. The encoders are the real Go programs
+/// (tests/go/layer-enc) built against Debian's packages (scripts/go-refs.sh).
+#[test]
+fn newer_go_encoders_rebuild_through_the_variant_models() {
+    use common::goref::{Reference, go_bin};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    // Big enough for several pgzip blocks and many flate windows.
+    let mut files: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            (
+                format!("usr/share/doc/p{i}/README"),
+                pseudo_text(30_000 + i * 977, 900 + i as u64),
+            )
+        })
+        .collect();
+    files.push(("usr/lib/libx.so".into(), pseudo_random(300_000, 91)));
+    files.push(("usr/share/big.txt".into(), pseudo_text(1_500_000, 92)));
+    let tar = tar_of(
+        &files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let rows: &[(Reference, &str, &str, &str)] = &[
+        (Reference::Go1_27, "stdgzip", "-1", "go1.27 compress/gzip level 6"),
+        (Reference::Go1_27, "stdgzip", "1", "go1.27 compress/gzip level 1"),
+        (Reference::Go1_27, "stdgzip", "9", "go1.27 compress/gzip level 9"),
+        (
+            Reference::Kp1_20,
+            "pgzip",
+            "-1",
+            "pgzip level default block 1MiB (klauspost 1.20)",
+        ),
+        (
+            Reference::Kp1_18,
+            "pgzip",
+            "-1",
+            "pgzip level default block 1MiB (klauspost 1.18)",
+        ),
+        // 1.15.12 writes what 1.18.0 writes at these levels: named after the one tried first.
+        (
+            Reference::Bookworm,
+            "kpgzip",
+            "-1",
+            "klauspost 1.18 gzip level default",
+        ),
+        (Reference::Bookworm, "kpgzip", "1", "klauspost 1.18 gzip level 1"),
+        (Reference::Bookworm, "kpgzip", "4", "klauspost 1.15 gzip level 4"),
+        (
+            Reference::Kp1_18,
+            "kpgzip",
+            "-1",
+            "klauspost 1.18 gzip level default",
+        ),
+        (Reference::Kp1_18, "kpgzip", "1", "klauspost 1.18 gzip level 1"),
+        (Reference::Kp1_18, "kpgzip", "4", "klauspost 1.18 gzip level 4"),
+        (
+            Reference::Kp1_20,
+            "kpgzip",
+            "-1",
+            "klauspost 1.20 gzip level default",
+        ),
+        (Reference::Kp1_20, "kpgzip", "1", "klauspost 1.20 gzip level 1"),
+        (Reference::Kp1_20, "kpgzip", "9", "klauspost 1.20 gzip level 9"),
+    ];
+    for &(reference, mode, level, want) in rows {
+        let bin = go_bin("layer-enc", reference);
+        let mut args = vec!["-mode", mode, "-level", level];
+        if mode == "pgzip" {
+            args.extend(["-block", "262144"]);
+        }
+        let blob = encode_with(bin.to_str().unwrap(), &args, &tar);
+        let name = format!("{reference:?} {mode} {level}");
+        let (_, method) = analyse(&store, dir.path(), &Case { name: "layer", blob });
+        let described = method.describe();
+        let want = want.replace("1MiB", "256KiB");
+        assert!(
+            described.contains(&want),
+            "{name}: recorded {described}, want {want}"
+        );
+        assert_eq!(method.correction_bytes(), 0, "{name}");
+    }
+}
+
+/// zstd layers as Go tools write them (issue 20): klauspost/compress's encoder at every
+/// speed in 1.15.12, 1.18.0 and 1.20.3, written plainly and as containers/image feeds an
+/// uncompressed layer (8 bytes, then `ReadFrom`), rebuild through the klauspost model
+/// named with speed and version, with no correction bytes.
+#[test]
+fn klauspost_zstd_layers_rebuild_through_the_model() {
+    use common::goref::{Reference, go_bin};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| {
+            (
+                format!("usr/share/doc/p{i}/README"),
+                pseudo_text(20_000 + i * 977, 700 + i as u64),
+            )
+        })
+        .collect();
+    files.push(("usr/lib/libx.so".into(), pseudo_random(200_000, 71)));
+    files.push(("usr/share/big.txt".into(), pseudo_text(700_000, 72)));
+    let tar = tar_of(
+        &files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    for (reference, version) in [
+        (Reference::Bookworm, "klauspost 1.15"),
+        (Reference::Kp1_18, "klauspost 1.18"),
+        (Reference::Kp1_20, "klauspost 1.20"),
+    ] {
+        let bin = go_bin("layer-enc", reference);
+        for (mode, level, speed) in [
+            ("kpzstd", "0", "default"),
+            ("kpzstd-peek8", "0", "default"),
+            ("kpzstd", "1", "fastest"),
+            ("kpzstd", "7", "better"),
+            ("kpzstd", "10", "best"),
+        ] {
+            let blob = encode_with(bin.to_str().unwrap(), &["-mode", mode, "-level", level], &tar);
+            let name = format!("{reference:?} {mode} {level}");
+            let (_, method) = analyse(
+                &store,
+                dir.path(),
+                &Case {
+                    name: "zstd-layer",
+                    blob,
+                },
+            );
+            let described = method.describe();
+            let want = format!("zstd {version} {speed}");
+            // 1.15 and 1.18 write the same bytes at the two fast speeds (apart from rare
+            // blocks): the one tried first names them.
+            let ok = described.contains(&want)
+                || (matches!(speed, "default" | "fastest")
+                    && version != "klauspost 1.20"
+                    && described.contains("zstd klauspost 1.1")
+                    && described.contains(speed));
+            assert!(ok, "{name}: recorded {described}, want {want}");
+            assert_eq!(method.correction_bytes(), 0, "{name}");
+        }
+    }
 }

@@ -16,388 +16,27 @@
 //! one is made from the Go sources of klauspost/compress when `tar` exists).
 //! A mismatch leaves the input and both outputs in `CARGO_TARGET_TMPDIR`.
 
+mod common;
+
 use booster::compress::kpflate::{
-    Encoder, PgzipEncoder, StatelessWriter, pgzip_block, pgzip_header, stateless_deflate,
+    Encoder, PgzipEncoder, StatelessWriter, Variant, pgzip_block, pgzip_block_variant, pgzip_header,
+    stateless_deflate,
 };
+use common::diff::{Rng, assert_same, cases, input, put_bytes, put_u32, run_go, seed, size, tar, text};
+use common::goref::Reference;
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- inputs
 
-/// SplitMix64: small, seedable, good enough to vary inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+/// Inputs per level for a reference: `BOOSTER_DIFF_CASES` when set, else 30 for
+/// the bookworm versions and 8 for each newer one (CI's share; the long sweep
+/// sets the variable).
+fn cases_for(reference: Reference) -> usize {
+    match (reference, std::env::var_os("BOOSTER_DIFF_CASES")) {
+        (Reference::Bookworm, _) | (_, Some(_)) => cases(),
+        _ => 8,
     }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-fn cases() -> usize {
-    std::env::var("BOOSTER_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30)
-}
-
-fn seed() -> u64 {
-    std::env::var("BOOSTER_DIFF_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-}
-
-const WORDS: &[&str] = &[
-    "the",
-    "layer",
-    "image",
-    "registry",
-    "blob",
-    "sha256",
-    "digest",
-    "manifest",
-    "config",
-    "tar",
-    "usr",
-    "lib",
-    "bin",
-    "etc",
-    "share",
-    "doc",
-    "x86_64-linux-gnu",
-    "libc.so.6",
-    "README",
-    "of",
-    "and",
-    "to",
-    "in",
-    "is",
-    "for",
-    "with",
-    "on",
-    "that",
-    "by",
-    "this",
-    "0644",
-    "root",
-    "ustar",
-    "\n",
-    "\n\n",
-    ", ",
-    ". ",
-    "{",
-    "}",
-    "\"",
-    ": ",
-    "    ",
-    "\t",
-    "func",
-    "return",
-    "if",
-    "else",
-];
-
-fn text(rng: &mut Rng, n: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n + 32);
-    while v.len() < n {
-        let w = WORDS[rng.below(WORDS.len())];
-        v.extend_from_slice(w.as_bytes());
-        if rng.chance(70) {
-            v.push(b' ');
-        }
-        if rng.chance(2) {
-            v.extend_from_slice(format!("{}", rng.next() % 100_000).as_bytes());
-        }
-    }
-    v.truncate(n);
-    v
-}
-
-/// Runs, short patterns and long repeats: many long and overlapping matches.
-fn repetitive(rng: &mut Rng, n: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        match rng.below(4) {
-            0 => v.extend(std::iter::repeat_n(rng.next() as u8, rng.range(1, 2000))),
-            1 => {
-                let pat = {
-                    let k = rng.range(1, 12);
-                    rng.bytes(k)
-                };
-                for _ in 0..rng.range(1, 400) {
-                    v.extend_from_slice(&pat);
-                }
-            }
-            2 if !v.is_empty() => {
-                // Copy from up to ~40 KiB back: distances around the 32 KiB
-                // window edge.
-                let dist = rng.range(1, v.len().min(40_000));
-                let len = rng.range(3, 700);
-                for _ in 0..len {
-                    v.push(v[v.len() - dist]);
-                }
-            }
-            _ => v.extend({
-                let k = rng.range(1, 40);
-                rng.bytes(k)
-            }),
-        }
-    }
-    v.truncate(n);
-    v
-}
-
-/// Near-duplicates: a random base with sparse mutations, repeated at
-/// distances near 32 KiB.
-fn near_dups(rng: &mut Rng, n: usize) -> Vec<u8> {
-    let period = [32768, 32767, 32769, 16384, 65535, 1000][rng.below(6)];
-    let base = rng.bytes(period.min(n).max(1));
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        let i = v.len() % base.len();
-        let b = if rng.chance(1) { rng.next() as u8 } else { base[i] };
-        v.push(b);
-    }
-    v
-}
-
-/// Bytes drawn with Fibonacci weights: optimal Huffman codes would be
-/// deeper than deflate's 15 bits, so the length limiting has to work.
-fn fibonacci(rng: &mut Rng, n: usize) -> Vec<u8> {
-    let symbols = rng.range(16, 26);
-    let mut weights = vec![1u64, 1];
-    while weights.len() < symbols {
-        weights.push(weights[weights.len() - 1] + weights[weights.len() - 2]);
-    }
-    let total: u64 = weights.iter().sum();
-    let base = rng.next() as u8;
-    (0..n)
-        .map(|_| {
-            let mut x = rng.next() % total;
-            let mut i = 0;
-            while x >= weights[i] {
-                x -= weights[i];
-                i += 1;
-            }
-            base.wrapping_add(i as u8 * 7)
-        })
-        .collect()
-}
-
-/// A mix of all the kinds, in segments of random length.
-fn mixed(rng: &mut Rng, n: usize, tar: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        let len = rng.range(1, 70_000).min(n - v.len());
-        let seg = match rng.below(6) {
-            0 => text(rng, len),
-            5 => fibonacci(rng, len),
-            1 => repetitive(rng, len),
-            2 => rng.bytes(len),
-            3 => near_dups(rng, len),
-            _ => tar_slice(rng, tar, len),
-        };
-        v.extend_from_slice(&seg);
-    }
-    v
-}
-
-fn tar_slice(rng: &mut Rng, tar: &[u8], n: usize) -> Vec<u8> {
-    if tar.is_empty() {
-        return text(rng, n);
-    }
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        let at = rng.below(tar.len());
-        let take = (n - v.len()).min(tar.len() - at);
-        v.extend_from_slice(&tar[at..at + take]);
-    }
-    v
-}
-
-/// Sizes where the encoders change behaviour: token-free tiny blocks (< 13),
-/// stored vs Huffman tails (32, 128), the 64 KiB − 1 window, the 320 KiB
-/// history, pgzip's 16 KiB tail and the block sizes.
-const EDGES: &[usize] = &[
-    0, 1, 2, 12, 13, 14, 31, 32, 33, 127, 128, 129, 1024, 1025, 16384, 16385, 32767, 32768, 32769, 65534,
-    65535, 65536, 65537, 131070, 131071, 196605, 262143, 262144, 262145, 327675, 327676, 393210,
-];
-
-fn size(rng: &mut Rng, max: usize) -> usize {
-    match rng.below(10) {
-        0..=2 => {
-            let e = EDGES[rng.below(EDGES.len())];
-            (e + rng.below(3)).saturating_sub(1).min(max)
-        }
-        3..=4 => rng.range(0, 300),
-        5..=7 => rng.range(0, 140_000).min(max),
-        _ => rng.range(0, max),
-    }
-}
-
-fn input(rng: &mut Rng, n: usize, tar: &[u8]) -> (&'static str, Vec<u8>) {
-    match rng.below(9) {
-        0 => ("text", text(rng, n)),
-        7 => ("fibonacci", fibonacci(rng, n)),
-        1 => ("repetitive", repetitive(rng, n)),
-        2 => ("random", rng.bytes(n)),
-        3 => ("near-dups", near_dups(rng, n)),
-        4 => ("tar", tar_slice(rng, tar, n)),
-        5 => ("zeros", vec![0; n]),
-        _ => ("mixed", mixed(rng, n, tar)),
-    }
-}
-
-/// A real tar to slice inputs from: `BOOSTER_DIFF_TAR`, else one made of
-/// the klauspost Go sources, else none.
-fn tar() -> &'static [u8] {
-    static TAR: OnceLock<Vec<u8>> = OnceLock::new();
-    TAR.get_or_init(|| {
-        if let Ok(p) = std::env::var("BOOSTER_DIFF_TAR") {
-            return std::fs::read(&p).unwrap_or_else(|e| panic!("BOOSTER_DIFF_TAR={p}: {e}"));
-        }
-        let dir = gopath().join("src/github.com/klauspost");
-        Command::new("tar")
-            .arg("-cf")
-            .arg("-")
-            .arg("-C")
-            .arg(&dir)
-            .arg(".")
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| o.stdout)
-            .unwrap_or_default()
-    })
-}
-
-// ---------------------------------------------------------------- Go side
-
-fn gopath() -> PathBuf {
-    std::env::var_os("BOOSTER_GOPATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/share/gocode".into())
-}
-
-/// Builds the Go reference programs once per test binary.
-fn go_bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kpflate-go");
-        std::fs::create_dir_all(&out).expect("create the Go build dir");
-        for prog in ["kpflate-ref", "pgzip-ref"] {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go").join(prog);
-            let mut cmd = Command::new("go");
-            cmd.arg("build")
-                .arg("-o")
-                .arg(out.join(prog))
-                .arg(".")
-                .current_dir(&src);
-            cmd.env("GO111MODULE", "off").env("GOPATH", gopath());
-            if std::env::var_os("GOCACHE").is_none() && std::env::var_os("HOME").is_none() {
-                cmd.env("GOCACHE", out.join("gocache"));
-            }
-            let status = cmd.status().unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `go build` in {} ({e}): these tests need Go (Debian: golang-go) \
-                     and the Debian packages golang-github-klauspost-compress-dev 1.15.12 and \
-                     golang-github-klauspost-pgzip-dev 1.2.5",
-                    src.display()
-                )
-            });
-            assert!(status.success(), "go build of {} failed", src.display());
-        }
-        out
-    });
-    dir.join(name)
-}
-
-fn put_u32(buf: &mut Vec<u8>, v: u32) {
-    buf.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    put_u32(buf, b.len() as u32);
-    buf.extend_from_slice(b);
-}
-
-/// Sends every request from a writer thread and returns Go's answers in
-/// order through `check(index, answer)`.
-fn run_go(prog: &str, requests: Vec<Vec<u8>>, mut check: impl FnMut(usize, Vec<u8>)) {
-    let mut child = Command::new(go_bin(prog))
-        .arg("-batch")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {prog}: {e}"));
-    let stdin = child.stdin.take().expect("stdin");
-    let n = requests.len();
-    let writer = std::thread::spawn(move || {
-        let mut w = BufWriter::new(stdin);
-        for r in requests {
-            w.write_all(&r).expect("write a request to Go");
-        }
-        w.flush().expect("flush requests to Go");
-    });
-    let mut r = BufReader::new(child.stdout.take().expect("stdout"));
-    for i in 0..n {
-        let mut len = [0u8; 4];
-        r.read_exact(&mut len)
-            .unwrap_or_else(|e| panic!("{prog} answer {i}: {e}"));
-        let mut out = vec![0u8; u32::from_le_bytes(len) as usize];
-        r.read_exact(&mut out).expect("read Go's answer");
-        check(i, out);
-    }
-    writer.join().expect("writer thread");
-    assert!(child.wait().expect("wait for Go").success(), "{prog} failed");
-}
-
-/// Panics with the first differing offset, leaving the files for a look.
-fn assert_same(what: &str, input: &[u8], go: &[u8], rust: &[u8]) {
-    if go == rust {
-        return;
-    }
-    let at = go
-        .iter()
-        .zip(rust)
-        .position(|(a, b)| a != b)
-        .unwrap_or(go.len().min(rust.len()));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kpflate-mismatch");
-    std::fs::create_dir_all(&dir).ok();
-    let stem = what.replace([' ', '/', '='], "_");
-    std::fs::write(dir.join(format!("{stem}.in")), input).ok();
-    std::fs::write(dir.join(format!("{stem}.go")), go).ok();
-    std::fs::write(dir.join(format!("{stem}.rust")), rust).ok();
-    panic!(
-        "{what}: Go wrote {} bytes, Rust {}; first difference at byte {at} (files in {})",
-        go.len(),
-        rust.len(),
-        dir.display()
-    );
 }
 
 // ---------------------------------------------------------------- flate
@@ -497,28 +136,28 @@ fn flate_case(rng: &mut Rng, level: i32, i: usize, tar: &[u8]) -> FlateCase {
 /// Every case of every level through one Go process; Rust alternates
 /// between a fresh encoder and one reused across cases (as pgzip's pool
 /// reuses Go writers).
-fn check_flate_levels(levels: &[i32], salt: u64) {
+fn check_flate_levels(reference: Reference, levels: &[i32], salt: u64) {
     let tar = tar();
     let mut rng = Rng(seed() ^ salt);
     let mut all = Vec::new();
     for &level in levels {
-        for i in 0..cases() {
+        for i in 0..cases_for(reference) {
             all.push(flate_case(&mut rng, level, i, tar));
         }
     }
     let all = Arc::new(all);
     let requests = all.iter().map(FlateCase::request).collect();
     let mut reused: HashMap<i32, Encoder> = HashMap::new();
-    run_go("kpflate-ref", requests, |i, go| {
+    let variant = reference.variant();
+    let new = |level| Encoder::with_variant(level, variant).expect("valid level");
+    run_go("kpflate-ref", reference, requests, |i, go| {
         let case = &all[i];
         let mut fresh;
         let enc = if i % 2 == 0 {
-            fresh = Encoder::new(case.level).expect("valid level");
+            fresh = new(case.level);
             &mut fresh
         } else {
-            reused
-                .entry(case.level)
-                .or_insert_with(|| Encoder::new(case.level).expect("valid level"))
+            reused.entry(case.level).or_insert_with(|| new(case.level))
         };
         let rust = case.encode(enc, &mut Rng(i as u64));
         assert_same(&case.name, &case.input(), &go, &rust);
@@ -527,17 +166,88 @@ fn check_flate_levels(levels: &[i32], salt: u64) {
 
 #[test]
 fn flate_default_and_fast_levels_match_go() {
-    check_flate_levels(&[-1, 1, 2, 3, 4, 5, 6], 0x11);
+    check_flate_levels(Reference::Bookworm, &[-1, 1, 2, 3, 4, 5, 6], 0x11);
 }
 
 #[test]
 fn flate_lazy_levels_match_go() {
-    check_flate_levels(&[7, 8, 9], 0x22);
+    check_flate_levels(Reference::Bookworm, &[7, 8, 9], 0x22);
 }
 
 #[test]
 fn flate_stored_and_huffman_only_match_go() {
-    check_flate_levels(&[0, -2], 0x33);
+    check_flate_levels(Reference::Bookworm, &[0, -2], 0x33);
+}
+
+#[test]
+fn flate_1_18_matches_go() {
+    check_flate_levels(Reference::Kp1_18, &[-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0x118);
+}
+
+#[test]
+fn flate_1_20_matches_go() {
+    check_flate_levels(Reference::Kp1_20, &[-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0x120);
+}
+
+/// Go 1.27's compress/flate and compress/gzip (tests/go/goflate-ref built with
+/// Go 1.27) against the klauspost port's Go 1.27 variant: every level, flushes
+/// anywhere, and gzip framing as moby writes it (zero header).
+#[test]
+fn go_1_27_matches_go() {
+    let tar = tar();
+    let mut rng = Rng(seed() ^ 0x127);
+    let mut all = Vec::new();
+    for level in [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9] {
+        for i in 0..cases_for(Reference::Go1_27) {
+            let mut case = flate_case(&mut rng, level, i, tar);
+            case.dict.clear();
+            let gzip = rng.chance(50);
+            all.push((case, gzip));
+        }
+    }
+    let all = Arc::new(all);
+    let requests = all
+        .iter()
+        .map(|(case, gzip)| {
+            let mut r = Vec::new();
+            put_u32(&mut r, case.level as u32);
+            put_u32(&mut r, *gzip as u32);
+            put_u32(&mut r, case.segs.len() as u32);
+            for (seg, flush) in &case.segs {
+                put_bytes(&mut r, seg);
+                put_u32(&mut r, *flush as u32);
+            }
+            r
+        })
+        .collect();
+    run_go("goflate-ref", Reference::Go1_27, requests, |i, go| {
+        let (case, gzip) = &all[i];
+        let mut enc = Encoder::with_variant(case.level, Variant::Go1_27).expect("valid level");
+        let mut rust = Vec::new();
+        if *gzip {
+            let xfl = match case.level {
+                9 => 2,
+                1 => 4,
+                _ => 0,
+            };
+            rust.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
+        }
+        for (seg, flush) in &case.segs {
+            enc.write(seg, &mut rust);
+            if *flush {
+                enc.flush(&mut rust);
+            }
+        }
+        enc.finish(&mut rust);
+        let input = case.input();
+        if *gzip {
+            let mut crc = flate2::Crc::new();
+            crc.update(&input);
+            rust.extend_from_slice(&crc.sum().to_le_bytes());
+            rust.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        }
+        assert_same(&format!("go1.27 {} gzip={gzip}", case.name), &input, &go, &rust);
+    });
 }
 
 /// Pseudo-levels of `tests/go/kpflate-ref` for the stateless encoder: one
@@ -563,7 +273,7 @@ fn stateless_matches_go() {
     }
     let all = Arc::new(all);
     let requests = all.iter().map(FlateCase::request).collect();
-    run_go("kpflate-ref", requests, |i, go| {
+    run_go("kpflate-ref", Reference::Bookworm, requests, |i, go| {
         let case = &all[i];
         let mut rust = Vec::new();
         if case.level == STATELESS_DEFLATE {
@@ -621,15 +331,26 @@ fn pgzip_size(rng: &mut Rng, block: usize) -> usize {
     }
 }
 
-fn pgzip_cases(block: usize, salt: u64) -> Vec<PgzipCase> {
+fn pgzip_cases(reference: Reference, block: usize, salt: u64) -> Vec<PgzipCase> {
     let tar = tar();
     let mut rng = Rng(seed() ^ salt);
     let mut v = Vec::new();
+    let cases = cases_for(reference);
     // Level −1 (containers/image, umoci) gets the full count, the others a
     // share of it.
-    let levels: &[(i32, usize)] = &[(-1, cases()), (1, 0), (6, 0), (9, 0), (0, 0), (-2, 0), (3, 0)];
+    let levels: &[(i32, usize)] = &[
+        (-1, cases),
+        (1, 0),
+        (6, 0),
+        (9, 0),
+        (0, 0),
+        (-2, 0),
+        (3, 0),
+        (4, 0),
+        (7, 0),
+    ];
     for &(level, n) in levels {
-        let n = if n == 0 { (cases() / 6).max(2) } else { n };
+        let n = if n == 0 { (cases / 6).max(2) } else { n };
         for i in 0..n {
             let len = pgzip_size(&mut rng, block);
             let (kind, data) = input(&mut rng, len, tar);
@@ -650,15 +371,16 @@ fn pgzip_cases(block: usize, salt: u64) -> Vec<PgzipCase> {
     v
 }
 
-fn check_pgzip(block: usize, salt: u64) {
-    let all = Arc::new(pgzip_cases(block, salt));
+fn check_pgzip(reference: Reference, block: usize, salt: u64) {
+    let all = Arc::new(pgzip_cases(reference, block, salt));
     let requests = all.iter().map(PgzipCase::request).collect();
-    run_go("pgzip-ref", requests, |i, go| {
+    run_go("pgzip-ref", reference, requests, |i, go| {
         let case = &all[i];
         assert!(go.len() >= 18, "{}: short gzip member", case.name);
         assert_eq!(go[..10], pgzip_header(case.level), "{}: gzip header", case.name);
         let body = &go[10..go.len() - 8];
-        let mut enc = PgzipEncoder::new(case.level, case.block).expect("valid pgzip settings");
+        let mut enc = PgzipEncoder::with_variant(case.level, case.block, reference.variant())
+            .expect("valid pgzip settings");
         let mut rust = Vec::new();
         let mut rng = Rng(i as u64);
         let mut rest = &case.data[..];
@@ -679,17 +401,34 @@ fn check_pgzip(block: usize, salt: u64) {
 
 #[test]
 fn pgzip_256k_blocks_match_go() {
-    check_pgzip(262_144, 0x44);
+    check_pgzip(Reference::Bookworm, 262_144, 0x44);
 }
 
 #[test]
 fn pgzip_1m_blocks_match_go() {
-    check_pgzip(1_048_576, 0x55);
+    check_pgzip(Reference::Bookworm, 1_048_576, 0x55);
 }
 
 #[test]
 fn pgzip_odd_blocks_match_go() {
-    check_pgzip(100_003, 0x66);
+    check_pgzip(Reference::Bookworm, 100_003, 0x66);
+}
+
+/// pgzip 1.2.6 over klauspost 1.18.0 and 1.20.3 (pgzip has no go.mod: the
+/// program decides which flate it links), at containers/image's and umoci's
+/// block sizes and an odd one (where a level 7-9 dictionary shows).
+#[test]
+fn pgzip_1_2_6_on_1_18_matches_go() {
+    for (block, salt) in [(1_048_576, 0x1181), (262_144, 0x1182), (100_003, 0x1183)] {
+        check_pgzip(Reference::Kp1_18, block, salt);
+    }
+}
+
+#[test]
+fn pgzip_1_2_6_on_1_20_matches_go() {
+    for (block, salt) in [(1_048_576, 0x1201), (262_144, 0x1202), (100_003, 0x1203)] {
+        check_pgzip(Reference::Kp1_20, block, salt);
+    }
 }
 
 /// Blocks rebuilt on separate threads with `pgzip_block` concatenate to the
@@ -701,10 +440,11 @@ fn pgzip_blocks_in_parallel_match_stream() {
     for i in 0..(cases() / 5).max(3) {
         let block = [262_144, 100_003, 1_048_576][i % 3];
         let level = [-1, 1, 6, 9][rng.below(4)];
+        let variant = Variant::ALL[rng.below(Variant::ALL.len())];
         let len = pgzip_size(&mut rng, block);
         let (kind, data) = input(&mut rng, len, tar);
         let mut stream = Vec::new();
-        let mut enc = PgzipEncoder::new(level, block).expect("valid pgzip settings");
+        let mut enc = PgzipEncoder::with_variant(level, block, variant).expect("valid pgzip settings");
         enc.write(&data, &mut stream);
         enc.finish(&mut stream);
 
@@ -721,7 +461,11 @@ fn pgzip_blocks_in_parallel_match_stream() {
                     let last = k + 1 == blocks.len();
                     s.spawn(move || {
                         let mut out = Vec::new();
-                        pgzip_block(level, prev, cur, last, &mut out);
+                        if variant == Variant::Kp1_15 {
+                            pgzip_block(level, prev, cur, last, &mut out);
+                        } else {
+                            pgzip_block_variant(level, variant, prev, cur, last, &mut out);
+                        }
                         out
                     })
                 })
@@ -732,7 +476,7 @@ fn pgzip_blocks_in_parallel_match_stream() {
                 .collect()
         });
         let joined = parts.concat();
-        let name = format!("parallel block {block} level {level} case {i} {kind} len={len}");
+        let name = format!("parallel block {block} level {level} {variant:?} case {i} {kind} len={len}");
         assert_same(&name, &data, &stream, &joined);
     }
 }

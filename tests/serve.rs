@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,6 +17,7 @@ use booster::ops::make_bundle::BundleOptions;
 use booster::ops::pull::Ctx;
 use booster::serve::{AppState, ServeConfig, app};
 use booster::store::Store;
+use common::http::http;
 use common::image::{self, Layer};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
 use common::{pseudo_random, pseudo_text, tar_of};
@@ -106,33 +106,6 @@ async fn handlers_without_a_socket() {
         call(not_replica, "POST", "/sync", None).await.0,
         StatusCode::BAD_REQUEST
     );
-}
-
-/// Minimal HTTP/1.1 client for the end-to-end test.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
 }
 
 struct Service {

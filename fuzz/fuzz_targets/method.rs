@@ -1,5 +1,6 @@
-//! Rebuild methods (with preflate corrections) decoded from untrusted bytes and then run on
-//! a plain text: a wrong method must fail cleanly, never panic or hang.
+//! Rebuild methods decoded from untrusted bytes (gzip with any deflate model, preflate
+//! corrections and near-miss replays; zstd frames of every model, wrapped or verbatim) and
+//! then run on a plain text: a wrong method must fail cleanly, never panic or hang.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -24,10 +25,18 @@ fuzz_target!(|data: &[u8]| {
     let mut w = Writer::new();
     m.encode(&mut w);
     assert_eq!(Method::decode(&mut Reader::new(&w.buf)).unwrap(), m);
-    if let Method::Gzip { members, .. } = &m {
-        // Bound the work: methods claiming huge members are refused by the size check.
-        if members.iter().map(|x| x.plain_len).sum::<u64>() == plain.len() as u64 {
-            let _ = rebuild::rebuild_gzip_bytes(&m, plain);
+    // Bound the work: methods claiming other sizes than the text's are refused at once.
+    match &m {
+        Method::Gzip { members, .. } => {
+            if members.iter().map(|x| x.plain_len).sum::<u64>() == plain.len() as u64 {
+                let _ = rebuild::rebuild_gzip_bytes(&m, plain);
+            }
         }
+        Method::Zstd { frames } => {
+            if frames.iter().map(|x| x.plain_len).sum::<u64>() == plain.len() as u64 {
+                let _ = rebuild::rebuild_zstd_bytes(&m, plain);
+            }
+        }
+        _ => {}
     }
 });

@@ -37,11 +37,17 @@ pub fn sniff(head: &[u8]) -> Format {
 /// One gzip member or zstd frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// Header bytes (gzip only; zstd frame headers are inside `body`).
+    /// Header bytes (gzip; for a zstd frame inside a skippable frame, the skippable
+    /// frame's 8-byte header; zstd frame headers are inside `body`).
     pub header: Vec<u8>,
     /// Compressed body in the blob: the raw deflate stream, or the whole zstd frame.
     pub body: Range<u64>,
     pub plain_len: u64,
+    /// zstd only: a skippable frame (its magic number). With a non-empty `header` its
+    /// payload, `body`, is a zstd frame whose content is part of the plain stream
+    /// (zstd:chunked's table of contents); otherwise `body` is the whole skippable frame,
+    /// which holds no plain bytes.
+    pub skippable: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +192,7 @@ impl<R: Read> GzipDecoder<R> {
                     let header = avail[..h.len].to_vec();
                     self.input.consume(h.len);
                     self.current = Some(Member {
+                        skippable: None,
                         header,
                         body: start + h.len as u64..0,
                         plain_len: 0,
@@ -305,13 +312,21 @@ impl<R: Read> Read for GzipDecoder<R> {
     }
 }
 
-/// Frame-by-frame zstd decoder.
+/// Skippable frames hold at most this much to be looked into; a bigger one is kept opaque.
+pub(crate) const MAX_SKIPPABLE_PAYLOAD: u64 = 64 << 20;
+
+/// Frame-by-frame zstd decoder. A skippable frame whose payload is one zstd frame (how
+/// zstd:chunked stores its table of contents and tar-split data) contributes that frame's
+/// content to the plain stream; any other skippable frame contributes nothing.
 pub struct ZstdDecoder<R> {
     input: Input<R>,
     dctx: zstd::zstd_safe::DCtx<'static>,
     frame_start: Option<u64>,
     plain_in_frame: u64,
     members: Vec<Member>,
+    /// Plain content of a skippable frame being served.
+    pending: Vec<u8>,
+    pending_pos: usize,
     done: bool,
 }
 
@@ -327,6 +342,8 @@ impl<R: Read> ZstdDecoder<R> {
             frame_start: None,
             plain_in_frame: 0,
             members: Vec::new(),
+            pending: Vec::new(),
+            pending_pos: 0,
             done: false,
         })
     }
@@ -339,6 +356,88 @@ impl<R: Read> ZstdDecoder<R> {
             compressed_len: self.input.offset(),
         }
     }
+
+    /// At a frame boundary: a skippable frame is read whole; returns whether one was.
+    fn take_skippable(&mut self) -> io::Result<bool> {
+        while self.input.avail().len() < 8 {
+            if !self.input.fill()? {
+                break;
+            }
+        }
+        let head = self.input.avail();
+        if head.len() < 4 {
+            return Ok(false);
+        }
+        let magic = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+        if magic & 0xFFFF_FFF0 != 0x184D_2A50 {
+            return Ok(false);
+        }
+        if head.len() < 8 {
+            return Err(invalid("zstd stream is truncated (skippable frame header)"));
+        }
+        let size = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")) as u64;
+        let start = self.input.offset();
+        let header = head[..8].to_vec();
+        self.input.consume(8);
+        let payload = self.read_payload(size)?;
+        let body = start + 8..start + 8 + size;
+        if let Some(plain) = payload.as_deref().and_then(single_frame_content) {
+            self.members.push(Member {
+                header,
+                body,
+                plain_len: plain.len() as u64,
+                skippable: Some(magic),
+            });
+            self.pending = plain;
+            self.pending_pos = 0;
+        } else {
+            self.members.push(Member {
+                header: Vec::new(),
+                body: start..start + 8 + size,
+                plain_len: 0,
+                skippable: Some(magic),
+            });
+        }
+        Ok(true)
+    }
+
+    /// The payload in memory when it is small enough to look into; skipped otherwise.
+    fn read_payload(&mut self, size: u64) -> io::Result<Option<Vec<u8>>> {
+        let keep = size <= MAX_SKIPPABLE_PAYLOAD;
+        let mut payload = Vec::new();
+        let mut left = size;
+        while left > 0 {
+            if self.input.avail().is_empty() && !self.input.fill()? {
+                return Err(invalid("zstd stream is truncated (skippable frame)"));
+            }
+            let n = (self.input.avail().len() as u64).min(left) as usize;
+            if keep {
+                payload.extend_from_slice(&self.input.avail()[..n]);
+            }
+            self.input.consume(n);
+            left -= n as u64;
+        }
+        Ok(keep.then_some(payload))
+    }
+}
+
+/// The content of `payload` when it is exactly one complete zstd frame.
+fn single_frame_content(payload: &[u8]) -> Option<Vec<u8>> {
+    if payload.len() < 4 || payload[..4] != ZSTD_MAGIC {
+        return None;
+    }
+    let len = zstd::zstd_safe::find_frame_compressed_size(payload).ok()?;
+    if len != payload.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(payload)
+        .ok()?
+        .single_frame()
+        .take(MAX_SKIPPABLE_PAYLOAD * 16)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 impl<R: Read> Read for ZstdDecoder<R> {
@@ -348,6 +447,12 @@ impl<R: Read> Read for ZstdDecoder<R> {
             return Ok(0);
         }
         loop {
+            if self.pending_pos < self.pending.len() {
+                let n = out.len().min(self.pending.len() - self.pending_pos);
+                out[..n].copy_from_slice(&self.pending[self.pending_pos..self.pending_pos + n]);
+                self.pending_pos += n;
+                return Ok(n);
+            }
             if self.done {
                 return Ok(0);
             }
@@ -362,6 +467,9 @@ impl<R: Read> Read for ZstdDecoder<R> {
                 return Ok(0);
             }
             if self.frame_start.is_none() {
+                if self.take_skippable()? {
+                    continue;
+                }
                 self.frame_start = Some(self.input.offset());
                 self.plain_in_frame = 0;
             }
@@ -383,6 +491,7 @@ impl<R: Read> Read for ZstdDecoder<R> {
                     header: Vec::new(),
                     body: start..self.input.offset(),
                     plain_len: self.plain_in_frame,
+                    skippable: None,
                 });
             }
             if produced > 0 {

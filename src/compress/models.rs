@@ -7,7 +7,7 @@ use std::io;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use zstd::zstd_safe;
 
-use super::method::{Deflate, ZstdFrame};
+use super::method::{Deflate, KpVariant, ZstdFrame, ZstdModel};
 
 pub trait StreamEncoder: Send {
     /// Consume `input`, appending every output byte produced so far to `out`.
@@ -25,8 +25,17 @@ pub fn deflate_encoder(model: &Deflate) -> Option<Box<dyn StreamEncoder>> {
         }
         Deflate::Zlib { .. } => None,
         Deflate::GoStd { level } => go_std_encoder(*level),
-        Deflate::Pgzip { level, block_size } => pgzip_encoder(*level, *block_size),
-        Deflate::Preflate { .. } => None,
+        Deflate::Klauspost {
+            variant,
+            level,
+            block_size: 0,
+        } => klauspost_encoder(*level, *variant),
+        Deflate::Klauspost {
+            variant,
+            level,
+            block_size,
+        } => pgzip_encoder(*level, *block_size, *variant),
+        Deflate::Preflate { .. } | Deflate::Replay { .. } => None,
     }
 }
 
@@ -80,9 +89,29 @@ fn go_std_encoder(level: i8) -> Option<Box<dyn StreamEncoder>> {
     super::goflate::Encoder::new(level as i32).map(|e| Box::new(GoStdEncoder(e)) as Box<dyn StreamEncoder>)
 }
 
-fn pgzip_encoder(level: i8, block_size: u32) -> Option<Box<dyn StreamEncoder>> {
-    super::kpflate::PgzipEncoder::new(level as i32, block_size as usize)
+fn pgzip_encoder(level: i8, block_size: u32, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
+    super::kpflate::PgzipEncoder::with_variant(level as i32, block_size as usize, variant)
         .map(|e| Box::new(PgzipEncoder(e)) as Box<dyn StreamEncoder>)
+}
+
+fn klauspost_encoder(level: i8, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
+    super::kpflate::Encoder::with_variant(level as i32, variant)
+        .map(|e| Box::new(KlauspostEncoder(e)) as Box<dyn StreamEncoder>)
+}
+
+/// One klauspost flate stream (klauspost's `gzip.Writer`, Go 1.27's `compress/gzip`).
+struct KlauspostEncoder(super::kpflate::Encoder);
+
+impl StreamEncoder for KlauspostEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.write(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.finish(out);
+        Ok(())
+    }
 }
 
 struct GoStdEncoder(super::goflate::Encoder);
@@ -126,18 +155,29 @@ fn zstd_err(code: usize) -> io::Error {
 impl ZstdEncoder {
     pub fn new(f: &ZstdFrame) -> io::Result<ZstdEncoder> {
         use zstd_safe::CParameter;
+        let ZstdModel::Lib {
+            level,
+            pledged_size,
+            checksum,
+            workers,
+        } = f.model
+        else {
+            return Err(io::Error::other("not a libzstd frame"));
+        };
         let mut cctx = zstd_safe::CCtx::create();
-        cctx.set_parameter(CParameter::CompressionLevel(f.level))
+        cctx.set_parameter(CParameter::CompressionLevel(level))
             .map_err(zstd_err)?;
-        cctx.set_parameter(CParameter::ChecksumFlag(f.checksum))
+        cctx.set_parameter(CParameter::ChecksumFlag(checksum))
             .map_err(zstd_err)?;
-        cctx.set_parameter(CParameter::ContentSizeFlag(f.pledged_size))
+        cctx.set_parameter(CParameter::ContentSizeFlag(pledged_size))
             .map_err(zstd_err)?;
-        if f.workers > 0 {
-            cctx.set_parameter(CParameter::NbWorkers(f.workers as u32))
-                .map_err(zstd_err)?;
+        if workers > 0 {
+            // The multi-threaded layout depends on the level's job size, never on how many
+            // threads run the jobs: one worker writes the same bytes as any other count, so
+            // a record cannot make a rebuild start a thread (and a window) per worker.
+            cctx.set_parameter(CParameter::NbWorkers(1)).map_err(zstd_err)?;
         }
-        if f.pledged_size {
+        if pledged_size {
             cctx.set_pledged_src_size(Some(f.plain_len)).map_err(zstd_err)?;
         }
         Ok(ZstdEncoder {

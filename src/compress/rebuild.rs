@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::gzip;
-use super::method::{Deflate, GzipMember, Method, PreflatePiece, ZstdFrame};
+use super::method::{Deflate, GzipMember, KpVariant, Method, PreflatePiece, ZstdFrame, ZstdModel};
 use super::models::{self, StreamEncoder};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{Digest, Sha256};
@@ -113,9 +113,9 @@ fn rebuild_from(
             sink.write_all(trailing).map_err(io_fail)?;
         }
         Method::Zstd { frames } => {
+            let mut pool = super::zstd_frames::KzPool::default();
             for f in frames {
-                let mut enc = models::ZstdEncoder::new(f).map_err(io_fail)?;
-                pump(&mut enc, plain, f.plain_len, &mut sink, None).map_err(io_fail)?;
+                rebuild_zstd_frame(f, plain, &mut sink, &mut pool).map_err(io_fail)?;
             }
         }
     }
@@ -210,9 +210,40 @@ fn rebuild_gzip_member(m: &GzipMember, plain: &mut dyn Read, sink: &mut dyn Writ
     let mut crc = flate2::Crc::new();
     match &m.deflate {
         Deflate::Preflate { pieces } => preflate_rebuild(pieces, plain, sink, &mut crc)?,
+        Deflate::Replay { model, corrections } => {
+            replay_rebuild(model, corrections, plain, m.plain_len, sink, &mut crc)?
+        }
         model => encode_deflate(model, plain, m.plain_len, sink, Some(&mut crc))?,
     }
     sink.write_all(&gzip::trailer(crc.sum(), m.plain_len))
+}
+
+/// A near miss: the model's output goes to an unnamed spool file, then the corrections
+/// turn it into the original while it is read back (both sides stream; the spool holds
+/// about one compressed member).
+fn replay_rebuild(
+    model: &Deflate,
+    corrections: &[u8],
+    plain: &mut dyn Read,
+    len: u64,
+    sink: &mut dyn Write,
+    crc: &mut flate2::Crc,
+) -> io::Result<()> {
+    let mut spool = io::BufWriter::with_capacity(1 << 20, anonymous_spool()?);
+    encode_deflate(model, plain, len, &mut spool, Some(crc))?;
+    let mut spool = spool.into_inner().map_err(|e| e.into_error())?;
+    io::Seek::rewind(&mut spool)?;
+    super::replay::apply(io::BufReader::with_capacity(1 << 20, spool), corrections, sink)
+}
+
+/// A temporary file with no name (gone when closed, whatever happens to the process).
+pub(crate) fn anonymous_spool() -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(std::env::temp_dir())
 }
 
 /// Run a deflate model over exactly `len` plain bytes into `sink`. pgzip's blocks are
@@ -224,8 +255,22 @@ pub fn encode_deflate(
     sink: &mut dyn Write,
     crc: Option<&mut flate2::Crc>,
 ) -> io::Result<()> {
-    if let Deflate::Pgzip { level, block_size } = model {
-        return pgzip_parallel(*level as i32, *block_size as usize, plain, len, sink, crc);
+    if let Deflate::Klauspost {
+        variant,
+        level,
+        block_size,
+    } = model
+        && *block_size > 0
+    {
+        return pgzip_parallel(
+            *level as i32,
+            *variant,
+            *block_size as usize,
+            plain,
+            len,
+            sink,
+            crc,
+        );
     }
     let mut enc = models::deflate_encoder(model).ok_or_else(|| {
         io::Error::other(format!(
@@ -240,14 +285,15 @@ pub fn encode_deflate(
 /// before it to a worker, and written back in order. At most a few blocks are in flight.
 fn pgzip_parallel(
     level: i32,
+    variant: KpVariant,
     block_size: usize,
     plain: &mut dyn Read,
     len: u64,
     sink: &mut dyn Write,
     mut crc: Option<&mut flate2::Crc>,
 ) -> io::Result<()> {
-    use super::kpflate::{PGZIP_TAIL_SIZE, pgzip_block};
-    if block_size <= PGZIP_TAIL_SIZE || super::kpflate::Encoder::new(level).is_none() {
+    use super::kpflate::{PGZIP_TAIL_SIZE, pgzip_block_variant};
+    if block_size <= PGZIP_TAIL_SIZE || super::kpflate::Encoder::with_variant(level, variant).is_none() {
         return Err(io::Error::other(format!(
             "pgzip level {level} block {block_size} is not valid"
         )));
@@ -267,7 +313,7 @@ fn pgzip_parallel(
             scope.spawn(move || {
                 for (i, tail, block, last) in job_rx {
                     let mut out = Vec::with_capacity(block.len() / 2 + 64);
-                    pgzip_block(level, &tail, &block, last, &mut out);
+                    pgzip_block_variant(level, variant, &tail, &block, last, &mut out);
                     if out_tx.send((i, out)).is_err() {
                         return;
                     }
@@ -337,13 +383,28 @@ pub fn pump(
     plain: &mut dyn Read,
     len: u64,
     sink: &mut dyn Write,
-    mut crc: Option<&mut flate2::Crc>,
+    crc: Option<&mut flate2::Crc>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; PUMP];
-    let mut out = Vec::with_capacity(PUMP + PUMP / 8);
+    pump_in_pieces(enc, plain, len, sink, crc, PUMP)
+}
+
+/// `pump`, handing the encoder `piece` bytes at a time. Trial encodes use small pieces: a
+/// zstd encoder's first output comes after its first block, and a wrong candidate is
+/// dropped at its first differing byte, so it should not be fed more than a block or two
+/// (at libzstd's level 19, a MiB costs half a second).
+pub fn pump_in_pieces(
+    enc: &mut dyn StreamEncoder,
+    plain: &mut dyn Read,
+    len: u64,
+    sink: &mut dyn Write,
+    mut crc: Option<&mut flate2::Crc>,
+    piece: usize,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; piece];
+    let mut out = Vec::with_capacity(piece + piece / 8);
     let mut left = len;
     while left > 0 {
-        let want = left.min(PUMP as u64) as usize;
+        let want = left.min(piece as u64) as usize;
         plain.read_exact(&mut buf[..want]).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 io::Error::other("the plain stream is shorter than the recorded layout")
@@ -369,10 +430,22 @@ fn preflate_rebuild(
     sink: &mut dyn Write,
     crc: &mut flate2::Crc,
 ) -> io::Result<()> {
-    // preflate-rs 0.7.6 can loop forever on damaged or hostile correction data (found by
-    // fuzzing: it never sees the end-of-stream flag). It runs on a worker thread with a
-    // deadline per piece; on timeout the rebuild fails and the worker is abandoned (it
-    // holds no lock and writes nowhere; it ends with the process).
+    if super::preflate_worker::enabled() {
+        let mut worker = super::preflate_worker::Worker::start()?;
+        for p in pieces {
+            let mut text = vec![0u8; p.plain_len as usize];
+            plain.read_exact(&mut text)?;
+            crc.update(&text);
+            let out = worker.piece(&text, &p.corrections, preflate_deadline(p.plain_len))?;
+            sink.write_all(&out)?;
+        }
+        return Ok(());
+    }
+    // Without the worker process (library use: tests, fuzz targets): preflate-rs 0.7.6 can
+    // loop forever on damaged or hostile correction data (`preflate_worker` says more), so
+    // it runs on a worker thread with a deadline per piece; on timeout the rebuild fails
+    // and the thread is abandoned (it holds no lock and writes nowhere; it ends with the
+    // process).
     type Job = (Vec<u8>, Vec<u8>);
     let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
     let (out_tx, out_rx) = std::sync::mpsc::channel::<io::Result<Vec<u8>>>();
@@ -424,13 +497,67 @@ fn preflate_deadline(plain_len: u64) -> std::time::Duration {
     std::time::Duration::from_secs(base + 2 * (plain_len >> 20))
 }
 
-/// Rebuild a single zstd frame into memory (used by the analyser's trials).
-pub fn zstd_frame_bytes(f: &ZstdFrame, plain: &[u8]) -> io::Result<Vec<u8>> {
-    let mut enc = models::ZstdEncoder::new(f)?;
-    let mut out = Vec::new();
-    enc.write(plain, &mut out)?;
-    enc.finish(&mut out)?;
-    Ok(out)
+/// One zstd frame: a model over its plain bytes, inside its skippable frame if it has
+/// one (whose size field is the frame's length, so the frame is built in memory first:
+/// zstd:chunked keeps only small ones there), or verbatim bytes.
+fn rebuild_zstd_frame(
+    f: &ZstdFrame,
+    plain: &mut dyn Read,
+    sink: &mut dyn Write,
+    pool: &mut super::zstd_frames::KzPool,
+) -> io::Result<()> {
+    let mut run = |sink: &mut dyn Write| -> io::Result<()> {
+        match &f.model {
+            ZstdModel::Lib { .. } => {
+                let mut enc = models::ZstdEncoder::new(f)?;
+                pump(&mut enc, plain, f.plain_len, sink, None)
+            }
+            ZstdModel::Klauspost { speed, variant, cuts } => {
+                let enc = pool.get(*speed, *variant, cuts);
+                pump(
+                    &mut super::zstd_frames::KzStream(enc),
+                    plain,
+                    f.plain_len,
+                    sink,
+                    None,
+                )
+            }
+            ZstdModel::Verbatim { bytes } => sink.write_all(bytes),
+        }
+    };
+    match f.skippable {
+        None => run(sink),
+        Some(magic) => {
+            // Bounded as the decoder bounds what it looks into: a record cannot make a
+            // rebuild hold more than that in memory.
+            let mut inner = CappedVec(Vec::new());
+            run(&mut inner)?;
+            let inner = inner.0;
+            sink.write_all(&magic.to_le_bytes())?;
+            sink.write_all(&(inner.len() as u32).to_le_bytes())?;
+            sink.write_all(&inner)
+        }
+    }
+}
+
+/// An in-memory sink that refuses to grow past a skippable frame's largest payload.
+struct CappedVec(Vec<u8>);
+
+impl Write for CappedVec {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if (self.0.len() + buf.len()) as u64 > super::decode::MAX_SKIPPABLE_PAYLOAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a frame inside a zstd skippable frame rebuilds larger than any booster records",
+            ));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Rebuild a gzip file held in memory from its plain text (the inner `.gz` files of
@@ -455,6 +582,28 @@ pub fn rebuild_gzip_bytes(method: &Method, plain: &[u8]) -> std::result::Result<
     Ok(out)
 }
 
+/// Rebuild a zstd blob held in memory from its plain text (the method fuzz target drives
+/// hostile records through the frame models with it).
+pub fn rebuild_zstd_bytes(method: &Method, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let Method::Zstd { frames } = method else {
+        return Err("not a zstd method".into());
+    };
+    let total: u64 = frames.iter().map(|f| f.plain_len).sum();
+    if total != plain.len() as u64 {
+        return Err(format!(
+            "the method covers {total} plain bytes, the text has {}",
+            plain.len()
+        ));
+    }
+    let mut src = io::Cursor::new(plain);
+    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+    let mut pool = super::zstd_frames::KzPool::default();
+    for f in frames {
+        rebuild_zstd_frame(f, &mut src, &mut out, &mut pool).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,15 +616,28 @@ mod tests {
         let data: Vec<u8> = (0..3 * block as u32 + 7)
             .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8 % 17)
             .collect();
-        for len in [0, 1, block - 1, block, block + 1, 3 * block, data.len()] {
+        for (i, len) in [0, 1, block - 1, block, block + 1, 3 * block, data.len()]
+            .into_iter()
+            .enumerate()
+        {
+            let variant = KpVariant::ALL[i % KpVariant::ALL.len()];
             let mut seq = Vec::new();
-            let mut enc = super::super::kpflate::PgzipEncoder::new(-1, block).unwrap();
+            let mut enc = super::super::kpflate::PgzipEncoder::with_variant(9, block, variant).unwrap();
             enc.write(&data[..len], &mut seq);
             enc.finish(&mut seq);
             let mut par = Vec::new();
             let mut crc = flate2::Crc::new();
-            pgzip_parallel(-1, block, &mut &data[..len], len as u64, &mut par, Some(&mut crc)).unwrap();
-            assert_eq!(par, seq, "length {len}");
+            pgzip_parallel(
+                9,
+                variant,
+                block,
+                &mut &data[..len],
+                len as u64,
+                &mut par,
+                Some(&mut crc),
+            )
+            .unwrap();
+            assert_eq!(par, seq, "length {len} {variant:?}");
             assert_eq!(crc.amount() as usize, len);
         }
     }

@@ -2,7 +2,7 @@
 //! size, the encoder that made it, the rebuild method and what the method costs.
 
 use crate::compress::analyze::encoder_guess;
-use crate::compress::{Deflate, Method, gzip};
+use crate::compress::{Deflate, KpVariant, Method, ZstdModel, gzip};
 use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::oci::manifest::{self, Parsed};
@@ -135,15 +135,41 @@ pub fn encoder_of(m: &Method) -> String {
         Method::Plain => "none".into(),
         Method::Whole { reason } => reason.clone(),
         Method::Unanalyzed => "not analysed".into(),
-        Method::Zstd { .. } => "libzstd (zstd CLI)".into(),
+        Method::Zstd { frames } => {
+            let kp = frames
+                .iter()
+                .any(|f| matches!(f.model, ZstdModel::Klauspost { .. }));
+            let chunked = frames
+                .iter()
+                .any(|f| f.skippable.is_some() || matches!(f.model, ZstdModel::Verbatim { .. }));
+            match (kp, chunked) {
+                (true, true) => "klauspost/compress zstd (zstd:chunked)".into(),
+                (true, false) => "klauspost/compress zstd".into(),
+                _ => "libzstd (zstd CLI)".into(),
+            }
+        }
         Method::Gzip { members, .. } => {
             let Some(first) = members.first() else {
                 return "gzip".into();
             };
             match &first.deflate {
                 Deflate::GoStd { .. } => "Go compress/gzip".into(),
-                Deflate::Pgzip { .. } => "klauspost/pgzip".into(),
+                Deflate::Klauspost {
+                    variant: KpVariant::Go1_27,
+                    block_size: 0,
+                    ..
+                } => "Go 1.27 compress/gzip".into(),
+                Deflate::Klauspost { block_size: 0, .. } => "klauspost/compress gzip".into(),
+                Deflate::Klauspost { .. } => "klauspost/pgzip".into(),
                 Deflate::Zlib { .. } => "zlib".into(),
+                Deflate::Replay { model, .. } => format!(
+                    "{} (near miss of {})",
+                    match gzip::parse_header(&first.header) {
+                        Ok(h) => encoder_guess(&h),
+                        Err(_) => "gzip",
+                    },
+                    model.describe()
+                ),
                 Deflate::Preflate { .. } => match gzip::parse_header(&first.header) {
                     Ok(h) => encoder_guess(&h).into(),
                     Err(_) => "gzip".into(),

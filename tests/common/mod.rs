@@ -2,7 +2,12 @@
 //! binary, and real registries on loopback.
 #![allow(dead_code)]
 
+pub mod diff;
+pub mod fresh_root;
+pub mod goref;
+pub mod http;
 pub mod image;
+pub mod podman;
 pub mod proxy;
 pub mod registry;
 

@@ -109,6 +109,9 @@ pub(crate) struct HuffmanBitWriter {
     last_header: i64,
     /// Penalty (as a shift) added to the estimate of a new table.
     pub log_new_table_penalty: u32,
+    /// Blocks left open declare only the codes they use (klauspost ≥ 1.20,
+    /// [`Variant::open_blocks_trim_code_counts`](super::variant::Variant)).
+    pub trim_open_block_counts: bool,
     literal_freq: [u16; LENGTH_CODES_START + 32],
     offset_freq: [u16; 32],
     codegen_freq: [u16; CODEGEN_CODE_COUNT],
@@ -130,6 +133,7 @@ impl HuffmanBitWriter {
             codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
             last_header: 0,
             log_new_table_penalty: 0,
+            trim_open_block_counts: false,
             literal_freq: [0; LENGTH_CODES_START + 32],
             offset_freq: [0; 32],
             codegen_freq: [0; CODEGEN_CODE_COUNT],
@@ -415,9 +419,14 @@ impl HuffmanBitWriter {
             self.pay_owed_eob();
         }
 
-        // Blocks left open declare all 286 + 30 codes, so that reusing their
-        // table never meets a symbol it cannot send.
-        let (num_literals, num_offsets) = self.index_tokens(tokens, !sync);
+        // Before 1.20, blocks left open declare all 286 + 30 codes, so that
+        // reusing their table never meets a symbol it cannot send; from 1.20
+        // every block counts an end-of-block code and declares what it uses.
+        let (num_literals, num_offsets) = if self.trim_open_block_counts {
+            self.index_tokens(tokens, false, true)
+        } else {
+            self.index_tokens(tokens, !sync, false)
+        };
         let ssize = Self::stored_size(input);
         let extra_bits = if ssize.is_some() || self.last_header > 0 {
             self.extra_bit_size()
@@ -529,10 +538,11 @@ impl HuffmanBitWriter {
     }
 
     /// Copies the token histograms into the writer and counts the used
-    /// literal/length and offset symbols (all of them when `filled`). A
-    /// block without matches still declares one offset code, so the offset
-    /// tree can be coded.
-    fn index_tokens(&mut self, t: &Tokens, filled: bool) -> (usize, usize) {
+    /// literal/length and offset symbols (all of them when `filled`), with
+    /// one end-of-block code counted when `always_eob`. A block without
+    /// matches still declares one offset code, so the offset tree can be
+    /// coded.
+    fn index_tokens(&mut self, t: &Tokens, filled: bool, always_eob: bool) -> (usize, usize) {
         self.literal_freq[..256].copy_from_slice(&t.lit_hist);
         self.literal_freq[256..288].copy_from_slice(&t.extra_hist);
         self.offset_freq = t.off_hist;
@@ -541,6 +551,9 @@ impl HuffmanBitWriter {
         }
         if filled {
             return (LITERAL_COUNT, OFFSET_CODE_COUNT);
+        }
+        if always_eob {
+            self.literal_freq[END_BLOCK_MARKER] = 1;
         }
         let mut num_literals = self.literal_freq.len();
         while self.literal_freq[num_literals - 1] == 0 {

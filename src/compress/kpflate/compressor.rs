@@ -20,10 +20,11 @@ use super::bit_writer::HuffmanBitWriter;
 use super::fast::{FastEnc, MAX_MATCH_OFFSET};
 use super::lazy::Lazy;
 use super::token::{MAX_STORE_BLOCK_SIZE, Tokens};
+use super::variant::Variant;
 
 /// Level −2: Huffman-only blocks of literals.
 pub const HUFFMAN_ONLY: i32 = -2;
-/// Level −1, which klauspost maps to level 5.
+/// Level −1, which klauspost maps to level 5 and Go 1.27 to level 6.
 pub const DEFAULT_COMPRESSION: i32 = -1;
 
 enum Engine {
@@ -51,11 +52,21 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// klauspost's `flate.NewWriter(w, level)`: −2 Huffman only, −1 default
-    /// (= 5), 0 stored, 1–9. `None` for any other level.
+    /// klauspost 1.15.12's `flate.NewWriter(w, level)`: −2 Huffman only, −1
+    /// default (= 5), 0 stored, 1–9. `None` for any other level.
     pub fn new(level: i32) -> Option<Encoder> {
-        let level = if level == DEFAULT_COMPRESSION { 5 } else { level };
+        Encoder::with_variant(level, Variant::Kp1_15)
+    }
+
+    /// `flate.NewWriter(w, level)` of the given version of the family.
+    pub fn with_variant(level: i32, variant: Variant) -> Option<Encoder> {
+        let level = if level == DEFAULT_COMPRESSION {
+            variant.default_level()
+        } else {
+            level
+        };
         let mut w = HuffmanBitWriter::new();
+        w.trim_open_block_counts = variant.open_blocks_trim_code_counts();
         let (engine, window_size) = match level {
             0 => (Engine::Store, MAX_STORE_BLOCK_SIZE),
             HUFFMAN_ONLY => {
@@ -64,11 +75,11 @@ impl Encoder {
             }
             1..=6 => {
                 w.log_new_table_penalty = 7;
-                (Engine::Fast(FastEnc::new(level)), MAX_STORE_BLOCK_SIZE)
+                (Engine::Fast(FastEnc::new(level, variant)), MAX_STORE_BLOCK_SIZE)
             }
             7..=9 => {
                 w.log_new_table_penalty = 8;
-                (Engine::Lazy(Lazy::new(level)), 0)
+                (Engine::Lazy(Lazy::new(level, variant)), 0)
             }
             _ => return None,
         };
@@ -83,7 +94,7 @@ impl Encoder {
         })
     }
 
-    /// The effective level (−1 reads as 5).
+    /// The effective level (−1 reads as the variant's default).
     pub fn level(&self) -> i32 {
         self.level
     }

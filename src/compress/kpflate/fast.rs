@@ -23,6 +23,7 @@ use super::level4::FastEncL4;
 use super::level5::FastEncL5;
 use super::level6::FastEncL6;
 use super::token::{MAX_MATCH_LENGTH, MAX_STORE_BLOCK_SIZE, Tokens};
+use super::variant::Variant;
 
 pub(crate) const TABLE_BITS: u32 = 15;
 pub(crate) const TABLE_SIZE: usize = 1 << TABLE_BITS;
@@ -192,12 +193,12 @@ pub(crate) enum FastEnc {
 }
 
 impl FastEnc {
-    pub fn new(level: i32) -> FastEnc {
+    pub fn new(level: i32, variant: Variant) -> FastEnc {
         match level {
             1 => FastEnc::L1(FastEncL1::new()),
             2 => FastEnc::L2(FastEncL2::new()),
             3 => FastEnc::L3(FastEncL3::new()),
-            4 => FastEnc::L4(FastEncL4::new()),
+            4 => FastEnc::L4(FastEncL4::new(variant.level4_distance_as_position())),
             5 => FastEnc::L5(FastEncL5::new()),
             6 => FastEnc::L6(FastEncL6::new()),
             _ => unreachable!("fast encoders cover levels 1-6"),
@@ -308,16 +309,16 @@ mod tests {
     fn cur_rebase_keeps_tokens() {
         let data = sample(1_200_000, 7);
         for level in 1..=6 {
-            let want = tokens(&mut FastEnc::new(level), &data);
+            let want = tokens(&mut FastEnc::new(level, Variant::Kp1_15), &data);
             // Rebased mid-stream with history present.
-            let mut enc = FastEnc::new(level);
+            let mut enc = FastEnc::new(level, Variant::Kp1_15);
             enc.force_cur(BUFFER_RESET - 100_000);
             assert!(
                 want == tokens(&mut enc, &data),
                 "level {level}: rebase with history"
             );
             // Rebased right after a reset, with an empty history.
-            let mut enc = FastEnc::new(level);
+            let mut enc = FastEnc::new(level, Variant::Kp1_15);
             // The first half slides once (+294907) and the reset adds its
             // 32 KiB + history, crossing BUFFER_RESET with an empty history.
             enc.force_cur(BUFFER_RESET - 400_000);

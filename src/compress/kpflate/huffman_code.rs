@@ -80,6 +80,14 @@ impl HuffmanEncoder {
         b.iter().map(|&f| hlen(self.codes[f as usize]) as i64).sum()
     }
 
+    /// Bits of `b` as literals, each costing at least 1 (Go 1.27's
+    /// `bitLengthRaw`: a byte missing from the table is not free).
+    pub fn bit_length_raw_at_least_one(&self, b: &[u8]) -> i64 {
+        b.iter()
+            .map(|&f| (hlen(self.codes[f as usize]) as i64).max(1))
+            .sum()
+    }
+
     /// Bits of `freq`, or `i32::MAX` when a used symbol has no code.
     pub fn can_reuse_bits(&self, freq: &[u16]) -> i64 {
         let mut total = 0i64;

@@ -17,6 +17,7 @@ use super::bit_writer::HuffmanBitWriter;
 use super::fast::match_len;
 use super::huffman_code::HuffmanEncoder;
 use super::token::{LENGTH_CODES, LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, Tokens, offset_code};
+use super::variant::Variant;
 
 const WINDOW_SIZE: usize = 1 << 15;
 const WINDOW_MASK: usize = WINDOW_SIZE - 1;
@@ -84,6 +85,7 @@ fn bulk_hash4(b: &[u8], dst: &mut [u32]) {
 
 pub(crate) struct Lazy {
     params: Params,
+    variant: Variant,
     window: Box<[u8]>,
     pub window_end: usize,
     /// Window index where the current tokens start; `i32::MAX` once the
@@ -108,10 +110,11 @@ pub(crate) struct Lazy {
 }
 
 impl Lazy {
-    pub fn new(level: i32) -> Box<Lazy> {
+    pub fn new(level: i32, variant: Variant) -> Box<Lazy> {
         let params = params(level);
         Box::new(Lazy {
             params,
+            variant,
             window: vec![0; 2 * WINDOW_SIZE].into_boxed_slice(),
             window_end: 0,
             block_start: 0,
@@ -206,6 +209,9 @@ impl Lazy {
             self.insert_hashes(start, end);
         }
         self.window_end += n;
+        if self.variant.dictionary_moves_block_start() {
+            self.block_start = self.window_end;
+        }
         self.index = n;
     }
 
@@ -249,8 +255,8 @@ impl Lazy {
         let mut offset = 0;
         let mut found = false;
         // Some like it higher (CSV), some like it lower (JSON).
-        const BASE_COST: i64 = 6;
-        let mut c_gain = 0i64;
+        let (mut c_gain, base_cost) = self.variant.gain_threshold_and_base_cost();
+        let at_least_one_bit = self.variant.literal_cost_at_least_one_bit();
         let weigh = self.params.chain >= 100;
         let mut i = prev_head;
         while tries > 0 {
@@ -260,9 +266,14 @@ impl Lazy {
                 if n > length {
                     let better = if weigh {
                         let h = self.h.as_ref().expect("level 9 literal table");
-                        let new_gain = h.bit_length_raw(&w_pos[..n])
+                        let literal_bits = if at_least_one_bit {
+                            h.bit_length_raw_at_least_one(&w_pos[..n])
+                        } else {
+                            h.bit_length_raw(&w_pos[..n])
+                        };
+                        let new_gain = literal_bits
                             - OFFSET_EXTRA_BITS[offset_code((pos - iu) as u32) as usize] as i64
-                            - BASE_COST
+                            - base_cost
                             - LENGTH_EXTRA_BITS[LENGTH_CODES[(n - 3) & 255] as usize] as i64;
                         if new_gain > c_gain {
                             c_gain = new_gain;
@@ -325,7 +336,12 @@ impl Lazy {
         }
         if self.window_end != self.index && self.params.chain > 100 {
             let mut tmp = [0u16; 256];
-            for &v in &self.window[self.index..self.window_end] {
+            let end = if self.variant.level9_histogram_capped() {
+                self.window_end.min(self.index + MAX_FLATE_BLOCK_TOKENS)
+            } else {
+                self.window_end
+            };
+            for &v in &self.window[self.index..end] {
                 tmp[v as usize] = tmp[v as usize].wrapping_add(1);
             }
             self.h
@@ -386,9 +402,81 @@ impl Lazy {
         tokens: &mut Tokens,
         w: &mut HuffmanBitWriter,
         sync: bool,
+        prev_length: usize,
+        prev_offset: usize,
+    ) {
+        let (prev_length, prev_offset) = if self.variant.lazy_end_check_extends_back() {
+            self.longer_match_at_end(tokens, w, sync, prev_length, prev_offset)
+        } else {
+            self.longer_match_at_end_1_15(prev_length, prev_offset)
+        };
+        self.emit_match(tokens, w, sync, prev_length, prev_offset);
+    }
+
+    /// klauspost ≥ 1.18: hash the 4 bytes at the end of the previous match;
+    /// a match ending there that is longer from 2 bytes in replaces it,
+    /// extended back over those 2 bytes as far as they match; the bytes it
+    /// does not cover are emitted as literals first.
+    fn longer_match_at_end(
+        &mut self,
+        tokens: &mut Tokens,
+        w: &mut HuffmanBitWriter,
+        sync: bool,
         mut prev_length: usize,
         mut prev_offset: usize,
-    ) {
+    ) -> (usize, usize) {
+        const CHECK_OFF: usize = 2;
+        if prev_length >= MAX_MATCH_LENGTH - CHECK_OFF {
+            return (prev_length, prev_offset);
+        }
+        let lookahead = self.window_end - self.index;
+        let min_index = self.index.saturating_sub(WINDOW_SIZE) as i64;
+        let prev_index = self.index - 1;
+        if ((prev_index + prev_length) as i64) >= self.max_insert_index {
+            return (prev_length, prev_offset);
+        }
+        let end = prev_index + lookahead.min(MAX_MATCH_LENGTH + CHECK_OFF);
+        let h = hash4(&self.window[prev_index + prev_length..]);
+        let ch2 = self.hash_head[h] as i64 - self.hash_offset - prev_length as i64;
+        if prev_index as i64 - ch2 == prev_offset as i64 || ch2 <= min_index + CHECK_OFF as i64 {
+            return (prev_length, prev_offset);
+        }
+        let ch2 = ch2 as usize;
+        let length = match_len(
+            &self.window[prev_index + CHECK_OFF..end],
+            &self.window[ch2 + CHECK_OFF..],
+        );
+        // A pure length metric works best here.
+        if length <= prev_length {
+            return (prev_length, prev_offset);
+        }
+        prev_length = length;
+        prev_offset = prev_index - ch2;
+        for i in (0..CHECK_OFF).rev() {
+            if prev_length >= MAX_MATCH_LENGTH || self.window[prev_index + i] != self.window[ch2 + i] {
+                // Emit the bytes before the match, which are owed.
+                for j in 0..=i {
+                    tokens.add_literal(self.window[prev_index + j]);
+                    if tokens.n == MAX_FLATE_BLOCK_TOKENS {
+                        // The block includes the current character.
+                        self.write_block(tokens, w, self.index, sync);
+                    }
+                    self.index += 1;
+                    if (self.index as i64) < self.max_insert_index {
+                        self.insert_one(self.index);
+                    }
+                }
+                break;
+            }
+            prev_length += 1;
+        }
+        (prev_length, prev_offset)
+    }
+
+    /// klauspost 1.15: a match found by hashing 2 bytes before the end of
+    /// the previous one that is longer from where the previous one starts
+    /// replaces it.
+    fn longer_match_at_end_1_15(&self, mut prev_length: usize, mut prev_offset: usize) -> (usize, usize) {
         // checkOff must be >= 2 or it could test s.index itself.
         const CHECK_OFF: usize = 2;
         let lookahead = self.window_end - self.index;
@@ -409,6 +497,18 @@ impl Lazy {
                 }
             }
         }
+        (prev_length, prev_offset)
+    }
+
+    /// Emits the match and hashes the positions it covers.
+    fn emit_match(
+        &mut self,
+        tokens: &mut Tokens,
+        w: &mut HuffmanBitWriter,
+        sync: bool,
+        prev_length: usize,
+        prev_offset: usize,
+    ) {
         tokens.add_match((prev_length - 3) as u32, (prev_offset - MIN_OFFSET_SIZE) as u32);
 
         // Insert the strings up to the end of the match; without enough

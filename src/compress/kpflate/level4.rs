@@ -21,6 +21,9 @@ pub(crate) struct FastEncL4 {
     pub hist: FastGen,
     table: Box<[i32; TABLE_SIZE]>,
     b_table: Box<[i32; TABLE_SIZE]>,
+    /// klauspost ≥ 1.18 (and Go 1.27) compare the candidate at s+1 at its
+    /// distance read as a position; see `Variant::level4_distance_as_position`.
+    distance_as_position: bool,
 }
 
 #[inline(always)]
@@ -34,11 +37,12 @@ fn hl(u: u64) -> usize {
 }
 
 impl FastEncL4 {
-    pub fn new() -> Box<FastEncL4> {
+    pub fn new(distance_as_position: bool) -> Box<FastEncL4> {
         Box::new(FastEncL4 {
             hist: FastGen::new(),
             table: Box::new([0; TABLE_SIZE]),
             b_table: Box::new([0; TABLE_SIZE]),
+            distance_as_position,
         })
     }
 
@@ -69,6 +73,7 @@ impl FastEncL4 {
             return;
         }
         let cur = self.hist.cur;
+        let distance_as_position = self.distance_as_position;
         let table = &mut *self.table;
         let b_table = &mut *self.b_table;
         let buf = &*self.hist.buf;
@@ -109,10 +114,14 @@ impl FastEncL4 {
                     let l_off = next_s - (l_candidate - cur);
                     if l_off < MAX_MATCH_OFFSET && load32(buf, l_candidate - cur) == next as u32 {
                         let l1 = match_len(&src[(s + 4) as usize..], &src[(t + 4) as usize..]);
-                        let l2 = match_len(
-                            &src[(next_s + 4) as usize..],
-                            &src[(next_s - l_off + 4) as usize..],
-                        );
+                        // Where the candidate is compared: at its position,
+                        // or (≥ 1.18) at its distance taken for a position.
+                        let at = if distance_as_position {
+                            l_off
+                        } else {
+                            next_s - l_off
+                        };
+                        let l2 = match_len(&src[(next_s + 4) as usize..], &src[(at + 4) as usize..]);
                         if l2 > l1 {
                             s = next_s;
                             t = l_candidate - cur;

@@ -25,6 +25,7 @@
 //! headers with a ModTime, name or comment.
 
 use super::compressor::Encoder;
+use super::variant::Variant;
 
 /// pgzip's `tailSize`: the dictionary carried from one block to the next.
 pub const PGZIP_TAIL_SIZE: usize = 16384;
@@ -60,10 +61,16 @@ impl PgzipEncoder {
     /// `None` when pgzip would refuse: a level outside −2..=9 or
     /// `block_size <= 16384`.
     pub fn new(level: i32, block_size: usize) -> Option<PgzipEncoder> {
+        PgzipEncoder::with_variant(level, block_size, Variant::Kp1_15)
+    }
+
+    /// The same over another version of klauspost/compress (pgzip has no
+    /// go.mod: the program that links it decides which flate it gets).
+    pub fn with_variant(level: i32, block_size: usize, variant: Variant) -> Option<PgzipEncoder> {
         if block_size <= PGZIP_TAIL_SIZE {
             return None;
         }
-        let mut enc = Encoder::new(level)?;
+        let mut enc = Encoder::with_variant(level, variant)?;
         enc.reset_dict(&[]);
         Some(PgzipEncoder {
             enc,
@@ -122,7 +129,23 @@ impl PgzipEncoder {
 ///
 /// When `level` is not a klauspost level (−2..=9).
 pub fn pgzip_block(level: i32, prev_block_tail: &[u8], block: &[u8], last: bool, out: &mut Vec<u8>) {
-    let mut enc = Encoder::new(level).expect("pgzip_block: level must be in -2..=9");
+    pgzip_block_variant(level, Variant::Kp1_15, prev_block_tail, block, last, out);
+}
+
+/// [`pgzip_block`] over another version of klauspost/compress.
+///
+/// # Panics
+///
+/// When `level` is not a klauspost level (−2..=9).
+pub fn pgzip_block_variant(
+    level: i32,
+    variant: Variant,
+    prev_block_tail: &[u8],
+    block: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) {
+    let mut enc = Encoder::with_variant(level, variant).expect("pgzip_block: level must be in -2..=9");
     let dict = &prev_block_tail[prev_block_tail.len().saturating_sub(PGZIP_TAIL_SIZE)..];
     enc.reset_dict(dict);
     enc.write(block, out);

@@ -4,6 +4,9 @@
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o kpflate-ref .
 //
+// or, for the port's newer variants, with Go 1.27 against 1.18.0 or 1.20.3 as
+// scripts/go-refs.sh unpacks them (tests/common/goref.rs does this).
+//
 // Single mode (default): stdin -> raw deflate on stdout at -level, optionally
 // with a preset dictionary (-dict FILE, applied with Writer.ResetDict).
 //

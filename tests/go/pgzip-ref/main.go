@@ -6,6 +6,9 @@
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o pgzip-ref .
 //
+// or with Go 1.27 against pgzip 1.2.6 over klauspost/compress 1.18.0 or 1.20.3
+// (scripts/go-refs.sh; tests/common/goref.rs).
+//
 // Single mode (default): stdin -> gzip on stdout at -level and -block
 // (-procs sets the blocks in flight; the speed script uses 1 with
 // GOMAXPROCS=1 to measure one core).

@@ -1,0 +1,325 @@
+// Port of klauspost/compress zstd/enc_fast.go (`fastEncoder.Encode`, `EncodeNoHist`),
+// 1.18.0 (the same decisions in 1.15.12 and 1.20.3); it follows the Go design closely.
+//
+// Copyright 2019+ Klaus Post. All rights reserved.
+// Based on work by Yann Collet, released under BSD License.
+// Use of this source code is governed by a BSD-style license that can be found in the
+// LICENSE file in this directory.
+
+//! SpeedFastest: one table of 2^15 entries hashed on 6 bytes, two candidates per step.
+
+use super::base::{
+    FastBase, MAX_MATCH_LENGTH, TableEntry, ZSTD_MIN_MATCH, hash_len, load32, load64, match_len,
+    rebase_offset, zeroed_table,
+};
+use super::block::{BlockEnc, Seq};
+
+pub(crate) const TABLE_BITS: u32 = 15;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
+const TABLE_FAST_HASH_LEN: u32 = 6;
+
+pub(crate) struct FastEncoder {
+    pub base: FastBase,
+    table: Box<[TableEntry]>,
+}
+
+impl FastEncoder {
+    pub fn new(window: i32) -> FastEncoder {
+        FastEncoder {
+            base: FastBase::new(window),
+            table: zeroed_table(TABLE_SIZE),
+        }
+    }
+
+    /// One block that continues the frame's history.
+    pub fn encode(&mut self, blk: &mut BlockEnc, src: &[u8]) {
+        const INPUT_MARGIN: i32 = 8;
+        const MIN_NON_LITERAL_BLOCK_SIZE: usize = 1 + 1 + INPUT_MARGIN as usize;
+        if let Some(r) = self.base.rebase() {
+            let mm = self.base.max_match_off;
+            for e in self.table.iter_mut() {
+                if r.0 == i32::MAX {
+                    *e = TableEntry::default();
+                } else {
+                    e.offset = rebase_offset(e.offset, r, mm);
+                }
+            }
+        }
+        let mut s = self.base.add_block(src);
+        blk.size = src.len();
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            blk.extra_lits = src.len();
+            blk.literals.clear();
+            blk.literals.extend_from_slice(src);
+            return;
+        }
+        let cur = self.base.cur;
+        let mm = self.base.max_match_off;
+        let table = &mut self.table;
+        let src = &self.base.hist[..];
+        let s_limit = src.len() as i32 - INPUT_MARGIN;
+        const STEP_SIZE: i32 = 2;
+        const K_SEARCH_STRENGTH: i32 = 6;
+        let mut next_emit = s;
+        let mut cv = load64(src, s);
+        let mut offset1 = blk.recent_offsets[0] as i32;
+        let mut offset2 = blk.recent_offsets[1] as i32;
+        let matchlen = |s: i32, t: i32| match_len(&src[s as usize..], &src[t as usize..]) as i32;
+
+        'encode: loop {
+            let mut t;
+            let can_repeat = blk.sequences.len() > 2;
+            loop {
+                let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                let next_hash2 = hash_len(cv >> 8, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                let candidate = table[next_hash];
+                let candidate2 = table[next_hash2];
+                let mut rep_index = s - offset1 + 2;
+                table[next_hash] = TableEntry {
+                    offset: s + cur,
+                    val: cv as u32,
+                };
+                table[next_hash2] = TableEntry {
+                    offset: s + cur + 1,
+                    val: (cv >> 8) as u32,
+                };
+                if can_repeat && rep_index >= 0 && load32(src, rep_index) == (cv >> 16) as u32 {
+                    let length = 4 + matchlen(s + 6, rep_index + 4);
+                    let mut match_len = (length as u32).wrapping_sub(ZSTD_MIN_MATCH);
+                    let mut start = s + 2;
+                    let start_limit = next_emit + 1;
+                    let s_min = (s - mm).max(0);
+                    while rep_index > s_min
+                        && start > start_limit
+                        && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
+                        && match_len < (MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH)
+                    {
+                        rep_index -= 1;
+                        start -= 1;
+                        match_len += 1;
+                    }
+                    let mut seq = Seq::new(0, match_len, 1);
+                    if start != next_emit {
+                        blk.literals
+                            .extend_from_slice(&src[next_emit as usize..start as usize]);
+                        seq.lit_len = (start - next_emit) as u32;
+                    }
+                    blk.sequences.push(seq);
+                    s += length + 2;
+                    next_emit = s;
+                    if s >= s_limit {
+                        break 'encode;
+                    }
+                    cv = load64(src, s);
+                    continue;
+                }
+                let coffset0 = s - (candidate.offset - cur);
+                let coffset1 = s - (candidate2.offset - cur) + 1;
+                if coffset0 < mm && cv as u32 == candidate.val {
+                    t = candidate.offset - cur;
+                    break;
+                }
+                if coffset1 < mm && (cv >> 8) as u32 == candidate2.val {
+                    t = candidate2.offset - cur;
+                    s += 1;
+                    break;
+                }
+                s += STEP_SIZE + ((s - next_emit) >> (K_SEARCH_STRENGTH - 1));
+                if s >= s_limit {
+                    break 'encode;
+                }
+                cv = load64(src, s);
+            }
+            offset2 = offset1;
+            offset1 = s - t;
+            let mut l = matchlen(s + 4, t + 4) + 4;
+            let t_min = (s - mm).max(0);
+            while t > t_min
+                && s > next_emit
+                && src[(t - 1) as usize] == src[(s - 1) as usize]
+                && l < MAX_MATCH_LENGTH
+            {
+                s -= 1;
+                t -= 1;
+                l += 1;
+            }
+            let lit_len = (s - next_emit) as u32;
+            if lit_len > 0 {
+                blk.literals
+                    .extend_from_slice(&src[next_emit as usize..s as usize]);
+            }
+            blk.sequences
+                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            s += l;
+            next_emit = s;
+            if s >= s_limit {
+                break 'encode;
+            }
+            cv = load64(src, s);
+            let o2 = s - offset2;
+            if can_repeat && load32(src, o2) == cv as u32 {
+                let l = 4 + matchlen(s + 4, o2 + 4);
+                let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                table[next_hash] = TableEntry {
+                    offset: s + cur,
+                    val: cv as u32,
+                };
+                blk.sequences
+                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                s += l;
+                next_emit = s;
+                std::mem::swap(&mut offset1, &mut offset2);
+                if s >= s_limit {
+                    break 'encode;
+                }
+                cv = load64(src, s);
+            }
+        }
+        if (next_emit as usize) < src.len() {
+            blk.literals.extend_from_slice(&src[next_emit as usize..]);
+            blk.extra_lits = src.len() - next_emit as usize;
+        }
+        blk.recent_offsets[0] = offset1 as u32;
+        blk.recent_offsets[1] = offset2 as u32;
+    }
+
+    /// A single-block frame: `src` alone, no history.
+    pub fn encode_no_hist(&mut self, blk: &mut BlockEnc, src: &[u8]) {
+        const INPUT_MARGIN: i32 = 8;
+        const MIN_NON_LITERAL_BLOCK_SIZE: usize = 1 + 1 + INPUT_MARGIN as usize;
+        if self.base.rebase_no_hist() {
+            self.table.fill(TableEntry::default());
+        }
+        let mut s = 0i32;
+        blk.size = src.len();
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            blk.extra_lits = src.len();
+            blk.literals.clear();
+            blk.literals.extend_from_slice(src);
+            return;
+        }
+        let cur = self.base.cur;
+        let mm = self.base.max_match_off;
+        let table = &mut self.table;
+        let s_limit = src.len() as i32 - INPUT_MARGIN;
+        const STEP_SIZE: i32 = 2;
+        const K_SEARCH_STRENGTH: i32 = 6;
+        let mut next_emit = s;
+        let mut cv = load64(src, s);
+        let mut offset1 = blk.recent_offsets[0] as i32;
+        // Go loads offset 2 from the block too; it is always overwritten before use here.
+        let mut offset2;
+        let matchlen = |s: i32, t: i32| match_len(&src[s as usize..], &src[t as usize..]) as i32;
+
+        'encode: loop {
+            let mut t;
+            loop {
+                let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                let next_hash2 = hash_len(cv >> 8, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                let candidate = table[next_hash];
+                let candidate2 = table[next_hash2];
+                let mut rep_index = s - offset1 + 2;
+                table[next_hash] = TableEntry {
+                    offset: s + cur,
+                    val: cv as u32,
+                };
+                table[next_hash2] = TableEntry {
+                    offset: s + cur + 1,
+                    val: (cv >> 8) as u32,
+                };
+                if blk.sequences.len() > 2 && load32(src, rep_index) == (cv >> 16) as u32 {
+                    let length = 4 + matchlen(s + 6, rep_index + 4);
+                    let mut match_len = (length as u32).wrapping_sub(ZSTD_MIN_MATCH);
+                    let mut start = s + 2;
+                    let start_limit = next_emit + 1;
+                    let s_min = (s - mm).max(0);
+                    while rep_index > s_min
+                        && start > start_limit
+                        && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
+                    {
+                        rep_index -= 1;
+                        start -= 1;
+                        match_len += 1;
+                    }
+                    let mut seq = Seq::new(0, match_len, 1);
+                    if start != next_emit {
+                        blk.literals
+                            .extend_from_slice(&src[next_emit as usize..start as usize]);
+                        seq.lit_len = (start - next_emit) as u32;
+                    }
+                    blk.sequences.push(seq);
+                    s += length + 2;
+                    next_emit = s;
+                    if s >= s_limit {
+                        break 'encode;
+                    }
+                    cv = load64(src, s);
+                    continue;
+                }
+                let coffset0 = s - (candidate.offset - cur);
+                let coffset1 = s - (candidate2.offset - cur) + 1;
+                if coffset0 < mm && cv as u32 == candidate.val {
+                    t = candidate.offset - cur;
+                    break;
+                }
+                if coffset1 < mm && (cv >> 8) as u32 == candidate2.val {
+                    t = candidate2.offset - cur;
+                    s += 1;
+                    break;
+                }
+                s += STEP_SIZE + ((s - next_emit) >> (K_SEARCH_STRENGTH - 1));
+                if s >= s_limit {
+                    break 'encode;
+                }
+                cv = load64(src, s);
+            }
+            offset2 = offset1;
+            offset1 = s - t;
+            let mut l = matchlen(s + 4, t + 4) + 4;
+            let t_min = (s - mm).max(0);
+            while t > t_min && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
+                s -= 1;
+                t -= 1;
+                l += 1;
+            }
+            let lit_len = (s - next_emit) as u32;
+            if lit_len > 0 {
+                blk.literals
+                    .extend_from_slice(&src[next_emit as usize..s as usize]);
+            }
+            blk.sequences
+                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            s += l;
+            next_emit = s;
+            if s >= s_limit {
+                break 'encode;
+            }
+            cv = load64(src, s);
+            let o2 = s - offset2;
+            if blk.sequences.len() > 2 && load32(src, o2) == cv as u32 {
+                let l = 4 + matchlen(s + 4, o2 + 4);
+                let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
+                table[next_hash] = TableEntry {
+                    offset: s + cur,
+                    val: cv as u32,
+                };
+                blk.sequences
+                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                s += l;
+                next_emit = s;
+                std::mem::swap(&mut offset1, &mut offset2);
+                if s >= s_limit {
+                    break 'encode;
+                }
+                cv = load64(src, s);
+            }
+        }
+        if (next_emit as usize) < src.len() {
+            blk.literals.extend_from_slice(&src[next_emit as usize..]);
+            blk.extra_lits = src.len() - next_emit as usize;
+        }
+        if self.base.cur < self.base.buffer_reset {
+            self.base.cur += src.len() as i32;
+        }
+    }
+}
