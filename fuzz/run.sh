@@ -100,6 +100,11 @@ fi
 mkdir -p /var/tmp/booster-fuzz/rocksdb
 cp -u "$LIB" /var/tmp/booster-fuzz/rocksdb/
 export ROCKSDB_LIB_DIR=/var/tmp/booster-fuzz/rocksdb ROCKSDB_STATIC=1
+# The method target runs preflate rebuilds as the CLI does, in `booster preflate-worker`
+# child processes that are killed at their deadline (see fuzz_targets/method.rs).
+BOOSTER=$MAIN_TARGET/debug/booster
+[ -x "$BOOSTER" ] || (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --quiet --bin booster)
+export BOOSTER_PREFLATE_WORKER=$BOOSTER
 export CARGO_TARGET_DIR=/var/tmp/booster-fuzz/target
 
 TARGETS=("$@")

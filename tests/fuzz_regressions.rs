@@ -85,3 +85,28 @@ fn registry_hosts_named_like_transports_round_trip() {
     let r = ImageRef::parse("docker://oci:5000/a").unwrap();
     assert_eq!(r.to_string(), "docker://oci:5000/a:latest");
 }
+
+/// A near-miss replay whose corrections carry a dynamic header with fewer literal/length
+/// codes (269) than the model's matches need: writing a length code past the table
+/// panicked; it is an error now.
+#[test]
+fn replay_with_a_short_literal_table_is_an_error() {
+    let data = fixture("method-replay-short-header.bin");
+    let (&n, rest) = data.split_first().unwrap();
+    let (plain, method_bytes) = rest.split_at((n as usize).min(rest.len()));
+    let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
+    let e = rebuild::rebuild_gzip_bytes(&m, plain).unwrap_err();
+    assert!(e.contains("length code out of range"), "{e}");
+}
+
+/// A preflate member whose pieces claim more plain text than the member has: the rebuild
+/// fails reading its text after the worker started. In the fuzzer the worker's reader
+/// thread then outlived the rebuild (a leak report); the worker now joins it.
+#[test]
+fn preflate_pieces_longer_than_their_member_are_an_error() {
+    let data = fixture("method-preflate-short-member.bin");
+    let (&n, rest) = data.split_first().unwrap();
+    let (plain, method_bytes) = rest.split_at((n as usize).min(rest.len()));
+    let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
+    assert!(rebuild::rebuild_gzip_bytes(&m, plain).is_err());
+}

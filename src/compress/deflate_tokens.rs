@@ -577,7 +577,8 @@ impl<W: Write> Writer<W> {
             }
             Token::Match { len, dist: d } => {
                 let lc = length_code(len);
-                let (c, n) = lit[257 + lc];
+                // A dynamic header may declare fewer than 286 literal/length codes.
+                let (c, n) = *lit.get(257 + lc).ok_or_else(|| bad("length code out of range"))?;
                 let dc = dist_code(d);
                 let (dcode, dn) = *dist.get(dc).ok_or_else(|| bad("distance code out of range"))?;
                 (

@@ -86,7 +86,7 @@ impl StreamEncoder for ZlibEncoder {
 }
 
 fn go_std_encoder(level: i8) -> Option<Box<dyn StreamEncoder>> {
-    super::goflate::Encoder::new(level as i32).map(|e| Box::new(GoStdEncoder(e)) as Box<dyn StreamEncoder>)
+    super::goflate::Encoder::new(level as i32).map(|e| Box::new(Infallible(e)) as Box<dyn StreamEncoder>)
 }
 
 fn pgzip_encoder(level: i8, block_size: u32, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
@@ -96,35 +96,48 @@ fn pgzip_encoder(level: i8, block_size: u32, variant: KpVariant) -> Option<Box<d
 
 fn klauspost_encoder(level: i8, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
     super::kpflate::Encoder::with_variant(level as i32, variant)
-        .map(|e| Box::new(KlauspostEncoder(e)) as Box<dyn StreamEncoder>)
+        .map(|e| Box::new(Infallible(e)) as Box<dyn StreamEncoder>)
+}
+
+/// An encoder of this crate: its writes cannot fail, so one wrapper serves them all
+/// behind the model interface (klauspost's and Go's flate, klauspost's zstd frames).
+pub(crate) struct Infallible<E>(pub E);
+
+pub(crate) trait PlainEncoder: Send {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>);
+    fn finish(&mut self, out: &mut Vec<u8>);
+}
+
+impl<E: PlainEncoder> StreamEncoder for Infallible<E> {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.write(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.0.finish(out);
+        Ok(())
+    }
 }
 
 /// One klauspost flate stream (klauspost's `gzip.Writer`, Go 1.27's `compress/gzip`).
-struct KlauspostEncoder(super::kpflate::Encoder);
-
-impl StreamEncoder for KlauspostEncoder {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.write(input, out);
-        Ok(())
+impl PlainEncoder for super::kpflate::Encoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        super::kpflate::Encoder::write(self, input, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.finish(out);
-        Ok(())
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        super::kpflate::Encoder::finish(self, out)
     }
 }
 
-struct GoStdEncoder(super::goflate::Encoder);
-
-impl StreamEncoder for GoStdEncoder {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.write(input, out);
-        Ok(())
+impl PlainEncoder for super::goflate::Encoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        super::goflate::Encoder::write(self, input, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.finish(out);
-        Ok(())
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        super::goflate::Encoder::finish(self, out)
     }
 }
 

@@ -118,6 +118,7 @@ pub(crate) struct Worker {
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
     responses: mpsc::Receiver<io::Result<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -135,13 +136,14 @@ impl Worker {
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take().expect("piped stdin");
         let (tx, responses) = mpsc::channel();
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name("preflate-reader".into())
             .spawn(move || read_responses(stdout, tx))?;
         Ok(Worker {
             child,
             stdin: Some(BufWriter::new(stdin)),
             responses,
+            reader: Some(reader),
         })
     }
 
@@ -189,6 +191,11 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // Every piece was answered (or the rebuild gave up): nothing left to wait for.
         self.kill();
+        // The killed child's stdout is closed, so the reader ends at once; joined so that no
+        // thread outlives the rebuild (a leak checker saw one still holding its buffers).
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 

@@ -515,7 +515,7 @@ fn rebuild_zstd_frame(
             ZstdModel::Klauspost { speed, variant, cuts } => {
                 let enc = pool.get(*speed, *variant, cuts);
                 pump(
-                    &mut super::zstd_frames::KzStream(enc),
+                    &mut super::models::Infallible(enc),
                     plain,
                     f.plain_len,
                     sink,
@@ -560,19 +560,25 @@ impl Write for CappedVec {
     }
 }
 
-/// Rebuild a gzip file held in memory from its plain text (the inner `.gz` files of
-/// bundles). The caller checks the result against what it expects.
-pub fn rebuild_gzip_bytes(method: &Method, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let Method::Gzip { members, trailing } = method else {
-        return Err("not a gzip method".into());
-    };
-    let total: u64 = members.iter().map(|m| m.plain_len).sum();
+/// Refuses a method whose parts add up to another length than the text's.
+fn covers_the_text(parts: impl Iterator<Item = u64>, plain: &[u8]) -> std::result::Result<(), String> {
+    let total: u64 = parts.sum();
     if total != plain.len() as u64 {
         return Err(format!(
             "the method covers {total} plain bytes, the text has {}",
             plain.len()
         ));
     }
+    Ok(())
+}
+
+/// Rebuild a gzip file held in memory from its plain text (the inner `.gz` files of
+/// bundles). The caller checks the result against what it expects.
+pub fn rebuild_gzip_bytes(method: &Method, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let Method::Gzip { members, trailing } = method else {
+        return Err("not a gzip method".into());
+    };
+    covers_the_text(members.iter().map(|m| m.plain_len), plain)?;
     let mut src = io::Cursor::new(plain);
     let mut out = Vec::with_capacity(plain.len() / 2 + 64);
     for m in members {
@@ -588,13 +594,7 @@ pub fn rebuild_zstd_bytes(method: &Method, plain: &[u8]) -> std::result::Result<
     let Method::Zstd { frames } = method else {
         return Err("not a zstd method".into());
     };
-    let total: u64 = frames.iter().map(|f| f.plain_len).sum();
-    if total != plain.len() as u64 {
-        return Err(format!(
-            "the method covers {total} plain bytes, the text has {}",
-            plain.len()
-        ));
-    }
+    covers_the_text(frames.iter().map(|f| f.plain_len), plain)?;
     let mut src = io::Cursor::new(plain);
     let mut out = Vec::with_capacity(plain.len() / 2 + 64);
     let mut pool = super::zstd_frames::KzPool::default();

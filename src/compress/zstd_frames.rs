@@ -187,7 +187,14 @@ fn klauspost_frame(
         let enc = std::cell::RefCell::new(pool.get(speed, variant, &cuts));
         let run = |plain: &mut dyn Read, len: u64, sink: &mut dyn Write| {
             let mut e = enc.borrow_mut();
-            pump_in_pieces(&mut KzStream(&mut e), plain, len, sink, None, TRIAL_PIECE)
+            pump_in_pieces(
+                &mut models::Infallible(&mut **e),
+                plain,
+                len,
+                sink,
+                None,
+                TRIAL_PIECE,
+            )
         };
         let matched = try_member(store, content, plain_offset, m, blob_path, &run)?;
         if matched.is_none() {
@@ -199,17 +206,13 @@ fn klauspost_frame(
 }
 
 /// A pooled klauspost encoder behind the model interface.
-pub(crate) struct KzStream<'a>(pub &'a mut FrameEncoder);
-
-impl models::StreamEncoder for KzStream<'_> {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.write(input, out);
-        Ok(())
+impl models::PlainEncoder for &mut FrameEncoder {
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        FrameEncoder::write(self, input, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.finish(out);
-        Ok(())
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        FrameEncoder::finish(self, out)
     }
 }
 

@@ -181,7 +181,7 @@ pub(crate) fn rebase_offset(v: i32, (min_off, old_cur): (i32, i32), max_match_of
 /// zeroed, so the allocator hands out untouched pages (the best speed's tables are 34 MB,
 /// of which a small frame touches a few pages) instead of writing every entry.
 pub(crate) fn zeroed_table<T: ZeroIsDefault>(len: usize) -> Box<[T]> {
-    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+    use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
     let layout = Layout::array::<T>(len).expect("match-finder table size fits in memory");
     if layout.size() == 0 {
         return Vec::new().into_boxed_slice();

@@ -29,6 +29,21 @@ const SHORT_LEN: u32 = 4;
 /// `maxMatchLen * 8`.
 const HIGH_SCORE: i32 = 131074 * 8;
 
+/// Moves both chain tables along when the history buffer is rebased (`resetBase`).
+fn rebase_chains(base: &mut FastBase, table: &mut [PrevEntry], long_table: &mut [PrevEntry]) {
+    if let Some(r) = base.rebase() {
+        let mm = base.max_match_off;
+        for e in table.iter_mut().chain(long_table.iter_mut()) {
+            if r.0 == i32::MAX || e.offset < r.0 {
+                *e = PrevEntry::default();
+            } else {
+                e.offset = rebase_offset(e.offset, r, mm);
+                e.prev = rebase_offset(e.prev, r, mm);
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Match {
     offset: i32,
@@ -41,11 +56,21 @@ struct Match {
 impl Match {
     /// `estBits`: the match's bits with the predefined tables, minus the literals it saves.
     fn est_bits(&mut self, bits_per_byte: i32) {
+        self.estimate(bits_per_byte, 3, HIGH_SCORE);
+    }
+
+    /// 1.15.12's `estBits`: the repeat code is used as it is (no `& 3`), and a match that
+    /// saves nothing scores its own `highScore`.
+    fn est_bits_15(&mut self, bits_per_byte: i32) {
+        self.estimate(bits_per_byte, u32::MAX, HIGH_SCORE_15);
+    }
+
+    fn estimate(&mut self, bits_per_byte: i32, rep_mask: u32, high_score: i32) {
         let mlc = ml_code((self.length - ZSTD_MIN_MATCH as i32) as u32);
         let ofc = if self.rep < 0 {
             of_code((self.s - self.offset) as u32 + 3)
         } else {
-            of_code(self.rep as u32 & 3)
+            of_code(self.rep as u32 & rep_mask)
         };
         let of_tt = predefined(Table::Offsets).symbol_tt[ofc as usize];
         let ml_tt = predefined(Table::MatchLengths).symbol_tt[mlc as usize];
@@ -54,7 +79,7 @@ impl Match {
         self.est -= (self.length.wrapping_mul(bits_per_byte)) >> 10;
         if self.est > 0 {
             self.length = 0;
-            self.est = HIGH_SCORE;
+            self.est = high_score;
         }
     }
 }
@@ -82,17 +107,7 @@ impl BestEncoder {
     pub fn encode(&mut self, blk: &mut BlockEnc, block: &[u8]) {
         const INPUT_MARGIN: i32 = 8 + 4;
         const MIN_NON_LITERAL_BLOCK_SIZE: usize = 16;
-        if let Some(r) = self.base.rebase() {
-            let mm = self.base.max_match_off;
-            for e in self.table.iter_mut().chain(self.long_table.iter_mut()) {
-                if r.0 == i32::MAX || e.offset < r.0 {
-                    *e = PrevEntry::default();
-                } else {
-                    e.offset = rebase_offset(e.offset, r, mm);
-                    e.prev = rebase_offset(e.prev, r, mm);
-                }
-            }
-        }
+        rebase_chains(&mut self.base, &mut self.table, &mut self.long_table);
         let mut s = self.base.add_block(block);
         blk.size = block.len();
         if block.len() > ZSTD_MIN_MATCH as usize {
@@ -371,27 +386,6 @@ pub(crate) struct Best15Encoder {
 /// 1.15.12's `highScore`.
 const HIGH_SCORE_15: i32 = 25000;
 
-impl Match {
-    /// 1.15.12's `estBits`: the repeat code is used as it is (no `& 3`).
-    fn est_bits_15(&mut self, bits_per_byte: i32) {
-        let mlc = ml_code((self.length - ZSTD_MIN_MATCH as i32) as u32);
-        let ofc = if self.rep < 0 {
-            of_code((self.s - self.offset) as u32 + 3)
-        } else {
-            of_code(self.rep as u32)
-        };
-        let of_tt = predefined(Table::Offsets).symbol_tt[ofc as usize];
-        let ml_tt = predefined(Table::MatchLengths).symbol_tt[mlc as usize];
-        self.est = of_tt.out_bits.wrapping_add(ml_tt.out_bits) as i32;
-        self.est += ((of_tt.delta_nb_bits >> 16).wrapping_add(ml_tt.delta_nb_bits >> 16)) as i32;
-        self.est -= (self.length.wrapping_mul(bits_per_byte)) >> 10;
-        if self.est > 0 {
-            self.length = 0;
-            self.est = HIGH_SCORE_15;
-        }
-    }
-}
-
 impl Best15Encoder {
     pub fn new(window: i32) -> Best15Encoder {
         Best15Encoder {
@@ -409,17 +403,7 @@ impl Best15Encoder {
     pub fn encode(&mut self, blk: &mut BlockEnc, block: &[u8]) {
         const INPUT_MARGIN: i32 = 8 + 4;
         const MIN_NON_LITERAL_BLOCK_SIZE: usize = 16;
-        if let Some(r) = self.base.rebase() {
-            let mm = self.base.max_match_off;
-            for e in self.table.iter_mut().chain(self.long_table.iter_mut()) {
-                if r.0 == i32::MAX || e.offset < r.0 {
-                    *e = PrevEntry::default();
-                } else {
-                    e.offset = rebase_offset(e.offset, r, mm);
-                    e.prev = rebase_offset(e.prev, r, mm);
-                }
-            }
-        }
+        rebase_chains(&mut self.base, &mut self.table, &mut self.long_table);
         let mut s = self.base.add_block(block);
         blk.size = block.len();
         if block.len() < MIN_NON_LITERAL_BLOCK_SIZE {

@@ -250,80 +250,13 @@ impl FseEncoder {
     }
 
     fn normalize_count2(&mut self, length: usize) {
-        const NOT_YET_ASSIGNED: i16 = -2;
-        let mut distributed = 0u32;
-        let mut total = length as u32;
-        let table_log = self.actual_table_log as u32;
-        let low_threshold = total >> table_log;
-        let mut low_one = (total * 3) >> (table_log + 1);
-        let sl = self.symbol_len as usize;
-        for i in 0..sl {
-            let cnt = self.count[i];
-            if cnt == 0 {
-                self.norm[i] = 0;
-                continue;
-            }
-            if cnt <= low_threshold {
-                self.norm[i] = -1;
-                distributed += 1;
-                total -= cnt;
-                continue;
-            }
-            if cnt <= low_one {
-                self.norm[i] = 1;
-                distributed += 1;
-                total -= cnt;
-                continue;
-            }
-            self.norm[i] = NOT_YET_ASSIGNED;
-        }
-        let mut to_distribute = (1u32 << table_log).wrapping_sub(distributed);
-        if total / to_distribute > low_one {
-            low_one = (total * 3) / (to_distribute * 2);
-            for i in 0..sl {
-                if self.norm[i] == NOT_YET_ASSIGNED && self.count[i] <= low_one {
-                    self.norm[i] = 1;
-                    distributed += 1;
-                    total -= self.count[i];
-                }
-            }
-            to_distribute = (1u32 << table_log).wrapping_sub(distributed);
-        }
-        if distributed == self.symbol_len as u32 + 1 {
-            let (mut max_v, mut max_c) = (0usize, 0u32);
-            for i in 0..sl {
-                if self.count[i] > max_c {
-                    max_v = i;
-                    max_c = self.count[i];
-                }
-            }
-            self.norm[max_v] += to_distribute as i16;
-            return;
-        }
-        if total == 0 {
-            let mut i = 0usize;
-            while to_distribute > 0 {
-                if self.norm[i] > 0 {
-                    to_distribute -= 1;
-                    self.norm[i] += 1;
-                }
-                i = (i + 1) % sl;
-            }
-            return;
-        }
-        let v_step_log = 62 - table_log as u64;
-        let mid = (1u64 << (v_step_log - 1)) - 1;
-        let r_step = ((1u64 << v_step_log) * to_distribute as u64 + mid) / total as u64;
-        let mut tmp_total = mid;
-        for i in 0..sl {
-            if self.norm[i] == NOT_YET_ASSIGNED {
-                let end = tmp_total + self.count[i] as u64 * r_step;
-                let s_start = (tmp_total >> v_step_log) as u32;
-                let s_end = (end >> v_step_log) as u32;
-                self.norm[i] = s_end.wrapping_sub(s_start) as i16;
-                tmp_total = end;
-            }
-        }
+        normalize_count2(
+            &self.count,
+            &mut self.norm,
+            self.symbol_len as usize,
+            self.actual_table_log as u32,
+            length,
+        );
     }
 
     fn optimal_table_log(&mut self, length: usize) {
@@ -574,4 +507,91 @@ pub(crate) fn predefined(t: Table) -> &'static FseEncoder {
             ),
         ]
     })[t as usize]
+}
+
+/// The fallback normalisation (zstd's `FSE_normalizeM2`) for counts the fast one cannot
+/// place: shared by the sequence tables and huff0's weight table, which run the same
+/// algorithm in klauspost/compress.
+// Indexed loops over the two parallel arrays, as in the Go original.
+#[allow(clippy::needless_range_loop)]
+pub(super) fn normalize_count2(
+    count: &[u32; 256],
+    norm: &mut [i16; 256],
+    symbol_len: usize,
+    table_log: u32,
+    length: usize,
+) {
+    const NOT_YET_ASSIGNED: i16 = -2;
+    let mut distributed = 0u32;
+    let mut total = length as u32;
+    let low_threshold = total >> table_log;
+    let mut low_one = (total * 3) >> (table_log + 1);
+    let sl = symbol_len;
+    for i in 0..sl {
+        let cnt = count[i];
+        if cnt == 0 {
+            norm[i] = 0;
+            continue;
+        }
+        if cnt <= low_threshold {
+            norm[i] = -1;
+            distributed += 1;
+            total -= cnt;
+            continue;
+        }
+        if cnt <= low_one {
+            norm[i] = 1;
+            distributed += 1;
+            total -= cnt;
+            continue;
+        }
+        norm[i] = NOT_YET_ASSIGNED;
+    }
+    let mut to_distribute = (1u32 << table_log).wrapping_sub(distributed);
+    if total / to_distribute > low_one {
+        low_one = (total * 3) / (to_distribute * 2);
+        for i in 0..sl {
+            if norm[i] == NOT_YET_ASSIGNED && count[i] <= low_one {
+                norm[i] = 1;
+                distributed += 1;
+                total -= count[i];
+            }
+        }
+        to_distribute = (1u32 << table_log).wrapping_sub(distributed);
+    }
+    if distributed == symbol_len as u32 + 1 {
+        let (mut max_v, mut max_c) = (0usize, 0u32);
+        for i in 0..sl {
+            if count[i] > max_c {
+                max_v = i;
+                max_c = count[i];
+            }
+        }
+        norm[max_v] += to_distribute as i16;
+        return;
+    }
+    if total == 0 {
+        let mut i = 0usize;
+        while to_distribute > 0 {
+            if norm[i] > 0 {
+                to_distribute -= 1;
+                norm[i] += 1;
+            }
+            i = (i + 1) % sl;
+        }
+        return;
+    }
+    let v_step_log = 62 - table_log as u64;
+    let mid = (1u64 << (v_step_log - 1)) - 1;
+    let r_step = ((1u64 << v_step_log) * to_distribute as u64 + mid) / total as u64;
+    let mut tmp_total = mid;
+    for i in 0..sl {
+        if norm[i] == NOT_YET_ASSIGNED {
+            let end = tmp_total + count[i] as u64 * r_step;
+            let s_start = (tmp_total >> v_step_log) as u32;
+            let s_end = (end >> v_step_log) as u32;
+            norm[i] = s_end.wrapping_sub(s_start) as i16;
+            tmp_total = end;
+        }
+    }
 }

@@ -746,75 +746,13 @@ impl WeightsFse {
     }
 
     fn normalize_count2(&mut self, len: usize) {
-        const NOT_YET_ASSIGNED: i16 = -2;
-        let mut distributed = 0u32;
-        let mut total = len as u32;
-        let table_log = self.actual_table_log as u32;
-        let low_threshold = total >> table_log;
-        let mut low_one = (total * 3) >> (table_log + 1);
-        let sl = self.symbol_len as usize;
-        for i in 0..sl {
-            let cnt = self.count[i];
-            if cnt == 0 {
-                self.norm[i] = 0;
-            } else if cnt <= low_threshold {
-                self.norm[i] = -1;
-                distributed += 1;
-                total -= cnt;
-            } else if cnt <= low_one {
-                self.norm[i] = 1;
-                distributed += 1;
-                total -= cnt;
-            } else {
-                self.norm[i] = NOT_YET_ASSIGNED;
-            }
-        }
-        let mut to_distribute = (1u32 << table_log).wrapping_sub(distributed);
-        if total / to_distribute > low_one {
-            low_one = (total * 3) / (to_distribute * 2);
-            for i in 0..sl {
-                if self.norm[i] == NOT_YET_ASSIGNED && self.count[i] <= low_one {
-                    self.norm[i] = 1;
-                    distributed += 1;
-                    total -= self.count[i];
-                }
-            }
-            to_distribute = (1u32 << table_log).wrapping_sub(distributed);
-        }
-        if distributed == self.symbol_len as u32 + 1 {
-            let (mut max_v, mut max_c) = (0usize, 0u32);
-            for i in 0..sl {
-                if self.count[i] > max_c {
-                    max_v = i;
-                    max_c = self.count[i];
-                }
-            }
-            self.norm[max_v] += to_distribute as i16;
-            return;
-        }
-        if total == 0 {
-            let mut i = 0usize;
-            while to_distribute > 0 {
-                if self.norm[i] > 0 {
-                    to_distribute -= 1;
-                    self.norm[i] += 1;
-                }
-                i = (i + 1) % sl;
-            }
-            return;
-        }
-        let v_step_log = 62 - table_log as u64;
-        let mid = (1u64 << (v_step_log - 1)) - 1;
-        let r_step = ((1u64 << v_step_log) * to_distribute as u64 + mid) / total as u64;
-        let mut tmp_total = mid;
-        for i in 0..sl {
-            if self.norm[i] == NOT_YET_ASSIGNED {
-                let end = tmp_total + self.count[i] as u64 * r_step;
-                let weight = ((end >> v_step_log) as u32).wrapping_sub((tmp_total >> v_step_log) as u32);
-                self.norm[i] = weight as i16;
-                tmp_total = end;
-            }
-        }
+        super::fse::normalize_count2(
+            &self.count,
+            &mut self.norm,
+            self.symbol_len as usize,
+            self.actual_table_log as u32,
+            len,
+        );
     }
 
     fn write_count(&self) -> Vec<u8> {
