@@ -410,6 +410,9 @@ pub struct ServeArgs {
     /// File holding a bearer token required on every endpoint but /healthz (and sent to the primary)
     #[arg(long, env = "BOOSTER_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Bundle builds a primary runs at once; replicas asking for the same bundle share one
+    #[arg(long, env = "BOOSTER_MAX_BUILDS", default_value_t = 2, value_name = "N")]
+    pub max_builds: usize,
     #[command(flatten)]
     pub bundle: BundleArgs,
     #[command(flatten)]

@@ -840,6 +840,7 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         primary: args.primary.clone(),
         token,
         bundle: bundle_options(&args.bundle, None, false),
+        max_builds: args.max_builds,
     };
     let state = crate::serve::AppState::new(ctx, config);
     let rt = runtime()?;

@@ -3,7 +3,8 @@
 //! As a **primary** it offers its registry's images (the catalog, or `--images`): a replica
 //! posts its inventory to `POST /bundles`, the primary builds (or finds in its cache) the
 //! bundle that replica lacks and answers with its key; `GET /bundles/{key}` streams it with
-//! HTTP Range support so an interrupted download resumes.
+//! HTTP Range support so an interrupted download resumes. Replicas in the same state share
+//! one build of their bundle; at most `--max-builds` builds run at once.
 //!
 //! As a **replica** (`--primary URL`), `POST /sync` (or `GET /sync`, as in the seed's
 //! `curl`) sends the store's inventory to the primary, downloads the bundle, imports it and
@@ -51,6 +52,9 @@ pub struct ServeConfig {
     pub primary: Option<String>,
     pub token: Option<String>,
     pub bundle: BundleOptions,
+    /// Bundle builds the primary runs at once (each holds a bundle's working set in memory
+    /// and a core busy); more requests wait their turn.
+    pub max_builds: usize,
 }
 
 #[derive(Default)]
@@ -81,17 +85,49 @@ pub struct AppState {
     /// what an import has written but not yet linked).
     pub busy: tokio::sync::Mutex<()>,
     pub status: std::sync::Mutex<SyncStatus>,
+    builds: BundleBuilds,
     http: reqwest::Client,
+}
+
+/// The primary's bundle builds: one at a time per bundle key, so replicas in the same state
+/// share one build and one file (two builders of one key would write the same `.partial`
+/// file at once), and at most `max_builds` at a time over all keys.
+struct BundleBuilds {
+    per_key: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl BundleBuilds {
+    fn new(max_builds: usize) -> BundleBuilds {
+        BundleBuilds {
+            per_key: Default::default(),
+            permits: tokio::sync::Semaphore::new(max_builds.max(1)),
+        }
+    }
+
+    fn key_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Forgets `key`'s lock once nobody holds or awaits it (the map holds the last copy).
+    fn forget_if_idle(&self, key: &str) {
+        let mut m = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        if m.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            m.remove(key);
+        }
+    }
 }
 
 impl AppState {
     pub fn new(ctx: Ctx, config: ServeConfig) -> Arc<AppState> {
         Arc::new(AppState {
             ctx,
-            config,
             metrics: Metrics::default(),
             busy: tokio::sync::Mutex::new(()),
             status: std::sync::Mutex::new(SyncStatus::default()),
+            builds: BundleBuilds::new(config.max_builds),
+            config,
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(15))
                 .read_timeout(std::time::Duration::from_secs(600))
@@ -331,35 +367,68 @@ async fn create_bundle(State(state): State<Arc<AppState>>, body: axum::body::Byt
         Err(e) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
     let path = dir.join(format!("{key}.bkp"));
-    if path.is_file() {
-        state.metrics.bundle_cache_hits.fetch_add(1, Ordering::Relaxed);
-    } else {
-        let store = state.ctx.store.clone();
-        let opts = state.config.bundle.clone();
-        let p = path.clone();
-        let n2 = names.clone();
-        let built = tokio::task::spawn_blocking(move || -> Result<()> {
-            let base = crate::ops::export::base_for(&store, &Since::Inventory(Box::new(inv)), &[], &n2)?;
-            make_bundle::make_bundle(&store, &n2, &base, &p, &opts, &mut |_, _, _| {})?;
-            Ok(())
-        })
-        .await;
-        match built {
-            Ok(Ok(())) => {
-                state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Err(e)) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
-            Err(e) => {
-                return error_response(
-                    &state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &Error::io("bundle task", std::io::Error::other(e.to_string())),
-                );
-            }
+    // In a task of its own: a replica that hangs up must not abandon a build (and release
+    // its key) half-way while the blocking writer goes on.
+    let build = tokio::spawn(ensure_bundle(
+        state.clone(),
+        key.clone(),
+        path.clone(),
+        inv,
+        names.clone(),
+    ));
+    match build.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => {
+            return error_response(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &Error::io("bundle task", std::io::Error::other(e.to_string())),
+            );
         }
     }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Json(serde_json::json!({"key": key, "size": size, "images": names})).into_response()
+}
+
+/// Makes sure the bundle `key` is at `path`: built once however many replicas ask for it at
+/// the same time (the others wait and count as cache hits), within the build limit.
+async fn ensure_bundle(
+    state: Arc<AppState>,
+    key: String,
+    path: PathBuf,
+    inv: Inventory,
+    names: Vec<String>,
+) -> Result<()> {
+    let lock = state.builds.key_lock(&key);
+    let result = async {
+        let _one_build_per_key = lock.lock().await;
+        if path.is_file() {
+            state.metrics.bundle_cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let _permit = state
+            .builds
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::io("bundle build limit", std::io::Error::other(e.to_string())))?;
+        let store = state.ctx.store.clone();
+        let opts = state.config.bundle.clone();
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let base = crate::ops::export::base_for(&store, &Since::Inventory(Box::new(inv)), &[], &names)?;
+            make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {}).map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::io("bundle task", std::io::Error::other(e.to_string())))??;
+        state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+    .await;
+    drop(lock);
+    state.builds.forget_if_idle(&key);
+    result
 }
 
 /// `GET /bundles/{key}`, with `Range: bytes=N-` for resumed downloads.

@@ -17,7 +17,7 @@ use booster::ops::make_bundle::BundleOptions;
 use booster::ops::pull::Ctx;
 use booster::serve::{AppState, ServeConfig, app};
 use booster::store::Store;
-use common::http::http;
+use common::http::{http, http_with_body};
 use common::image::{self, Layer};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
 use common::{pseudo_random, pseudo_text, tar_of};
@@ -38,6 +38,7 @@ fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState
             primary: primary.map(str::to_string),
             token: token.map(str::to_string),
             bundle: BundleOptions::default(),
+            max_builds: 2,
         },
     )
 }
@@ -277,4 +278,77 @@ fn a_replica_syncs_from_its_primary() {
     drop(replica);
     drop(primary);
     common::ok(&common::booster(&replica_store, &["fsck"]));
+}
+
+/// Replicas in the same state asking at the same time: the primary builds their bundle once,
+/// every one of them gets the same key, and the bundle on disk is whole.
+#[test]
+fn replicas_in_one_state_share_one_build() {
+    let reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut big = pseudo_text(2 << 20, 8);
+    big.extend(pseudo_random(2 << 20, 9));
+    let v1 = work.path().join("v1");
+    app_image(&v1, "v1", &big);
+    skopeo_copy(
+        &format!("oci:{}:v1", v1.display()),
+        &format!("docker://{}/demo/app:v1", reg.addr),
+        &[],
+    );
+    let primary_store = work.path().join("primary-store");
+    let primary = start_service(&primary_store, &reg.addr, None, &token);
+    let inventory = work.path().join("empty.inventory");
+    let made = Command::new(common::booster_bin())
+        .arg("--store")
+        .arg(work.path().join("empty-store"))
+        .args(["inventory", "-o"])
+        .arg(&inventory)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let body = std::fs::read(&inventory).unwrap();
+
+    const REPLICAS: usize = 6;
+    let askers: Vec<_> = (0..REPLICAS)
+        .map(|_| {
+            let (addr, body) = (primary.addr.clone(), body.clone());
+            std::thread::spawn(move || http_with_body(&addr, "POST", "/bundles", Some("t0ken"), &body))
+        })
+        .collect();
+    let mut keys = std::collections::BTreeSet::new();
+    for asker in askers {
+        let (code, answer) = asker.join().unwrap();
+        assert_eq!(code, 200, "{answer}");
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        keys.insert(v["key"].as_str().unwrap().to_string());
+    }
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (_, metrics) = http(&primary.addr, "GET", "/metrics", Some("t0ken"));
+    assert!(metrics.contains("\nbooster_bundles_built_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("\nbooster_bundle_cache_hits_total {}\n", REPLICAS - 1)),
+        "{metrics}"
+    );
+
+    let key = keys.pop_first().unwrap();
+    let copy = work.path().join("copy.bkp");
+    std::fs::copy(
+        primary_store.join("tmp/bundles").join(format!("{key}.bkp")),
+        &copy,
+    )
+    .unwrap();
+    let verified = Command::new(common::booster_bin())
+        .arg("--store")
+        .arg(work.path().join("verify-store"))
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }

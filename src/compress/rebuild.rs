@@ -292,8 +292,8 @@ fn pgzip_parallel(
     sink: &mut dyn Write,
     mut crc: Option<&mut flate2::Crc>,
 ) -> io::Result<()> {
-    use super::kpflate::{PGZIP_TAIL_SIZE, pgzip_block_variant};
-    if block_size <= PGZIP_TAIL_SIZE || super::kpflate::Encoder::with_variant(level, variant).is_none() {
+    use super::kpflate::{Encoder, PGZIP_TAIL_SIZE, pgzip_block_with};
+    if block_size <= PGZIP_TAIL_SIZE || Encoder::with_variant(level, variant).is_none() {
         return Err(io::Error::other(format!(
             "pgzip level {level} block {block_size} is not valid"
         )));
@@ -311,9 +311,12 @@ fn pgzip_parallel(
         for _ in 0..workers {
             let (job_rx, out_tx) = (job_rx.clone(), out_tx.clone());
             scope.spawn(move || {
+                let Some(mut enc) = Encoder::with_variant(level, variant) else {
+                    return;
+                };
                 for (i, tail, block, last) in job_rx {
                     let mut out = Vec::with_capacity(block.len() / 2 + 64);
-                    pgzip_block_variant(level, variant, &tail, &block, last, &mut out);
+                    pgzip_block_with(&mut enc, &tail, &block, last, &mut out);
                     if out_tx.send((i, out)).is_err() {
                         return;
                     }

@@ -7,6 +7,17 @@ use std::time::Duration;
 /// `METHOD path` on `addr` (HTTP/1.1, empty body, optional bearer token): the status code
 /// and the body. Waits up to 10 minutes for a slow sync.
 pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    http_with_body(addr, method, path, token, &[])
+}
+
+/// [`http`] with a request body.
+pub fn http_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
     let auth = token
@@ -14,9 +25,11 @@ pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, 
         .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     )
     .unwrap();
+    s.write_all(body).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).to_string();

@@ -781,13 +781,28 @@ pub(crate) fn write_tokens(s: &mut BitSink, tokens: &[u32], le_codes: &[HCode], 
         .expect("length codes");
     let offs: &[HCode; 30] = oe_codes[..30].try_into().expect("offset codes");
     let mut st = Staging::new(s);
-    for &t in tokens {
+    let mut i = 0;
+    while let Some(&t) = tokens.get(i) {
         if t < 256 {
+            // Literals come in runs: three codes (≤ 45 bits) per check for room.
+            if let Some(&[b, c]) = tokens.get(i + 1..i + 3)
+                && (b | c) < 256
+            {
+                st.room(45, &mut s.out);
+                for l in [t, b, c] {
+                    let code = lits[l as usize];
+                    st.add(code64(code), hlen(code));
+                }
+                i += 3;
+                continue;
+            }
             let c = lits[t as usize];
             st.room(15, &mut s.out);
             st.add(code64(c), hlen(c));
+            i += 1;
             continue;
         }
+        i += 1;
         // A match takes at most 15 + 5 + 15 + 13 bits.
         st.room(48, &mut s.out);
         let length = (t >> 22) as u8;

@@ -50,7 +50,8 @@ mod variant;
 
 pub use compressor::{DEFAULT_COMPRESSION, Encoder, HUFFMAN_ONLY};
 pub use pgzip::{
-    PGZIP_DEFAULT_BLOCK_SIZE, PGZIP_TAIL_SIZE, PgzipEncoder, pgzip_block, pgzip_block_variant, pgzip_header,
+    PGZIP_DEFAULT_BLOCK_SIZE, PGZIP_TAIL_SIZE, PgzipEncoder, pgzip_block, pgzip_block_variant,
+    pgzip_block_with, pgzip_header,
 };
 pub use stateless::{StatelessWriter, stateless_deflate};
 pub use variant::Variant;

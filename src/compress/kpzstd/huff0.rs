@@ -756,72 +756,8 @@ impl WeightsFse {
     }
 
     fn write_count(&self) -> Vec<u8> {
-        let table_log = self.actual_table_log;
-        let table_size = 1i32 << table_log;
         let mut out = Vec::new();
-        let mut previous0 = false;
-        let mut charnum = 0usize;
-        let mut bit_stream = (table_log - FSE_MIN_TABLE_LOG) as u32;
-        let mut bit_count = 4u32;
-        let mut remaining = (table_size + 1) as i16;
-        let mut threshold = table_size as i16;
-        let mut nb_bits = table_log as u32 + 1;
-        let put16 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&(v as u16).to_le_bytes());
-        while remaining > 1 {
-            if previous0 {
-                let mut start = charnum;
-                while self.norm[charnum] == 0 {
-                    charnum += 1;
-                }
-                while charnum >= start + 24 {
-                    start += 24;
-                    bit_stream = bit_stream.wrapping_add(0xFFFF << bit_count);
-                    put16(&mut out, bit_stream);
-                    bit_stream >>= 16;
-                }
-                while charnum >= start + 3 {
-                    start += 3;
-                    bit_stream = bit_stream.wrapping_add(3 << bit_count);
-                    bit_count += 2;
-                }
-                bit_stream = bit_stream.wrapping_add(((charnum - start) as u32) << bit_count);
-                bit_count += 2;
-                if bit_count > 16 {
-                    put16(&mut out, bit_stream);
-                    bit_stream >>= 16;
-                    bit_count -= 16;
-                }
-            }
-            let mut count = self.norm[charnum];
-            charnum += 1;
-            let max = (2 * threshold - 1) - remaining;
-            if count < 0 {
-                remaining += count;
-            } else {
-                remaining -= count;
-            }
-            count += 1;
-            if count >= threshold {
-                count += max;
-            }
-            bit_stream = bit_stream.wrapping_add((count as u32) << bit_count);
-            bit_count += nb_bits;
-            if count < max {
-                bit_count -= 1;
-            }
-            previous0 = count == 1;
-            while remaining < threshold {
-                nb_bits -= 1;
-                threshold >>= 1;
-            }
-            if bit_count > 16 {
-                put16(&mut out, bit_stream);
-                bit_stream >>= 16;
-                bit_count -= 16;
-            }
-        }
-        let tail = (bit_stream as u16).to_le_bytes();
-        out.extend_from_slice(&tail[..bit_count.div_ceil(8) as usize]);
+        super::fse::write_ncount(&self.norm, self.actual_table_log, &mut out);
         out
     }
 
