@@ -355,5 +355,9 @@ if [ "$QUICK" = 0 ]; then
     echo
     echo "$STORE_BENCH"
   } > bench/RESULTS.md
+  # Measured by other scripts (bench/fleet-load.sh), kept across runs of this one.
+  if [ -f bench/RESULTS-fleet.md ]; then
+    { echo; grep -v '^<!--' bench/RESULTS-fleet.md; } >> bench/RESULTS.md
+  fi
   echo "wrote bench/RESULTS.md" >&2
 fi
