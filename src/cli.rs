@@ -413,6 +413,9 @@ pub struct ServeArgs {
     /// Bundle builds a primary runs at once; replicas asking for the same bundle share one
     #[arg(long, env = "BOOSTER_MAX_BUILDS", default_value_t = 2, value_name = "N")]
     pub max_builds: usize,
+    /// Most bytes of built bundles a primary keeps (least recently used removed first)
+    #[arg(long, env = "BOOSTER_BUNDLE_CACHE", default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
+    pub bundle_cache: u64,
     #[command(flatten)]
     pub bundle: BundleArgs,
     #[command(flatten)]

@@ -841,6 +841,7 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         token,
         bundle: bundle_options(&args.bundle, None, false),
         max_builds: args.max_builds,
+        bundle_cache_bytes: args.bundle_cache,
     };
     let state = crate::serve::AppState::new(ctx, config);
     let rt = runtime()?;

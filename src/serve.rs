@@ -4,7 +4,8 @@
 //! posts its inventory to `POST /bundles`, the primary builds (or finds in its cache) the
 //! bundle that replica lacks and answers with its key; `GET /bundles/{key}` streams it with
 //! HTTP Range support so an interrupted download resumes. Replicas in the same state share
-//! one build of their bundle; at most `--max-builds` builds run at once.
+//! one build of their bundle; at most `--max-builds` builds run at once; built bundles are
+//! kept up to `--bundle-cache` bytes, the least recently used removed first.
 //!
 //! As a **replica** (`--primary URL`), `POST /sync` (or `GET /sync`, as in the seed's
 //! `curl`) sends the store's inventory to the primary, downloads the bundle, imports it and
@@ -55,6 +56,8 @@ pub struct ServeConfig {
     /// Bundle builds the primary runs at once (each holds a bundle's working set in memory
     /// and a core busy); more requests wait their turn.
     pub max_builds: usize,
+    /// Bytes of built bundles the primary keeps; the least recently used go first.
+    pub bundle_cache_bytes: u64,
 }
 
 #[derive(Default)]
@@ -65,6 +68,7 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     pub bundles_built: AtomicU64,
     pub bundle_cache_hits: AtomicU64,
+    pub bundles_evicted: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -259,6 +263,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             m.bundle_cache_hits.load(Ordering::Relaxed),
         ),
         (
+            "booster_bundles_evicted_total",
+            "Cached bundles removed to stay under --bundle-cache",
+            "counter",
+            m.bundles_evicted.load(Ordering::Relaxed),
+        ),
+        (
             "booster_errors_total",
             "Requests that failed",
             "counter",
@@ -405,6 +415,7 @@ async fn ensure_bundle(
         let _one_build_per_key = lock.lock().await;
         if path.is_file() {
             state.metrics.bundle_cache_hits.fetch_add(1, Ordering::Relaxed);
+            mark_used(&path);
             return Ok(());
         }
         let _permit = state
@@ -423,12 +434,65 @@ async fn ensure_bundle(
         .await
         .map_err(|e| Error::io("bundle task", std::io::Error::other(e.to_string())))??;
         state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let evicted = evict_bundles(dir, state.config.bundle_cache_bytes, &path);
+        state
+            .metrics
+            .bundles_evicted
+            .fetch_add(evicted, Ordering::Relaxed);
         Ok(())
     }
     .await;
     drop(lock);
     state.builds.forget_if_idle(&key);
     result
+}
+
+/// Marks a cached bundle as just used (its mtime), for [`evict_bundles`].
+fn mark_used(path: &Path) {
+    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the least recently used bundles of the primary's cache in `dir` until the rest
+/// hold at most `limit` bytes; never `keep` (the bundle just built) nor a replica's
+/// `incoming-*` download. A download in progress keeps reading a removed file (it is
+/// open); a replica that resumes one later gets 404 and its next sync asks again. Returns
+/// how many were removed.
+pub fn evict_bundles(dir: &Path, limit: u64, keep: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut cached: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".bkp") && !name.starts_with("incoming-")
+        })
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    let mut total: u64 = cached.iter().map(|(_, len, _)| len).sum();
+    cached.sort();
+    let mut removed = 0;
+    for (_, len, path) in cached {
+        if total <= limit {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            tracing::info!("bundle cache over {limit} bytes: removed {}", path.display());
+            total -= len;
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// `GET /bundles/{key}`, with `Range: bytes=N-` for resumed downloads.
@@ -444,6 +508,7 @@ async fn get_bundle(
         Ok(d) => d.join(format!("{key}.bkp")),
         Err(e) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
+    mark_used(&path);
     let Ok(mut file) = tokio::fs::File::open(&path).await else {
         return (
             StatusCode::NOT_FOUND,

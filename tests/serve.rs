@@ -15,7 +15,7 @@ use booster::oci::reference::Destination;
 use booster::oci::registry::{Registries, RegistryOptions};
 use booster::ops::make_bundle::BundleOptions;
 use booster::ops::pull::Ctx;
-use booster::serve::{AppState, ServeConfig, app};
+use booster::serve::{AppState, ServeConfig, app, evict_bundles};
 use booster::store::Store;
 use common::http::{http, http_with_body};
 use common::image::{self, Layer};
@@ -39,6 +39,7 @@ fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState
             token: token.map(str::to_string),
             bundle: BundleOptions::default(),
             max_builds: 2,
+            bundle_cache_bytes: 10 << 30,
         },
     )
 }
@@ -351,4 +352,30 @@ fn replicas_in_one_state_share_one_build() {
         "{}",
         String::from_utf8_lossy(&verified.stderr)
     );
+}
+
+/// The primary's bundle cache keeps its size limit by removing the least recently used
+/// bundles, never the one just built nor a replica's download in progress.
+#[test]
+fn the_bundle_cache_evicts_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now();
+    let file = |name: &str, age_secs: u64| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, vec![0u8; 1000]).unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(now - Duration::from_secs(age_secs)).unwrap();
+        p
+    };
+    let oldest = file("a.bkp", 300);
+    let middle = file("b.bkp", 200);
+    let incoming = file("incoming-c.bkp", 400);
+    let partial = file("d.bkp.partial", 500);
+    let newest = file("e.bkp", 100);
+    // Just built, yet the oldest by mtime: kept all the same.
+    let built = file("f.bkp", 1000);
+    assert_eq!(evict_bundles(dir.path(), 2500, &built), 2);
+    assert!(!oldest.exists() && !middle.exists());
+    assert!(newest.exists() && built.exists() && incoming.exists() && partial.exists());
+    assert_eq!(evict_bundles(dir.path(), 2500, &built), 0);
 }
