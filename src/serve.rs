@@ -393,7 +393,7 @@ async fn create_bundle(State(state): State<Arc<AppState>>, body: axum::body::Byt
             return error_response(
                 &state,
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &Error::io("bundle task", std::io::Error::other(e.to_string())),
+                &task_failed("bundle", e),
             );
         }
     }
@@ -423,7 +423,7 @@ async fn ensure_bundle(
             .permits
             .acquire()
             .await
-            .map_err(|e| Error::io("bundle build limit", std::io::Error::other(e.to_string())))?;
+            .expect("the build semaphore is never closed");
         let store = state.ctx.store.clone();
         let opts = state.config.bundle.clone();
         let p = path.clone();
@@ -432,7 +432,7 @@ async fn ensure_bundle(
             make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {}).map(|_| ())
         })
         .await
-        .map_err(|e| Error::io("bundle task", std::io::Error::other(e.to_string())))??;
+        .map_err(|e| task_failed("bundle", e))??;
         state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
         let dir = path.parent().unwrap_or(Path::new("."));
         let evicted = evict_bundles(dir, state.config.bundle_cache_bytes, &path);
@@ -446,6 +446,11 @@ async fn ensure_bundle(
     drop(lock);
     state.builds.forget_if_idle(&key);
     result
+}
+
+/// A blocking task that panicked or was cancelled, as an error naming the task.
+fn task_failed(what: &str, e: tokio::task::JoinError) -> Error {
+    Error::io(format!("{what} task"), std::io::Error::other(e.to_string()))
 }
 
 /// Marks a cached bundle as just used (its mtime), for [`evict_bundles`].
@@ -632,7 +637,7 @@ async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Va
     let store = state.ctx.store.clone();
     let inv = tokio::task::spawn_blocking(move || Inventory::of_store(&store))
         .await
-        .map_err(|e| Error::io("inventory task", std::io::Error::other(e.to_string())))??;
+        .map_err(|e| task_failed("inventory", e))??;
     state.set_phase("waiting for the primary to build the bundle", 0);
     let resp = authed(state, state.http.post(format!("{primary}/bundles")))
         .body(inv.encode())
@@ -662,7 +667,7 @@ async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Va
     let p = path.clone();
     let report = tokio::task::spawn_blocking(move || import::import_bundle(&store, &p, &mut |_, _, _| {}))
         .await
-        .map_err(|e| Error::io("import task", std::io::Error::other(e.to_string())))??;
+        .map_err(|e| task_failed("import", e))??;
     state.set_phase("pushing", transferred);
     let hints = MountHints::default();
     let mut pushed = Vec::new();
@@ -775,7 +780,7 @@ async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
     match tokio::task::spawn_blocking(move || gc::gc(&store, false)).await {
         Ok(Ok(r)) => Json(serde_json::json!({"temp_files_removed": removed_files, "temp_bytes_removed": removed_bytes, "gc": r})).into_response(),
         Ok(Err(e)) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
-        Err(e) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &Error::io("gc task", std::io::Error::other(e.to_string()))),
+        Err(e) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &task_failed("gc", e)),
     }
 }
 

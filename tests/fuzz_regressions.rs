@@ -91,11 +91,8 @@ fn registry_hosts_named_like_transports_round_trip() {
 /// panicked; it is an error now.
 #[test]
 fn replay_with_a_short_literal_table_is_an_error() {
-    let data = fixture("method-replay-short-header.bin");
-    let (&n, rest) = data.split_first().unwrap();
-    let (plain, method_bytes) = rest.split_at((n as usize).min(rest.len()));
-    let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
-    let e = rebuild::rebuild_gzip_bytes(&m, plain).unwrap_err();
+    let (plain, m) = method_case("method-replay-short-header.bin");
+    let e = rebuild::rebuild_gzip_bytes(&m, &plain).unwrap_err();
     assert!(e.contains("length code out of range"), "{e}");
 }
 
@@ -104,9 +101,16 @@ fn replay_with_a_short_literal_table_is_an_error() {
 /// thread then outlived the rebuild (a leak report); the worker now joins it.
 #[test]
 fn preflate_pieces_longer_than_their_member_are_an_error() {
-    let data = fixture("method-preflate-short-member.bin");
+    let (plain, m) = method_case("method-preflate-short-member.bin");
+    assert!(rebuild::rebuild_gzip_bytes(&m, &plain).is_err());
+}
+
+/// An input of the `method` fuzz target: a length byte N, N bytes of plain text, then the
+/// encoded rebuild method.
+fn method_case(name: &str) -> (Vec<u8>, Method) {
+    let data = fixture(name);
     let (&n, rest) = data.split_first().unwrap();
     let (plain, method_bytes) = rest.split_at((n as usize).min(rest.len()));
     let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
-    assert!(rebuild::rebuild_gzip_bytes(&m, plain).is_err());
+    (plain.to_vec(), m)
 }

@@ -155,7 +155,10 @@ fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file
     panic!("booster serve did not start on {}", service.addr);
 }
 
-fn app_image(dir: &Path, tag: &str, big: &[u8]) -> Vec<Layer> {
+/// The app image TAG (a base layer, and an app layer holding `big`) as an OCI layout in
+/// `work`, copied to `registry` as demo/app:TAG; returns its layers.
+fn publish_app(work: &Path, registry: &str, tag: &str, big: &[u8]) -> Vec<Layer> {
+    let dir = work.join(tag);
     let base = tar_of(&[
         ("etc/os-release", b"booster test\n"),
         ("usr/share/doc/x", &pseudo_text(300_000, 3)),
@@ -165,7 +168,12 @@ fn app_image(dir: &Path, tag: &str, big: &[u8]) -> Vec<Layer> {
         Layer::gzip_by(&base, "gzip", &["-n", "-c"]),
         Layer::gzip_by(&app, "gzip", &["-6", "-n", "-c"]),
     ];
-    image::write_image_layout(dir, tag, &layers);
+    image::write_image_layout(&dir, tag, &layers);
+    skopeo_copy(
+        &format!("oci:{}:{tag}", dir.display()),
+        &format!("docker://{registry}/demo/app:{tag}"),
+        &[],
+    );
     layers
 }
 
@@ -178,13 +186,7 @@ fn a_replica_syncs_from_its_primary() {
     std::fs::write(&token, "t0ken\n").unwrap();
     let mut big = pseudo_text(4 << 20, 5);
     big.extend(pseudo_random(4 << 20, 6));
-    let v1 = work.path().join("v1");
-    app_image(&v1, "v1", &big);
-    skopeo_copy(
-        &format!("oci:{}:v1", v1.display()),
-        &format!("docker://{}/demo/app:v1", primary_reg.addr),
-        &[],
-    );
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
 
     let primary_store = work.path().join("primary-store");
     let replica_store = work.path().join("replica-store");
@@ -207,13 +209,7 @@ fn a_replica_syncs_from_its_primary() {
     let mut big2 = big.clone();
     let mid = big2.len() / 2;
     big2[mid..mid + 100].copy_from_slice(&pseudo_random(100, 77));
-    let v2 = work.path().join("v2");
-    let layers = app_image(&v2, "v2", &big2);
-    skopeo_copy(
-        &format!("oci:{}:v2", v2.display()),
-        &format!("docker://{}/demo/app:v2", primary_reg.addr),
-        &[],
-    );
+    let layers = publish_app(work.path(), &primary_reg.addr, "v2", &big2);
     let pull_update = layers[1].blob.len() as u64;
     // The seed's form: a plain GET.
     let (code, body) = http(&replica.addr, "GET", "/sync", Some("t0ken"));
@@ -234,13 +230,7 @@ fn a_replica_syncs_from_its_primary() {
     // consistent; after a restart the next sync succeeds.
     let mut big3 = big2.clone();
     big3[100..200].copy_from_slice(&pseudo_random(100, 78));
-    let v3 = work.path().join("v3");
-    app_image(&v3, "v3", &big3);
-    skopeo_copy(
-        &format!("oci:{}:v3", v3.display()),
-        &format!("docker://{}/demo/app:v3", primary_reg.addr),
-        &[],
-    );
+    publish_app(work.path(), &primary_reg.addr, "v3", &big3);
     let replica_addr = replica.addr.clone();
     let pending = std::thread::spawn(move || http(&replica_addr, "POST", "/sync", Some("t0ken")));
     std::thread::sleep(Duration::from_millis(150));
@@ -291,24 +281,14 @@ fn replicas_in_one_state_share_one_build() {
     std::fs::write(&token, "t0ken\n").unwrap();
     let mut big = pseudo_text(2 << 20, 8);
     big.extend(pseudo_random(2 << 20, 9));
-    let v1 = work.path().join("v1");
-    app_image(&v1, "v1", &big);
-    skopeo_copy(
-        &format!("oci:{}:v1", v1.display()),
-        &format!("docker://{}/demo/app:v1", reg.addr),
-        &[],
-    );
+    publish_app(work.path(), &reg.addr, "v1", &big);
     let primary_store = work.path().join("primary-store");
     let primary = start_service(&primary_store, &reg.addr, None, &token);
     let inventory = work.path().join("empty.inventory");
-    let made = Command::new(common::booster_bin())
-        .arg("--store")
-        .arg(work.path().join("empty-store"))
-        .args(["inventory", "-o"])
-        .arg(&inventory)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    common::ok(&common::booster(
+        &work.path().join("empty-store"),
+        &["inventory", "-o", inventory.to_str().unwrap()],
+    ));
     let body = std::fs::read(&inventory).unwrap();
 
     const REPLICAS: usize = 6;
@@ -340,18 +320,10 @@ fn replicas_in_one_state_share_one_build() {
         &copy,
     )
     .unwrap();
-    let verified = Command::new(common::booster_bin())
-        .arg("--store")
-        .arg(work.path().join("verify-store"))
-        .arg("verify")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    common::ok(&common::booster(
+        &work.path().join("verify-store"),
+        &["verify", copy.to_str().unwrap()],
+    ));
 }
 
 /// The primary's bundle cache keeps its size limit by removing the least recently used

@@ -293,27 +293,32 @@ fn pgzip_parallel(
     mut crc: Option<&mut flate2::Crc>,
 ) -> io::Result<()> {
     use super::kpflate::{Encoder, PGZIP_TAIL_SIZE, pgzip_block_with};
-    if block_size <= PGZIP_TAIL_SIZE || Encoder::with_variant(level, variant).is_none() {
-        return Err(io::Error::other(format!(
-            "pgzip level {level} block {block_size} is not valid"
-        )));
-    }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 8);
+    // One encoder per worker, reused block after block as pgzip reuses its pool's.
+    let encoders: Option<Vec<Encoder>> = if block_size > PGZIP_TAIL_SIZE {
+        (0..workers)
+            .map(|_| Encoder::with_variant(level, variant))
+            .collect()
+    } else {
+        None
+    };
+    let Some(encoders) = encoders else {
+        return Err(io::Error::other(format!(
+            "pgzip level {level} block {block_size} is not valid"
+        )));
+    };
     // Every full block, then the final block (possibly empty) which closes the stream.
     let blocks = len / block_size as u64 + 1;
     type Job = (u64, Vec<u8>, Vec<u8>, bool);
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
     let (out_tx, out_rx) = crossbeam_channel::unbounded::<(u64, Vec<u8>)>();
     std::thread::scope(|scope| -> io::Result<()> {
-        for _ in 0..workers {
+        for mut enc in encoders {
             let (job_rx, out_tx) = (job_rx.clone(), out_tx.clone());
             scope.spawn(move || {
-                let Some(mut enc) = Encoder::with_variant(level, variant) else {
-                    return;
-                };
                 for (i, tail, block, last) in job_rx {
                     let mut out = Vec::with_capacity(block.len() / 2 + 64);
                     pgzip_block_with(&mut enc, &tail, &block, last, &mut out);
@@ -642,6 +647,26 @@ mod tests {
             .unwrap();
             assert_eq!(par, seq, "length {len} {variant:?}");
             assert_eq!(crc.amount() as usize, len);
+        }
+    }
+
+    /// A recorded block size pgzip would refuse, or a level outside klauspost's, is an
+    /// error naming both, before any work starts.
+    #[test]
+    fn parallel_pgzip_refuses_settings_pgzip_refuses() {
+        for (level, block) in [(9, 16_384), (42, 1 << 20)] {
+            let e = pgzip_parallel(
+                level,
+                KpVariant::ALL[0],
+                block,
+                &mut &[][..],
+                0,
+                &mut Vec::new(),
+                None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert_eq!(e, format!("pgzip level {level} block {block} is not valid"));
         }
     }
 }
