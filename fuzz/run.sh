@@ -76,6 +76,7 @@ PY
   seed bundle "$W/patch.bkp"; seed bundle "$W/full.bkp"
   seed inventory "$W/site.inv"
   seed manifest "$W/v1.manifest.json"; seed manifest "$W/v1/index.json"
+  seed manifest "$ROOT/tests/fixtures/formats/artifact-manifest-v1.json"
   seed reference "$W/refs.txt"
   seed tar_walker "$W/v1.tar"
   gzip -c "$W/v1.tar" > "$W/gnu.tar.gz"; seed gzip "$W/gnu.tar.gz"

@@ -123,12 +123,12 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Import a bundle or patch into the store (optionally pushing its images)
     #[command(
-        after_help = "Examples:\n  booster import bundle.bkp\n  booster import /media/usb/bundle.bkp.001 --push registry.local:5000"
+        after_help = "Examples:\n  booster import bundle.bkp\n  booster import /media/usb/bundle.bkp.001 --push registry.local:5000\n  booster import docker://registry.example/bundles:t3f0c5e18a2b4d07c-full"
     )]
     Import(ImportArgs),
     /// Write a bundle of what a receiver that has OLD lacks to rebuild NEW (for air gaps)
     #[command(
-        after_help = "Examples:\n  booster export --since old.txt new.txt -o bundle.bkp\n  booster export --since site.inv new.txt -o /media/usb/bundle.bkp --split-size 4G"
+        after_help = "Examples:\n  booster export --since old.txt new.txt -o bundle.bkp\n  booster export --since site.inv new.txt -o /media/usb/bundle.bkp --split-size 4G\n  booster export --since old.txt new.txt --to docker://registry.example/bundles"
     )]
     Export(ExportArgs),
     /// Write an inventory of this store, for the sender's next `export --since`
@@ -311,9 +311,9 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The bundle (or any of its volumes)
+    /// The bundle (or any of its volumes), or a bundle artifact: docker://REGISTRY/REPO:TAG, oci:DIR[:TAG]
     #[arg(value_name = "BUNDLE")]
-    pub bundle: std::path::PathBuf,
+    pub bundle: String,
     /// Also rebuild the bundle's images and push them to HOST[:PORT][/NAMESPACE]
     #[arg(long, value_name = "REGISTRY")]
     pub push: Option<String>,
@@ -360,9 +360,13 @@ pub struct ExportArgs {
     #[arg(required = true, value_name = "NEW|REF")]
     pub images: Vec<String>,
     /// Bundle file (with --split-size: volumes FILE.001, FILE.002, …)
-    #[arg(short, long, value_name = "FILE")]
-    pub output: std::path::PathBuf,
-    /// Split into volumes of at most SIZE (e.g. 4G for FAT32 sticks: use 4095M)
+    #[arg(short, long, value_name = "FILE", required_unless_present = "to")]
+    pub output: Option<std::path::PathBuf>,
+    /// Also (or instead) push the bundle as an OCI artifact: docker://REGISTRY/REPO[:TAG] or oci:DIR[:TAG]
+    /// (tagged TARGETS-BASE, and TAG; moves the repository's `current` release pointer)
+    #[arg(long, value_name = "REF")]
+    pub to: Option<String>,
+    /// Split into volumes of at most SIZE (e.g. 4G for FAT32 sticks: use 4095M; with --to: 128M)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_size: Option<u64>,
     /// Print the estimate without writing the bundle
@@ -401,9 +405,13 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub listen: String,
-    /// Be a replica of the booster service at URL (enables /sync)
-    #[arg(long, env = "BOOSTER_PRIMARY", value_name = "URL")]
-    pub primary: Option<String>,
+    /// Be a replica (enables /sync) of the booster service at URL, or of a registry
+    /// repository of bundles docker://REGISTRY/REPO; repeat to fall back in order
+    #[arg(long, env = "BOOSTER_PRIMARY", value_name = "URL", value_delimiter = ',')]
+    pub primary: Vec<String>,
+    /// Primary: also push every bundle built, as an OCI artifact, to docker://REGISTRY/REPO
+    #[arg(long, env = "BOOSTER_PUBLISH", value_name = "REPO")]
+    pub publish: Option<String>,
     /// Image list to offer replicas [default: every tag in the registry's catalog]
     #[arg(long, env = "BOOSTER_IMAGES", value_name = "LIST")]
     pub images: Option<std::path::PathBuf>,

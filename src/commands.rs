@@ -20,6 +20,7 @@ use crate::oci::layout::OciLayout;
 use crate::oci::reference::{Destination, ImageRef, list_or_ref};
 use crate::oci::registry::{Registries, RegistryOptions};
 use crate::oci::source::Sink;
+use crate::ops::artifact::{self, Place};
 use crate::ops::make_bundle::BundleOptions;
 use crate::ops::pull::{Ctx, PlatformFilter, PullOptions, image_name};
 use crate::ops::push::{MountHints, destination_for};
@@ -603,12 +604,33 @@ fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCod
 
 fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
     let ctx = context(dir, &args.registry)?;
+    let fetched = match artifact_source(&args.bundle)? {
+        Some(place) => {
+            // Named after the reference, and kept when a fetch fails, so that a rerun
+            // keeps the volumes already whole.
+            let name = blake3::hash(args.bundle.as_bytes()).to_hex();
+            let scratch = ctx.store.tmp_dir()?.join(format!("artifact-{}", &name[..16]));
+            Some(runtime()?.block_on(artifact::fetch(&ctx, &place, &scratch))?)
+        }
+        None => None,
+    };
+    let path = fetched
+        .as_ref()
+        .map(|f| f.path.clone())
+        .unwrap_or_else(|| PathBuf::from(&args.bundle));
     let bar = crate::output::bytes_bar(0, "importing");
-    let report = import::import_bundle(&ctx.store, &args.bundle, &mut |what, a, b| {
+    let report = import::import_bundle(&ctx.store, &path, &mut |what, a, b| {
         bar.set_message(what.to_string());
         crate::output::progress_to(&bar, a, b);
-    })?;
+    });
     bar.finish_and_clear();
+    if let Some(f) = &fetched {
+        let _ = std::fs::remove_dir_all(&f.dir);
+    }
+    let mut report = report?;
+    if fetched.is_some() {
+        report.bundle = args.bundle.clone();
+    }
     let mut pushed = Vec::new();
     if let Some(to) = &args.push {
         let dest = Destination::parse(to)?;
@@ -623,11 +645,14 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
         }
     }
     if json {
-        print_json(&serde_json::json!({"import": report, "pushed": pushed}));
+        let artifact = fetched
+            .as_ref()
+            .map(|f| serde_json::json!({"manifest_digest": f.manifest_digest, "volumes": f.artifact.volumes.len(), "bytes_transferred": f.transferred, "labels": f.artifact.labels}));
+        print_json(&serde_json::json!({"import": report, "pushed": pushed, "artifact": artifact}));
     } else if report.added_anything() {
         tracing::info!(
             "imported {}: {} images, {} new chunks ({}), {} layers, {} sections already present",
-            args.bundle.display(),
+            args.bundle,
             report.images.len(),
             report.chunks_added,
             human_bytes(report.chunk_bytes_added),
@@ -637,10 +662,18 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
     } else {
         tracing::info!(
             "imported {}: nothing new (the store already had everything)",
-            args.bundle.display()
+            args.bundle
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `docker://…` and `oci:…` name bundle artifacts; anything else is a bundle file.
+fn artifact_source(arg: &str) -> anyhow::Result<Option<Place>> {
+    if arg.starts_with("docker://") || arg.starts_with("oci:") {
+        return Ok(Some(Place::parse(arg)?));
+    }
+    Ok(None)
 }
 
 fn cmd_verify(args: &VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -694,12 +727,48 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
     let ctx = context(dir, &args.registry)?;
     let since = export::Since::parse(args.since.as_deref())?;
     let new = references(&args.images)?;
-    let opts = bundle_options(&args.bundle, args.split_size, args.dry_run);
+    let to = args.to.as_deref().map(Place::parse).transpose()?;
+    let split = match (args.split_size, &to) {
+        (None, Some(_)) => Some(artifact::DEFAULT_VOLUME),
+        (s, _) => s,
+    };
+    let opts = bundle_options(&args.bundle, split, args.dry_run);
+    // Without -o the bundle is only an artifact: written in the store's temp space first.
+    let scratch = match &args.output {
+        Some(_) => None,
+        None => Some(
+            ctx.store
+                .tmp_dir()?
+                .join(format!("export-{}", std::process::id())),
+        ),
+    };
+    let output = match (&args.output, &scratch) {
+        (Some(o), _) => o.clone(),
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.join("bundle.bkp")
+        }
+        (None, None) => unreachable!("scratch is made when there is no -o"),
+    };
     let rt = runtime()?;
-    let r = rt.block_on(export::export(&ctx, &since, &new, &args.output, &opts))?;
+    let r = rt.block_on(export::export(&ctx, &since, &new, &output, &opts, to.as_ref()));
+    if let Some(dir) = &scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let r = r?;
     if json {
         print_json(&r);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(p) = &r.published {
+        tracing::info!(
+            "pushed {} ({} in {} volumes, {} uploaded); manifest {}",
+            p.reference,
+            human_bytes(p.bytes),
+            p.volumes,
+            p.blobs_uploaded,
+            p.manifest_digest
+        );
     }
     let b = &r.bundle;
     let volumes = if b.files.len() > 1 {
@@ -712,12 +781,8 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
             "bundle would be {} (nothing written)",
             human_bytes(b.bundle_bytes)
         );
-    } else {
-        tracing::info!(
-            "wrote {}{volumes}: {}",
-            args.output.display(),
-            human_bytes(b.bundle_bytes)
-        );
+    } else if let Some(o) = &args.output {
+        tracing::info!("wrote {}{volumes}: {}", o.display(), human_bytes(b.bundle_bytes));
     }
     tracing::info!(
         "{} images; base: {} layers the receiver has ({} needed); payload {}, metadata {}",
@@ -837,7 +902,23 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = crate::serve::ServeConfig {
         registry,
         images: args.images.clone(),
-        primary: args.primary.clone(),
+        primary: args
+            .primary
+            .iter()
+            .map(|p| crate::serve::Upstream::parse(p))
+            .collect::<crate::error::Result<Vec<_>>>()?,
+        publish: args
+            .publish
+            .as_deref()
+            .map(crate::serve::Upstream::parse)
+            .transpose()?
+            .map(|u| match u {
+                crate::serve::Upstream::Bundles(r) => Ok(r),
+                crate::serve::Upstream::Service(_) => Err(anyhow::anyhow!(
+                    "--publish takes a registry repository (docker://REGISTRY/REPO), not a service URL"
+                )),
+            })
+            .transpose()?,
         token,
         bundle: bundle_options(&args.bundle, None, false),
         max_builds: args.max_builds,
@@ -853,10 +934,11 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             "booster serve on http://{} beside registry {}{}",
             listener.local_addr()?,
             args.registry,
-            args.primary
-                .as_deref()
-                .map(|p| format!(", replica of {p}"))
-                .unwrap_or_default()
+            if args.primary.is_empty() {
+                String::new()
+            } else {
+                format!(", replica of {}", args.primary.join(" then "))
+            }
         );
         crate::serve::serve(listener, state, crate::serve::shutdown_signal()).await?;
         anyhow::Ok(())

@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::layer::Analysis;
 use crate::oci::reference::{Destination, ImageRef, RegistryRef, read_image_list};
 use crate::oci::source::Sink;
+use crate::ops::artifact::{self, Found, Labels, Place};
 use crate::ops::export::Since;
 use crate::ops::inventory::Inventory;
 use crate::ops::make_bundle::{self, BundleOptions};
@@ -49,8 +50,10 @@ pub struct ServeConfig {
     pub registry: Destination,
     /// Images offered to replicas; None means the registry's catalog.
     pub images: Option<PathBuf>,
-    /// The primary's URL when this service is a replica.
-    pub primary: Option<String>,
+    /// Where this service, a replica, syncs from, tried in order (empty: a primary).
+    pub primary: Vec<Upstream>,
+    /// Registry repository a primary pushes every bundle it builds to, as an OCI artifact.
+    pub publish: Option<RegistryRef>,
     pub token: Option<String>,
     pub bundle: BundleOptions,
     /// Bundle builds the primary runs at once (each holds a bundle's working set in memory
@@ -58,6 +61,40 @@ pub struct ServeConfig {
     pub max_builds: usize,
     /// Bytes of built bundles the primary keeps; the least recently used go first.
     pub bundle_cache_bytes: u64,
+}
+
+/// One place a replica can sync from.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// A primary booster service (`http(s)://HOST:PORT`).
+    Service(String),
+    /// A registry repository of bundle artifacts (`store-format.md` 6.6).
+    Bundles(RegistryRef),
+}
+
+impl Upstream {
+    /// `http://…` / `https://…` is a service; anything else a registry repository
+    /// (`docker://` optional).
+    pub fn parse(s: &str) -> Result<Upstream> {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return Ok(Upstream::Service(s.trim_end_matches('/').to_string()));
+        }
+        let r = crate::oci::reference::parse_registry_ref(s.strip_prefix("docker://").unwrap_or(s))?;
+        Ok(Upstream::Bundles(RegistryRef {
+            tag: None,
+            digest: None,
+            ..r
+        }))
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Service(u) => write!(f, "{u}"),
+            Upstream::Bundles(r) => write!(f, "docker://{}/{}", r.registry, r.repository),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -69,6 +106,8 @@ pub struct Metrics {
     pub bundles_built: AtomicU64,
     pub bundle_cache_hits: AtomicU64,
     pub bundles_evicted: AtomicU64,
+    pub bundles_published: AtomicU64,
+    pub publish_failures: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -214,9 +253,10 @@ fn error_response(state: &AppState, status: StatusCode, e: &Error) -> Response {
 async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let s = state.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Json(serde_json::json!({
-        "role": if state.config.primary.is_some() { "replica" } else { "primary" },
+        "role": if state.config.primary.is_empty() { "primary" } else { "replica" },
         "registry": state.config.registry.registry,
-        "primary": state.config.primary,
+        "primary": state.config.primary.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+        "publish": state.config.publish.as_ref().map(|r| format!("docker://{}/{}", r.registry, r.repository)),
         "sync": s,
     }))
 }
@@ -269,6 +309,18 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             m.bundles_evicted.load(Ordering::Relaxed),
         ),
         (
+            "booster_bundles_published_total",
+            "Bundles pushed to the --publish repository",
+            "counter",
+            m.bundles_published.load(Ordering::Relaxed),
+        ),
+        (
+            "booster_bundle_publish_failures_total",
+            "Bundles that could not be pushed to the --publish repository",
+            "counter",
+            m.publish_failures.load(Ordering::Relaxed),
+        ),
+        (
             "booster_errors_total",
             "Requests that failed",
             "counter",
@@ -312,6 +364,15 @@ async fn catalog_refs(state: &AppState) -> Result<Vec<ImageRef>> {
     let reg = &state.config.registry.registry;
     let mut out = Vec::new();
     for repo in state.ctx.registries.catalog(reg).await? {
+        // Bundles this primary publishes beside its images are not images to offer.
+        if state
+            .config
+            .publish
+            .as_ref()
+            .is_some_and(|p| p.registry == *reg && p.repository == repo)
+        {
+            continue;
+        }
         let r = RegistryRef {
             registry: reg.clone(),
             repository: repo,
@@ -427,13 +488,18 @@ async fn ensure_bundle(
         let store = state.ctx.store.clone();
         let opts = state.config.bundle.clone();
         let p = path.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let base = crate::ops::export::base_for(&store, &Since::Inventory(Box::new(inv)), &[], &names)?;
-            make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {}).map(|_| ())
+        let since = Since::Inventory(Box::new(inv));
+        let labels = tokio::task::spawn_blocking(move || -> Result<Labels> {
+            let base = crate::ops::export::base_for(&store, &since, &[], &names)?;
+            make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {})?;
+            crate::ops::export::labels_for(&store, &since, &[], &names)
         })
         .await
         .map_err(|e| task_failed("bundle", e))??;
         state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
+        if let Some(repo) = &state.config.publish {
+            publish_built(&state, &key, &path, &labels, repo).await;
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let evicted = evict_bundles(dir, state.config.bundle_cache_bytes, &path);
         state
@@ -446,6 +512,34 @@ async fn ensure_bundle(
     drop(lock);
     state.builds.forget_if_idle(&key);
     result
+}
+
+/// Pushes a bundle just built to the `--publish` repository, so replicas in the same state
+/// can take it from the registry (or its mirrors). A failure is logged and counted: the
+/// replica that asked still gets its bundle from this service.
+async fn publish_built(state: &AppState, key: &str, path: &Path, labels: &Labels, repo: &RegistryRef) {
+    let result = async {
+        let dir = state.ctx.store.tmp_dir()?.join(format!("publish-{key}"));
+        let (p, d) = (path.to_path_buf(), dir.clone());
+        let files =
+            tokio::task::spawn_blocking(move || artifact::cut_volumes(&p, &d, artifact::DEFAULT_VOLUME))
+                .await
+                .map_err(|e| task_failed("cutting volumes", e))??;
+        let r = artifact::publish(&state.ctx, &files, labels, &Place::Registry(repo.clone())).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+    .await;
+    match result {
+        Ok(p) => {
+            state.metrics.bundles_published.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("published bundle {key} as {} ({} bytes)", p.reference, p.bytes);
+        }
+        Err(e) => {
+            state.metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("could not publish bundle {key}: {e}");
+        }
+    }
 }
 
 /// A blocking task that panicked or was cancelled, as an error naming the task.
@@ -570,13 +664,13 @@ async fn get_bundle(
 
 /// `POST /sync` (or `GET /sync`): pull what this replica lacks from the primary.
 async fn sync(State(state): State<Arc<AppState>>) -> Response {
-    let Some(primary) = state.config.primary.clone() else {
+    if state.config.primary.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
             Json(serde_json::json!({"error": "this service has no --primary: it is not a replica"})),
         )
             .into_response();
-    };
+    }
     let Ok(_busy) = state.busy.try_lock() else {
         return (
             StatusCode::CONFLICT,
@@ -595,7 +689,7 @@ async fn sync(State(state): State<Arc<AppState>>) -> Response {
             .map(|d| d.as_secs())
             .unwrap_or(0);
     }
-    let res = run_sync(&state, &primary).await;
+    let res = run_sync(&state).await;
     let mut s = state.status.lock().unwrap_or_else(|e| e.into_inner());
     s.running = false;
     s.phase = "idle".into();
@@ -604,7 +698,7 @@ async fn sync(State(state): State<Arc<AppState>>) -> Response {
             state.metrics.syncs.fetch_add(1, Ordering::Relaxed);
             summary["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
             s.last = Some(summary.clone());
-            tracing::info!("sync from {primary} done: {summary}");
+            tracing::info!("sync done: {summary}");
             Json(summary).into_response()
         }
         Err(e) => {
@@ -631,8 +725,64 @@ fn authed(state: &AppState, rb: reqwest::RequestBuilder) -> reqwest::RequestBuil
     }
 }
 
-async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Value> {
-    let primary = primary.trim_end_matches('/');
+/// A bundle on this replica's disk, ready to import.
+struct Incoming {
+    path: PathBuf,
+    /// Removed once imported.
+    remove: PathBuf,
+    transferred: u64,
+    size: u64,
+    from: String,
+}
+
+/// Tries each upstream in order; the first that yields a bundle (or says this replica is
+/// up to date) ends the search. Only when none does is the sync a failure, naming why each
+/// could not help.
+async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
+    let mut why = Vec::new();
+    for up in &state.config.primary {
+        let got = match up {
+            Upstream::Service(url) => fetch_from_service(state, url).await.map(Some),
+            Upstream::Bundles(repo) => fetch_from_bundles(state, repo).await,
+        };
+        let incoming = match got {
+            Ok(Some(Some(i))) => i,
+            Ok(Some(None)) => {
+                return Ok(
+                    serde_json::json!({"images_synced": 0, "up_to_date": true, "source": up.to_string(), "bytes_transferred": 0}),
+                );
+            }
+            Ok(None) => {
+                tracing::info!("{up}: no bundle fits this replica's state; trying the next upstream");
+                why.push(format!("{up}: no bundle fits this replica's state"));
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("{up}: {e}; trying the next upstream");
+                why.push(format!("{up}: {e}"));
+                continue;
+            }
+        };
+        return import_and_push(state, incoming).await;
+    }
+    Err(Error::Registry {
+        registry: state
+            .config
+            .primary
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        image: "booster primary".into(),
+        message: format!(
+            "no upstream could bring this replica up to date: {}",
+            why.join("; ")
+        ),
+    })
+}
+
+/// Asks a primary service for the bundle this replica's inventory lacks and downloads it.
+async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Option<Incoming>> {
     state.set_phase("inventory", 0);
     let store = state.ctx.store.clone();
     let inv = tokio::task::spawn_blocking(move || Inventory::of_store(&store))
@@ -662,9 +812,50 @@ async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Va
     let dir = state.bundle_dir()?;
     let path = dir.join(format!("incoming-{key}.bkp"));
     let transferred = download(state, primary, &key, size, &path).await?;
+    Ok(Some(Incoming {
+        remove: path.clone(),
+        path,
+        transferred,
+        size,
+        from: primary.to_string(),
+    }))
+}
+
+/// Finds the bundle for this replica's state in a registry of bundles and fetches it.
+/// `Ok(None)`: none fits; `Ok(Some(None))`: nothing to fetch, the store is up to date.
+async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result<Option<Option<Incoming>>> {
+    state.set_phase("looking for a bundle in the registry", 0);
+    let store = state.ctx.store.clone();
+    let held = tokio::task::spawn_blocking(move || artifact::held_images(&store))
+        .await
+        .map_err(|e| task_failed("inventory", e))??;
+    let (reference, size) = match artifact::find_bundle(&state.ctx, repo, &held).await? {
+        Found::UpToDate { .. } => return Ok(Some(None)),
+        Found::NoFit { .. } => return Ok(None),
+        Found::Bundle { reference, bytes, .. } => (reference, bytes),
+    };
+    state.set_phase("downloading", 0);
+    let tag = reference.tag.clone().unwrap_or_default();
+    let dir = state.bundle_dir()?.join(format!("incoming-{tag}"));
+    let fetched = artifact::fetch(&state.ctx, &Place::Registry(reference.clone()), &dir).await?;
+    state
+        .metrics
+        .bytes_in
+        .fetch_add(fetched.transferred, Ordering::Relaxed);
+    Ok(Some(Some(Incoming {
+        path: fetched.path,
+        remove: dir,
+        transferred: fetched.transferred,
+        size,
+        from: format!("docker://{reference}"),
+    })))
+}
+
+async fn import_and_push(state: &Arc<AppState>, incoming: Incoming) -> Result<serde_json::Value> {
+    let transferred = incoming.transferred;
     state.set_phase("importing", transferred);
     let store = state.ctx.store.clone();
-    let p = path.clone();
+    let p = incoming.path.clone();
     let report = tokio::task::spawn_blocking(move || import::import_bundle(&store, &p, &mut |_, _, _| {}))
         .await
         .map_err(|e| task_failed("import", e))??;
@@ -680,12 +871,17 @@ async fn run_sync(state: &Arc<AppState>, primary: &str) -> Result<serde_json::Va
         let r = push::push_image(&state.ctx, name, &sink, &hints).await?;
         pushed.push(serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}));
     }
-    let _ = std::fs::remove_file(&path);
+    if incoming.remove.is_dir() {
+        let _ = std::fs::remove_dir_all(&incoming.remove);
+    } else {
+        let _ = std::fs::remove_file(&incoming.remove);
+    }
     Ok(serde_json::json!({
         "images_synced": pushed.len(),
         "images": pushed,
+        "source": incoming.from,
         "bytes_transferred": transferred,
-        "bundle_bytes": size,
+        "bundle_bytes": incoming.size,
         "chunks_added": report.chunks_added,
     }))
 }

@@ -114,3 +114,20 @@ fn newer_format_versions_are_refused_with_upgrade_advice() {
     let e = Inventory::decode(&inv).unwrap_err().0;
     assert!(e.contains("version 2") && e.contains("upgrade booster"), "{e}");
 }
+
+/// A bundle artifact manifest written by hand from store-format.md 6.6 (ids computed by an
+/// independent script): booster reads it, and its tag scheme gives the same ids.
+#[test]
+fn a_version_1_artifact_manifest_reads_with_the_ids_of_the_spec() {
+    use booster::ops::artifact::parse_bundle_manifest;
+    let bytes = std::fs::read(fixture("artifact-manifest-v1.json")).unwrap();
+    let a = parse_bundle_manifest("golden", &bytes).unwrap();
+    assert_eq!(a.labels.tag(), "ta7fd16c6c73e8d95-b60eb6cc944bfa151");
+    assert_eq!(a.labels.images.len(), 2);
+    assert_eq!(a.labels.base_images.len(), 2);
+    assert_eq!(a.volumes.len(), 1);
+    assert_eq!(a.bytes, std::fs::metadata(fixture("bundle-v1.bkp")).unwrap().len());
+    let newer = String::from_utf8(bytes).unwrap().replace("bundle.v1", "bundle.v2");
+    let e = parse_bundle_manifest("golden", newer.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("application/vnd.booster.bundle.v2"), "{e}");
+}

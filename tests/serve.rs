@@ -15,7 +15,7 @@ use booster::oci::reference::Destination;
 use booster::oci::registry::{Registries, RegistryOptions};
 use booster::ops::make_bundle::BundleOptions;
 use booster::ops::pull::Ctx;
-use booster::serve::{AppState, ServeConfig, app, evict_bundles};
+use booster::serve::{AppState, ServeConfig, Upstream, app, evict_bundles};
 use booster::store::Store;
 use common::http::{http, http_with_body};
 use common::image::{self, Layer};
@@ -35,7 +35,8 @@ fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState
         ServeConfig {
             registry: Destination::parse("127.0.0.1:1").unwrap(),
             images: None,
-            primary: primary.map(str::to_string),
+            primary: primary.iter().map(|p| Upstream::parse(p).unwrap()).collect(),
+            publish: None,
             token: token.map(str::to_string),
             bundle: BundleOptions::default(),
             max_builds: 2,
@@ -123,6 +124,11 @@ impl Drop for Service {
 }
 
 fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file: &Path) -> Service {
+    let args: Vec<&str> = primary.map(|p| vec!["--primary", p]).unwrap_or_default();
+    start_service_with(store, registry, &args, token_file)
+}
+
+fn start_service_with(store: &Path, registry: &str, args: &[&str], token_file: &Path) -> Service {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -135,11 +141,9 @@ fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file
         .args(["serve", "--registry", registry, "--listen", &addr, "--level", "9"])
         .arg("--token-file")
         .arg(token_file)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(p) = primary {
-        cmd.args(["--primary", p]);
-    }
     // Dropping a Service kills and waits for the process, on every path.
     let service = Service {
         child: cmd.spawn().unwrap(),
@@ -350,4 +354,234 @@ fn the_bundle_cache_evicts_least_recently_used() {
     assert!(!oldest.exists() && !middle.exists());
     assert!(newest.exists() && built.exists() && incoming.exists() && partial.exists());
     assert_eq!(evict_bundles(dir.path(), 2500, &built), 0);
+}
+
+/// The manifest of a bundle artifact, read with a stock client (skopeo).
+fn artifact_manifest(reference: &str) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", reference])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A bundle exported to a registry as an OCI artifact: its manifest and volumes fetched by
+/// stock clients (skopeo, curl) make a bundle that verifies; `booster import docker://…`
+/// on another store rebuilds the image with its digest; the same through an OCI layout.
+#[test]
+fn a_bundle_travels_as_an_oci_artifact() {
+    let reg = TestRegistry::start();
+    let site = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut big = pseudo_text(3 << 20, 21);
+    big.extend(pseudo_random(3 << 20, 22));
+    publish_app(work.path(), &reg.addr, "v1", &big);
+    let image = format!("docker://{}/demo/app:v1", reg.addr);
+    let sender = work.path().join("sender");
+    let out = common::ok(&common::booster(
+        &sender,
+        &[
+            "--json",
+            "export",
+            &image,
+            "--to",
+            &format!("docker://{}/bundles:release-1", reg.addr),
+            "--split-size",
+            "1M",
+        ],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let published = &report["published"];
+    let tag = published["tags"][0].as_str().unwrap().to_string();
+    assert!(tag.starts_with('t') && tag.ends_with("-full"), "{published}");
+    assert_eq!(published["tags"][1], "release-1");
+    let volumes = published["volumes"].as_u64().unwrap();
+    assert!(volumes >= 3, "{published}");
+
+    // A stock client: skopeo reads the manifest, curl fetches each volume.
+    let manifest = artifact_manifest(&format!("docker://{}/bundles:{tag}", reg.addr));
+    assert_eq!(manifest["artifactType"], "application/vnd.booster.bundle.v1");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len() as u64, volumes);
+    let fetched = work.path().join("fetched.bkp");
+    let mut whole = Vec::new();
+    for l in layers {
+        assert_eq!(l["mediaType"], "application/vnd.booster.bundle.volume.v1");
+        let digest = l["digest"].as_str().unwrap();
+        let out = Command::new("curl")
+            .args(["-sfL", &format!("http://{}/v2/bundles/blobs/{digest}", reg.addr)])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(image::sha256(&out.stdout), digest);
+        whole.extend(out.stdout);
+    }
+    assert_eq!(
+        whole.len() as u64,
+        report["bundle"]["bundle_bytes"].as_u64().unwrap()
+    );
+    std::fs::write(&fetched, &whole).unwrap();
+    common::ok(&common::booster(
+        &work.path().join("verifier"),
+        &["verify", fetched.to_str().unwrap()],
+    ));
+    let release = artifact_manifest(&format!("docker://{}/bundles:current", reg.addr));
+    assert_eq!(release["artifactType"], "application/vnd.booster.release.v1");
+    assert_eq!(
+        release["annotations"]["io.booster.bundle.targets"]
+            .as_str()
+            .unwrap(),
+        tag.split('-').next().unwrap()
+    );
+
+    // Imported elsewhere by the user's tag, and pushed: the image keeps its digest.
+    let receiver = work.path().join("receiver");
+    let out = common::ok(&common::booster(
+        &receiver,
+        &[
+            "--json",
+            "import",
+            &format!("docker://{}/bundles:release-1", reg.addr),
+            "--push",
+            &site.addr,
+        ],
+    ));
+    let imported: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(imported["artifact"]["volumes"].as_u64().unwrap(), volumes);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", site.addr)),
+        skopeo_digest(&image)
+    );
+    assert!(
+        std::fs::read_dir(receiver.join("tmp")).unwrap().next().is_none(),
+        "the fetched volumes are removed after the import"
+    );
+
+    // The same bundle through an OCI layout, and a registry image is not taken for a bundle.
+    let layout = work.path().join("layout");
+    common::ok(&common::booster(
+        &sender,
+        &["export", &image, "--to", &format!("oci:{}:b1", layout.display())],
+    ));
+    let other = work.path().join("other");
+    let out = common::ok(&common::booster(
+        &other,
+        &["--json", "import", &format!("oci:{}:b1", layout.display())],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["import"]["images_added"], 1, "{out}");
+    let refused = common::booster(&work.path().join("third"), &["import", &image]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("no artifact type"), "{err}");
+}
+
+/// A primary publishes every bundle it builds to a registry of bundles; with the primary
+/// stopped, a replica in the same state syncs from that registry alone, and an operator's
+/// `export --to` brings both replicas to the next release.
+#[test]
+fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
+    let primary_reg = TestRegistry::start();
+    let bundles = TestRegistry::start();
+    let r1_reg = TestRegistry::start();
+    let r2_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut big = pseudo_text(3 << 20, 31);
+    big.extend(pseudo_random(3 << 20, 32));
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
+    let repo = format!("docker://{}/fleet/bundles", bundles.addr);
+
+    let primary = start_service_with(
+        &work.path().join("primary"),
+        &primary_reg.addr,
+        &["--publish", &repo],
+        &token,
+    );
+    let primary_url = format!("http://{}", primary.addr);
+    let upstreams = ["--primary", &repo, "--primary", &primary_url];
+    let r1 = start_service_with(&work.path().join("r1"), &r1_reg.addr, &upstreams, &token);
+    // The registry has no bundles yet: the replica falls back to the primary, which builds
+    // and publishes one.
+    let (code, body) = http(&r1.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["source"], primary_url.as_str(), "{body}");
+    let (_, metrics) = http(&primary.addr, "GET", "/metrics", Some("t0ken"));
+    assert!(
+        metrics.contains("\nbooster_bundles_published_total 1\n"),
+        "{metrics}"
+    );
+    drop(primary);
+
+    // Same state (empty), primary stopped: the registry alone.
+    let r2 = start_service_with(&work.path().join("r2"), &r2_reg.addr, &upstreams, &token);
+    let (code, body) = http(&r2.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["source"].as_str().unwrap().starts_with(&format!("{repo}:t")),
+        "{body}"
+    );
+    let want = skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr));
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", r2_reg.addr)),
+        want
+    );
+    let (code, body) = http(&r2.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["up_to_date"], true, "{body}");
+
+    // v2, exported by an operator against v1: both replicas take the small bundle.
+    let mut big2 = big.clone();
+    big2[1 << 20..(1 << 20) + 100].copy_from_slice(&pseudo_random(100, 33));
+    let layers = publish_app(work.path(), &primary_reg.addr, "v2", &big2);
+    common::ok(&common::booster(
+        &work.path().join("operator"),
+        &[
+            "export",
+            "--since",
+            &format!("docker://{}/demo/app:v1", primary_reg.addr),
+            &format!("docker://{}/demo/app:v2", primary_reg.addr),
+            "--to",
+            &repo,
+        ],
+    ));
+    let want = skopeo_digest(&format!("docker://{}/demo/app:v2", primary_reg.addr));
+    for (r, reg) in [(&r1, &r1_reg), (&r2, &r2_reg)] {
+        let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["source"].as_str().unwrap().starts_with(&repo), "{body}");
+        let transferred = v["bytes_transferred"].as_u64().unwrap();
+        assert!(transferred * 20 < layers[1].blob.len() as u64, "{body}");
+        assert_eq!(skopeo_digest(&format!("docker://{}/demo/app:v2", reg.addr)), want);
+    }
+    // A replica whose only upstreams cannot help says why, naming each.
+    let r3 = start_service_with(
+        &work.path().join("r3"),
+        &r1_reg.addr,
+        &[
+            "--primary",
+            &format!("docker://{}/nothing/here", bundles.addr),
+            "--primary",
+            &primary_url,
+        ],
+        &token,
+    );
+    let (code, body) = http(&r3.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body.contains("nothing/here") && body.contains(&primary_url),
+        "{body}"
+    );
+    drop((r1, r2, r3));
+    common::ok(&common::booster(&work.path().join("r2"), &["fsck"]));
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::artifact::{self, Labels, Place, Published};
 use super::diff::{self, base_of};
 use super::inventory::{self, Inventory};
 use super::make_bundle::{self, Base, BundleOptions, BundleReport};
@@ -36,6 +37,8 @@ pub struct ExportReport {
     pub base_images: usize,
     pub base_layers: usize,
     pub bundle: BundleReport,
+    /// The bundle as an OCI artifact, when it was pushed (`--to`).
+    pub published: Option<Published>,
 }
 
 pub async fn export(
@@ -44,6 +47,7 @@ pub async fn export(
     new: &[ImageRef],
     out: &Path,
     opts: &BundleOptions,
+    to: Option<&Place>,
 ) -> Result<ExportReport> {
     if new.is_empty() {
         return Err(Error::Usage("nothing to export: name the new images".into()));
@@ -61,6 +65,7 @@ pub async fn export(
         Since::Nothing => 0,
     };
     let base_layers = base.contents.len();
+    let labels = labels_for(&store, since, &old_names, &new_names)?;
     let out = out.to_path_buf();
     let opts = opts.clone();
     let bundle = tokio::task::spawn_blocking(move || {
@@ -76,11 +81,46 @@ pub async fn export(
     })
     .await
     .map_err(|e| Error::io("export task", std::io::Error::other(e.to_string())))??;
+    let published = match to {
+        Some(place) if !bundle.files.is_empty() => {
+            Some(artifact::publish(ctx, &bundle.files, &labels, place).await?)
+        }
+        _ => None,
+    };
     Ok(ExportReport {
         base_images,
         base_layers,
         bundle,
+        published,
     })
+}
+
+/// What a bundle for `since` brings and needs, for its artifact's annotations (6.6).
+pub fn labels_for(
+    store: &crate::store::Store,
+    since: &Since,
+    old_names: &[String],
+    new_names: &[String],
+) -> Result<Labels> {
+    let digest_of = |n: &String| -> Result<Option<(String, crate::id::Digest)>> {
+        Ok(store.image(n)?.map(|r| (n.clone(), r.digest)))
+    };
+    let mut images = Vec::new();
+    for n in new_names {
+        images.extend(digest_of(n)?);
+    }
+    let base = match since {
+        Since::Nothing => Vec::new(),
+        Since::Images(_) => {
+            let mut v = Vec::new();
+            for n in old_names {
+                v.extend(digest_of(n)?.map(|(_, d)| d));
+            }
+            v
+        }
+        Since::Inventory(inv) => inv.images.iter().map(|i| i.digest).collect(),
+    };
+    Ok(Labels::new(images, base))
 }
 
 /// The base a receiver described by `since` holds (old images already in the store).

@@ -1,6 +1,7 @@
 //! The verbs: each command's work composed from the layers below.
 
 pub mod apply;
+pub mod artifact;
 pub mod diff;
 pub mod export;
 pub mod fsck;
