@@ -148,7 +148,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  booster serve --registry 127.0.0.1:5000 --listen 127.0.0.1:8080\n  booster serve --registry 127.0.0.1:5001 --listen 127.0.0.1:8081 --primary http://127.0.0.1:8080\n  curl -X POST http://127.0.0.1:8081/sync"
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Probe a companion service's /healthz: exit 0 when it answers 200 (container health checks)
     #[command(
         after_help = "Examples:\n  booster healthcheck                       # 127.0.0.1:8080, or BOOSTER_LISTEN's port\n  booster healthcheck 127.0.0.1:8081"
@@ -425,9 +425,67 @@ pub struct ServeArgs {
     #[arg(long, env = "BOOSTER_BUNDLE_CACHE", default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
     pub bundle_cache: u64,
     #[command(flatten)]
+    pub tls: ServeTlsArgs,
+    #[command(flatten)]
+    pub limits: ServeLimitArgs,
+    #[command(flatten)]
     pub bundle: BundleArgs,
     #[command(flatten)]
     pub registry_opts: RegistryArgs,
+}
+
+/// TLS for the service and for a replica's primary.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct ServeTlsArgs {
+    /// Serve https with this PEM certificate (chain)
+    #[arg(long, env = "BOOSTER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "BOOSTER_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Admit only clients with a certificate signed by these PEM CAs (mutual TLS)
+    #[arg(
+        long,
+        env = "BOOSTER_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Trust only these PEM CAs for an https:// --primary
+    #[arg(long, env = "BOOSTER_PRIMARY_CA", value_name = "FILE")]
+    pub primary_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) this replica shows its primary
+    #[arg(
+        long,
+        env = "BOOSTER_PRIMARY_CERT",
+        value_name = "FILE",
+        requires = "primary_key"
+    )]
+    pub primary_cert: Option<std::path::PathBuf>,
+    /// The PKCS#8 PEM private key of --primary-cert
+    #[arg(
+        long,
+        env = "BOOSTER_PRIMARY_KEY",
+        value_name = "FILE",
+        requires = "primary_cert"
+    )]
+    pub primary_key: Option<std::path::PathBuf>,
+}
+
+/// Bounds on what clients may ask of the service.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Request limits")]
+pub struct ServeLimitArgs {
+    /// Largest inventory POST /bundles accepts (413 beyond)
+    #[arg(long, default_value = "256M", value_name = "SIZE", value_parser = parse_size)]
+    pub max_inventory: u64,
+    /// Seconds a client has to send a request body (408 beyond)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub request_timeout: u64,
+    /// Connections open at once (more wait to be accepted)
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

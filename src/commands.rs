@@ -923,15 +923,34 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         bundle: bundle_options(&args.bundle, None, false),
         max_builds: args.max_builds,
         bundle_cache_bytes: args.bundle_cache,
+        tls: match (&args.tls.tls_cert, &args.tls.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::serve::TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls.tls_client_ca.clone(),
+            }),
+            _ => None,
+        },
+        primary_tls: crate::serve::ClientTls {
+            ca: args.tls.primary_ca.clone(),
+            cert: args.tls.primary_cert.clone(),
+            key: args.tls.primary_key.clone(),
+        },
+        limits: crate::serve::Limits {
+            max_inventory: args.limits.max_inventory,
+            body_timeout: std::time::Duration::from_secs(args.limits.request_timeout),
+            max_connections: args.limits.max_connections,
+        },
     };
-    let state = crate::serve::AppState::new(ctx, config);
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let state = crate::serve::AppState::new(ctx, config)?;
     let rt = runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(
-            "booster serve on http://{} beside registry {}{}",
+            "booster serve on {scheme}://{} beside registry {}{}",
             listener.local_addr()?,
             args.registry,
             if args.primary.is_empty() {

@@ -126,8 +126,15 @@ fn a_version_1_artifact_manifest_reads_with_the_ids_of_the_spec() {
     assert_eq!(a.labels.images.len(), 2);
     assert_eq!(a.labels.base_images.len(), 2);
     assert_eq!(a.volumes.len(), 1);
-    assert_eq!(a.bytes, std::fs::metadata(fixture("bundle-v1.bkp")).unwrap().len());
-    let newer = String::from_utf8(bytes).unwrap().replace("bundle.v1", "bundle.v2");
-    let e = parse_bundle_manifest("golden", newer.as_bytes()).unwrap_err().to_string();
+    assert_eq!(
+        a.bytes,
+        std::fs::metadata(fixture("bundle-v1.bkp")).unwrap().len()
+    );
+    let newer = String::from_utf8(bytes)
+        .unwrap()
+        .replace("bundle.v1", "bundle.v2");
+    let e = parse_bundle_manifest("golden", newer.as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("application/vnd.booster.bundle.v2"), "{e}");
 }

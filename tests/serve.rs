@@ -41,8 +41,12 @@ fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState
             bundle: BundleOptions::default(),
             max_builds: 2,
             bundle_cache_bytes: 10 << 30,
+            tls: None,
+            primary_tls: Default::default(),
+            limits: Default::default(),
         },
     )
+    .unwrap()
 }
 
 async fn call(state: Arc<AppState>, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, String) {
@@ -149,8 +153,11 @@ fn start_service_with(store: &Path, registry: &str, args: &[&str], token_file: &
         child: cmd.spawn().unwrap(),
         addr,
     };
+    // A TLS listener answers plain HTTP with a 400 saying so: that is its sign of life here.
+    let ready = if args.contains(&"--tls-cert") { 400 } else { 200 };
     for _ in 0..200 {
-        if TcpStream::connect(&service.addr).is_ok() && http(&service.addr, "GET", "/healthz", None).0 == 200
+        if TcpStream::connect(&service.addr).is_ok()
+            && http(&service.addr, "GET", "/healthz", None).0 == ready
         {
             return service;
         }
@@ -584,4 +591,239 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     );
     drop((r1, r2, r3));
     common::ok(&common::booster(&work.path().join("r2"), &["fsck"]));
+}
+
+/// A CA; a server certificate for 127.0.0.1 and a client certificate, both signed by it; and
+/// a stranger's self-signed client certificate. All made by the openssl CLI.
+fn make_pki(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let self_signed = |name: &str, cn: &str| {
+        let mut a = vec!["req", "-x509"];
+        a.extend(ec);
+        let (key, crt, subj) = (format!("{name}.key"), format!("{name}.crt"), format!("/CN={cn}"));
+        a.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
+        run(&a);
+    };
+    self_signed("ca", "booster test CA");
+    self_signed("stranger", "stranger");
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("replica", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let mut a = vec!["req"];
+        a.extend(ec);
+        let (key, csr, crt, extf, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+            format!("/CN={name}"),
+        );
+        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        run(&a);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extf,
+        ]);
+    }
+}
+
+fn curl_status(args: &[&str]) -> (bool, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Mutual TLS: a primary that requires client certificates from its CA. A replica with
+/// the right certificate syncs; one without a certificate, or with a stranger's, is
+/// refused and says so; plain HTTP to the TLS port gets a clear 400; curl agrees.
+#[test]
+fn mutual_tls_admits_only_the_primarys_own_replicas() {
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let pki = work.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    make_pki(&pki);
+    let f = |n: &str| pki.join(n).to_str().unwrap().to_string();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut big = pseudo_text(2 << 20, 41);
+    big.extend(pseudo_random(2 << 20, 42));
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
+
+    let (cert, key, ca) = (f("server.crt"), f("server.key"), f("ca.crt"));
+    let primary = start_service_with(
+        &work.path().join("primary"),
+        &primary_reg.addr,
+        &["--tls-cert", &cert, "--tls-key", &key, "--tls-client-ca", &ca],
+        &token,
+    );
+    let url = format!("https://{}", primary.addr);
+
+    // Plain HTTP to the TLS port: a clear 400, not a hang or a reset.
+    let (code, body) = http(&primary.addr, "GET", "/healthz", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("TLS"), "{body}");
+    // A stock client: with the replica's certificate in, without it out.
+    let health = format!("{url}/healthz");
+    let (ok, out) = curl_status(&[
+        "--cacert",
+        &ca,
+        "--cert",
+        &f("replica.crt"),
+        "--key",
+        &f("replica.key"),
+        &health,
+    ]);
+    assert!(ok && out.contains("ok"), "{out}");
+    let (ok, out) = curl_status(&["--cacert", &ca, &health]);
+    assert!(!ok, "{out}");
+
+    let replica_with = |name: &str, extra: &[&str]| {
+        let mut args = vec!["--primary", url.as_str(), "--primary-ca", ca.as_str()];
+        args.extend(extra);
+        start_service_with(&work.path().join(name), &replica_reg.addr, &args, &token)
+    };
+    let (rc, rk, sc, sk) = (
+        f("replica.crt"),
+        f("replica.key"),
+        f("stranger.crt"),
+        f("stranger.key"),
+    );
+    for (name, extra) in [
+        ("no-cert", vec![]),
+        (
+            "stranger",
+            vec!["--primary-cert", sc.as_str(), "--primary-key", sk.as_str()],
+        ),
+    ] {
+        let r = replica_with(name, &extra);
+        let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+        assert_eq!(code, 502, "{name}: {body}");
+        assert!(body.contains(&url), "{name}: {body}");
+        eprintln!("{name}: {body}");
+    }
+    let r = replica_with("replica", &["--primary-cert", &rc, "--primary-key", &rk]);
+    let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr))
+    );
+}
+
+/// Bad requests to every endpoint get a clear 4xx (oversized, slow, malformed, unknown),
+/// while a replica's sync in progress finishes unharmed.
+#[test]
+fn bad_requests_get_clear_4xx_without_harming_a_sync() {
+    use std::io::{Read, Write};
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut big = pseudo_text(3 << 20, 51);
+    big.extend(pseudo_random(3 << 20, 52));
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
+    let primary = start_service_with(
+        &work.path().join("primary"),
+        &primary_reg.addr,
+        &["--max-inventory", "64K", "--request-timeout", "2"],
+        &token,
+    );
+    let replica = start_service(
+        &work.path().join("replica"),
+        &replica_reg.addr,
+        Some(&format!("http://{}", primary.addr)),
+        &token,
+    );
+    let raddr = replica.addr.clone();
+    let syncing = std::thread::spawn(move || http(&raddr, "POST", "/sync", Some("t0ken")));
+
+    let p = primary.addr.as_str();
+    let t = Some("t0ken");
+    let cases: Vec<(&str, (u16, String), u16)> = vec![
+        (
+            "garbage inventory",
+            http_with_body(p, "POST", "/bundles", t, b"not an inventory"),
+            400,
+        ),
+        (
+            "oversized inventory",
+            http_with_body(p, "POST", "/bundles", t, &vec![7u8; 100 << 10]),
+            413,
+        ),
+        ("bad key", http(p, "GET", "/bundles/..%2F..%2Fetc", t), 400),
+        (
+            "unknown bundle",
+            http(p, "GET", &format!("/bundles/{}", "ab".repeat(16)), t),
+            404,
+        ),
+        ("unknown path", http(p, "GET", "/admin", t), 404),
+        ("wrong method", http(p, "DELETE", "/bundles", t), 405),
+        ("no token", http(p, "POST", "/bundles", None), 401),
+        ("not a replica", http(p, "POST", "/sync", t), 400),
+    ];
+    for (what, (code, body), want) in cases {
+        assert_eq!(code, want, "{what}: {body}");
+    }
+    // A body that never finishes arriving: 408 after --request-timeout.
+    let mut s = TcpStream::connect(p).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /bundles HTTP/1.1\r\nHost: {p}\r\nAuthorization: Bearer t0ken\r\nContent-Length: 1000\r\n\r\nBOOSTINV"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--request-timeout"), "{answer}");
+
+    let (code, body) = syncing.join().unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr))
+    );
 }

@@ -32,6 +32,11 @@ use axum::routing::{get, post};
 use futures_util::StreamExt;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
+mod listen;
+
+pub use listen::TlsConfig;
+use listen::{LimitedListener, TlsListener};
+
 use crate::error::{Error, Result};
 use crate::layer::Analysis;
 use crate::oci::reference::{Destination, ImageRef, RegistryRef, read_image_list};
@@ -61,6 +66,71 @@ pub struct ServeConfig {
     pub max_builds: usize,
     /// Bytes of built bundles the primary keeps; the least recently used go first.
     pub bundle_cache_bytes: u64,
+    /// Serve over TLS (and require client certificates when it names a client CA).
+    pub tls: Option<TlsConfig>,
+    /// How this replica reaches an `https://` primary.
+    pub primary_tls: ClientTls,
+    pub limits: Limits,
+}
+
+/// `--primary-ca`, `--primary-cert`, `--primary-key`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// PEM CA certificates to trust for the primary instead of the system's.
+    pub ca: Option<PathBuf>,
+    /// PEM certificate and PKCS#8 key this replica shows a primary that asks for one.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Bounds on what a client may ask of this service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest inventory accepted by `POST /bundles` (413 beyond).
+    pub max_inventory: u64,
+    /// Time a client has to send a request body (408 beyond).
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_inventory: 256 << 20,
+            body_timeout: std::time::Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
+/// The HTTP client a replica talks to its primary service with.
+fn primary_client(tls: &ClientTls) -> Result<reqwest::Client> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+    let bad = |what: &str, p: &Path, e: reqwest::Error| Error::Usage(format!("{what} {}: {e}", p.display()));
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .read_timeout(std::time::Duration::from_secs(600));
+    if let Some(ca) = &tls.ca {
+        b = b.tls_certs_only(
+            reqwest::Certificate::from_pem_bundle(&read(ca)?).map_err(|e| bad("--primary-ca", ca, e))?,
+        );
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => {
+            let id = reqwest::Identity::from_pkcs8_pem(&read(c)?, &read(k)?)
+                .map_err(|e| bad("--primary-cert/--primary-key", c, e))?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::Usage(
+                "--primary-cert and --primary-key go together".into(),
+            ));
+        }
+    }
+    b.build()
+        .map_err(|e| Error::Usage(format!("the HTTP client for the primary: {e}")))
 }
 
 /// One place a replica can sync from.
@@ -163,20 +233,17 @@ impl BundleBuilds {
 }
 
 impl AppState {
-    pub fn new(ctx: Ctx, config: ServeConfig) -> Arc<AppState> {
-        Arc::new(AppState {
+    pub fn new(ctx: Ctx, config: ServeConfig) -> Result<Arc<AppState>> {
+        let http = primary_client(&config.primary_tls)?;
+        Ok(Arc::new(AppState {
             ctx,
             metrics: Metrics::default(),
             busy: tokio::sync::Mutex::new(()),
             status: std::sync::Mutex::new(SyncStatus::default()),
             builds: BundleBuilds::new(config.max_builds),
             config,
-            http: reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(15))
-                .read_timeout(std::time::Duration::from_secs(600))
-                .build()
-                .expect("http client"),
-        })
+            http,
+        }))
     }
 
     fn set_phase(&self, phase: &str, bytes: u64) {
@@ -215,9 +282,20 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let max = state.config.limits.max_connections;
+    let router = app(state.clone());
+    match &state.config.tls {
+        Some(tls) => {
+            let acceptor = listen::acceptor(tls).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let tls = LimitedListener::new(TlsListener::new(listener, acceptor)?, max);
+            axum::serve(tls, router).with_graceful_shutdown(shutdown).await
+        }
+        None => {
+            axum::serve(LimitedListener::new(listener, max), router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -242,6 +320,13 @@ async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: N
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A request this service refuses (4xx): counted, logged at info (it is the client's doing).
+fn client_error(state: &AppState, status: StatusCode, message: String) -> Response {
+    state.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("{status}: {message}");
+    (status, Json(serde_json::json!({"error": message}))).into_response()
 }
 
 fn error_response(state: &AppState, status: StatusCode, e: &Error) -> Response {
@@ -412,7 +497,46 @@ async fn offer(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /bundles` with an inventory body: build (or reuse) the bundle that inventory lacks.
-async fn create_bundle(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+async fn create_bundle(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    let limits = &state.config.limits;
+    let body = match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_inventory as usize),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let too_big =
+                std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return client_error(
+                &state,
+                if too_big {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                if too_big {
+                    format!(
+                        "the inventory is larger than this service accepts ({} bytes; --max-inventory)",
+                        limits.max_inventory
+                    )
+                } else {
+                    format!("reading the inventory: {e}")
+                },
+            );
+        }
+        Err(_) => {
+            return client_error(
+                &state,
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the inventory did not arrive within {:?} (--request-timeout)",
+                    limits.body_timeout
+                ),
+            );
+        }
+    };
     let inv = match Inventory::decode(&body) {
         Ok(i) => i,
         Err(e) => {
@@ -718,6 +842,22 @@ fn primary_error(primary: &str, what: &str, e: impl std::fmt::Display) -> Error 
     }
 }
 
+/// An error and its causes on one line: reqwest's own message alone ("error sending
+/// request") hides the TLS or connection failure that says what to fix.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 fn authed(state: &AppState, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     match &state.config.token {
         Some(t) => rb.bearer_auth(t),
@@ -758,8 +898,8 @@ async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
                 continue;
             }
             Err(e) => {
-                tracing::warn!("{up}: {e}; trying the next upstream");
-                why.push(format!("{up}: {e}"));
+                tracing::warn!("{e}; trying the next upstream");
+                why.push(e.to_string());
                 continue;
             }
         };
@@ -793,7 +933,7 @@ async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Opti
         .body(inv.encode())
         .send()
         .await
-        .map_err(|e| primary_error(primary, "requesting a bundle", e))?;
+        .map_err(|e| primary_error(primary, "requesting a bundle", with_causes(&e)))?;
     if !resp.status().is_success() {
         let code = resp.status();
         let text = resp.text().await.unwrap_or_default();
