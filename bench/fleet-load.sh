@@ -8,11 +8,16 @@
 #
 #   bench/fleet-load.sh          REPLICAS=N  MAX_BUILDS=N (the primary's --max-builds)
 #
-# Prints one Markdown table: the primary's bundle builds and cache hits, its CPU seconds and
-# peak RSS, bytes served, the slowest and the median fetch (a fetch: POST, wait for the
-# bundle, download it); then checks that every replica
-# of a state got the same, whole bundle (size as announced, sha256 equal, `booster verify`
-# passes). Exit status 1 if any check fails.
+# Prints one Markdown table: the primary's bundle builds and cache hits, its registry walks
+# for the offer, CPU seconds and peak RSS, bytes served, the slowest and the median fetch (a
+# fetch: POST, wait for the bundle, download it); then checks that every replica of a state
+# got the same, whole bundle (size as announced, sha256 equal, `booster verify` passes).
+#
+# Then the registry as the distribution engine: the primary ran with `--publish`, so each
+# bundle it built is also an OCI artifact in the registry. The primary is stopped, and the
+# same REPLICAS fetch again with stock clients only — the tag for their state computed as
+# store-format.md 6.6 says, the manifest and volume blobs with curl — and must get the
+# same bytes. Exit status 1 if any check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -67,7 +72,8 @@ LAYER_MB=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$W/v3.tar.gz")/1e6}")
 echo t0ken > "$W/token"
 PPORT=$(free_port)
 "$B" --store "$W/primary" serve --registry "$REG" --listen "127.0.0.1:$PPORT" \
-  --token-file "$W/token" --max-builds "$MAX_BUILDS" > "$W/primary.log" 2>&1 &
+  --token-file "$W/token" --max-builds "$MAX_BUILDS" --publish "docker://$REG/fleet/bundles" \
+  > "$W/primary.log" 2>&1 &
 PRIMARY=$!
 PIDS+=($PRIMARY)
 P=http://127.0.0.1:$PPORT
@@ -111,9 +117,59 @@ sizes=$(for s in 0 1 2; do cat "$W"/r*.got | awk -v s="$s" '$1 == s && !done {pr
 SLOWEST=$(sort -n "$W"/r*.secs | tail -1)
 MEDIAN=$(sort -n "$W"/r*.secs | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
 
-echo "One primary (--max-builds $MAX_BUILDS, cold), $REPLICAS replicas at once in 3 states; registry holds 3 versions of a ${LAYER_MB} MB layer"
+PUBLISHED=$(metric booster_bundles_published_total)
+REFRESHES=$(metric booster_offer_refreshes_total)
+kill "$PRIMARY"; wait "$PRIMARY" 2> /dev/null || true
+
+# The registry alone. A state's base id: the sha256 of its images' manifest digests
+# (sorted, one per line), 16 hex digits; `full` for none. The target id is read from the
+# release pointer `current`.
+digest_of() { skopeo inspect --raw --tls-verify=false "docker://$REG/fleet/app:$1" | sha256sum | cut -c1-64; }
+D1=$(digest_of 1); D2=$(digest_of 2)
+base_id() { if [ $# = 0 ]; then echo full; else printf 'b%s' "$(printf 'sha256:%s\n' "$@" | sort | sha256sum | cut -c1-16)"; echo; fi; }
+BASE0=$(base_id); BASE1=$(base_id "$D1"); BASE2=$(base_id "$D1" "$D2")
+ACCEPT=application/vnd.oci.image.manifest.v1+json
+TARGETS=$(curl -fsS -H "Accept: $ACCEPT" "http://$REG/v2/fleet/bundles/manifests/current" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["annotations"]["io.booster.bundle.targets"])')
+from_registry() {  # I: the tag for its state, the manifest, every volume; writes $W/g$I.{got,secs}
+  local i=$1 state=$(($1 % 3)) start end base tag
+  base=$(eval echo "\$BASE$state"); tag="$TARGETS-$base"
+  start=$(date +%s.%N)
+  mkdir -p "$W/g$i"
+  curl -fsS -H "Accept: $ACCEPT" "http://$REG/v2/fleet/bundles/manifests/$tag" > "$W/g$i/manifest.json"
+  python3 -c 'import json,sys; [print(l["digest"]) for l in json.load(open(sys.argv[1]))["layers"]]' \
+    "$W/g$i/manifest.json" > "$W/g$i/volumes"
+  local n=0
+  while read -r d; do
+    n=$((n + 1)); curl -fsS "http://$REG/v2/fleet/bundles/blobs/$d" -o "$W/g$i/v$n" &
+  done < "$W/g$i/volumes"
+  wait
+  cat $(for k in $(seq "$n"); do echo "$W/g$i/v$k"; done) > "$W/g$i.bkp"
+  end=$(date +%s.%N)
+  echo "$state $(stat -c %s "$W/g$i.bkp") $(sha256sum < "$W/g$i.bkp" | cut -c1-64)" > "$W/g$i.got"
+  awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f\n", b - a}' > "$W/g$i.secs"
+}
+for i in $(seq "$REPLICAS"); do from_registry "$i" & done
+for job in $(jobs -p); do [ "$job" = "${PIDS[0]}" ] && continue; wait "$job" || fail=1; done
+[ "$(ls "$W"/g*.got 2> /dev/null | wc -l)" = "$REPLICAS" ] || { echo "only $(ls "$W"/g*.got | wc -l) of $REPLICAS fetchers got a bundle from the registry" >&2; fail=1; }
+for s in 0 1 2; do  # The same bytes as the primary served for that state.
+  want=$(awk -v s="$s" '$1 == s {print $5}' "$W"/r*.got | sort -u)
+  got=$(awk -v s="$s" '$1 == s {print $3}' "$W"/g*.got | sort -u)
+  [ "$want" = "$got" ] || { echo "state $s: the registry's bundle differs from the primary's" >&2; fail=1; }
+done
+R_BYTES=$(cat "$W"/g*.got | awk '{b += $2} END{printf "%.1f MB", b/1e6}')
+R_SLOWEST=$(sort -n "$W"/g*.secs | tail -1)
+R_MEDIAN=$(sort -n "$W"/g*.secs | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
+
+echo "One primary (--max-builds $MAX_BUILDS, cold, --publish), $REPLICAS replicas at once in 3 states; registry holds 3 versions of a ${LAYER_MB} MB layer"
 echo
-echo "| replicas | states | bundle builds | cache hits | primary CPU | primary peak RSS | bytes served | bundle per state | median fetch | slowest fetch | wrong or partial |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
-echo "| $REPLICAS | 3 | $(metric booster_bundles_built_total) | $(metric booster_bundle_cache_hits_total) | $CPU s | $RSS MiB | $(awk -v b="$(metric booster_bytes_out_total)" 'BEGIN{printf "%.1f MB", b/1e6}') | $sizes | $MEDIAN s | $SLOWEST s | $([ "$fail" = 0 ] && echo none || echo SEE ERRORS) |"
+echo "| replicas | states | bundle builds | cache hits | offer walks | primary CPU | primary peak RSS | bytes served | bundle per state | median fetch | slowest fetch | wrong or partial |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| $REPLICAS | 3 | $(metric booster_bundles_built_total) | $(metric booster_bundle_cache_hits_total) | $REFRESHES | $CPU s | $RSS MiB | $(awk -v b="$(metric booster_bytes_out_total)" 'BEGIN{printf "%.1f MB", b/1e6}') | $sizes | $MEDIAN s | $SLOWEST s | $([ "$fail" = 0 ] && echo none || echo SEE ERRORS) |"
+echo
+echo "Then the primary stopped; the same $REPLICAS fetch from the registry with curl ($PUBLISHED bundles published as OCI artifacts)"
+echo
+echo "| fetchers | primary | bytes from the registry | median fetch | slowest fetch | same bytes as the primary's |"
+echo "|---|---|---|---|---|---|"
+echo "| $REPLICAS | stopped | $R_BYTES | $R_MEDIAN s | $R_SLOWEST s | $([ "$fail" = 0 ] && echo yes || echo SEE ERRORS) |"
 exit "$fail"

@@ -604,7 +604,24 @@ fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCod
 
 fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
     let ctx = context(dir, &args.registry)?;
-    let fetched = match artifact_source(&args.bundle)? {
+    let place = match artifact_source(&args.bundle)? {
+        Some(place) => match runtime()?.block_on(artifact::resolve_for_store(&ctx, place))? {
+            Some(p) => Some(p),
+            None => {
+                if json {
+                    print_json(&serde_json::json!({"up_to_date": true, "source": args.bundle}));
+                } else {
+                    tracing::info!(
+                        "{}: this store already holds every image of the release",
+                        args.bundle
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+        None => None,
+    };
+    let fetched = match place {
         Some(place) => {
             // Named after the reference, and kept when a fetch fails, so that a rerun
             // keeps the volumes already whole.

@@ -469,6 +469,17 @@ fn a_bundle_travels_as_an_oci_artifact() {
         "the fetched volumes are removed after the import"
     );
 
+    // By repository alone: the bundle for this store's state (here a full one), then
+    // nothing to do.
+    let by_repo = format!("docker://{}/bundles", reg.addr);
+    let fourth = work.path().join("fourth");
+    let out = common::ok(&common::booster(&fourth, &["--json", "import", &by_repo]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["import"]["images_added"], 1, "{out}");
+    let out = common::ok(&common::booster(&fourth, &["--json", "import", &by_repo]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["up_to_date"], true, "{out}");
+
     // The same bundle through an OCI layout, and a registry image is not taken for a bundle.
     let layout = work.path().join("layout");
     common::ok(&common::booster(
@@ -826,4 +837,35 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
         skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
         skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr))
     );
+}
+
+/// `--max-connections`: with every slot held by an idle client, the next request waits
+/// to be accepted, and goes through as soon as one slot frees.
+#[test]
+fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let service = start_service_with(
+        &work.path().join("store"),
+        &reg.addr,
+        &["--max-connections", "2"],
+        &token,
+    );
+    // start_service's probes have closed; let the service see it.
+    std::thread::sleep(Duration::from_millis(200));
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&service.addr).unwrap())
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = service.addr.clone();
+    std::thread::spawn(move || tx.send(http(&addr, "GET", "/healthz", None)).unwrap());
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "a third connection was served while two held both slots"
+    );
+    drop(idle);
+    let (code, body) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(code, 200, "{body}");
 }

@@ -131,7 +131,15 @@ impl Place {
     /// `docker://REGISTRY/REPO[:TAG]`, `REGISTRY/REPO[:TAG]` or `oci:DIR[:TAG]`.
     pub fn parse(s: &str) -> Result<Place> {
         match ImageRef::parse(s)? {
-            ImageRef::Registry(r) => Ok(Place::Registry(r)),
+            ImageRef::Registry(mut r) => {
+                // A reference without a tag means the repository, not its `latest`.
+                let body = s.strip_prefix("docker://").unwrap_or(s);
+                let last = body.rsplit('/').next().unwrap_or_default();
+                if !last.contains(':') && !body.contains('@') {
+                    r.tag = None;
+                }
+                Ok(Place::Registry(r))
+            }
             ImageRef::OciLayout { dir, reference } => Ok(Place::Layout { dir, tag: reference }),
             ImageRef::DockerArchive { .. } => Err(Error::Usage(format!(
                 "{s}: bundles travel as OCI artifacts in a registry (docker://…) or an OCI layout (oci:…), not docker archives"
@@ -472,6 +480,26 @@ fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
         images,
         base_images: sorted_unique(base),
     })
+}
+
+/// The bundle `import docker://REGISTRY/REPO` (no tag) means: the one `find_bundle` picks
+/// for this store's state. `None` when the store is up to date.
+pub async fn resolve_for_store(ctx: &Ctx, place: Place) -> Result<Option<Place>> {
+    let repo = match place {
+        Place::Registry(r) if r.tag.is_none() && r.digest.is_none() => r,
+        other => return Ok(Some(other)),
+    };
+    let held = held_images(&ctx.store)?;
+    match find_bundle(ctx, &repo, &held).await? {
+        Found::UpToDate { .. } => Ok(None),
+        Found::Bundle { reference, .. } => Ok(Some(Place::Registry(reference))),
+        Found::NoFit { targets, base } => Err(Error::Usage(format!(
+            "no bundle in docker://{}/{} fits this store (release {targets}, this store's base {base}); \
+             ask the sender for one: `booster inventory -o site.inv` here, then \
+             `booster export --since site.inv … --to docker://{}/{}` there",
+            repo.registry, repo.repository, repo.registry, repo.repository
+        ))),
+    }
 }
 
 /// A bundle fetched into a directory as volumes `bundle.bkp.NNN`.

@@ -177,6 +177,7 @@ pub struct Metrics {
     pub bundle_cache_hits: AtomicU64,
     pub bundles_evicted: AtomicU64,
     pub bundles_published: AtomicU64,
+    pub offer_refreshes: AtomicU64,
     pub publish_failures: AtomicU64,
     pub errors: AtomicU64,
 }
@@ -199,6 +200,8 @@ pub struct AppState {
     pub busy: tokio::sync::Mutex<()>,
     pub status: std::sync::Mutex<SyncStatus>,
     builds: BundleBuilds,
+    /// The last offer and when its refresh started (see [`current_offer`]).
+    offer: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
     http: reqwest::Client,
 }
 
@@ -241,6 +244,7 @@ impl AppState {
             busy: tokio::sync::Mutex::new(()),
             status: std::sync::Mutex::new(SyncStatus::default()),
             builds: BundleBuilds::new(config.max_builds),
+            offer: tokio::sync::Mutex::new(None),
             config,
             http,
         }))
@@ -394,6 +398,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             m.bundles_evicted.load(Ordering::Relaxed),
         ),
         (
+            "booster_offer_refreshes_total",
+            "Walks of the registry for the images offered (requests arriving together share one)",
+            "counter",
+            m.offer_refreshes.load(Ordering::Relaxed),
+        ),
+        (
             "booster_bundles_published_total",
             "Bundles pushed to the --publish repository",
             "counter",
@@ -423,6 +433,25 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The offer as of this request or later. Requests that arrive together share one refresh:
+/// a refresh that started after a request arrived saw the registry at least as new as that
+/// request did, so its answer serves it. Fifty replicas asking at once cost one or two
+/// walks of the registry instead of fifty.
+async fn current_offer(state: &AppState) -> Result<Vec<String>> {
+    let asked = Instant::now();
+    let mut last = state.offer.lock().await;
+    if let Some((started, names)) = last.as_ref()
+        && *started >= asked
+    {
+        return Ok(names.clone());
+    }
+    let started = Instant::now();
+    state.metrics.offer_refreshes.fetch_add(1, Ordering::Relaxed);
+    let names = refresh_offer(state).await?;
+    *last = Some((started, names.clone()));
+    Ok(names)
 }
 
 /// The images this primary offers, pulled into its store (only what is new is fetched).
@@ -476,7 +505,7 @@ async fn catalog_refs(state: &AppState) -> Result<Vec<ImageRef>> {
 }
 
 async fn offer(State(state): State<Arc<AppState>>) -> Response {
-    match refresh_offer(&state).await {
+    match current_offer(&state).await {
         Ok(names) => {
             let list: Vec<serde_json::Value> = names
                 .iter()
@@ -543,7 +572,7 @@ async fn create_bundle(State(state): State<Arc<AppState>>, body: Body) -> Respon
             return error_response(&state, StatusCode::BAD_REQUEST, &Error::format("inventory", e.0));
         }
     };
-    let names = match refresh_offer(&state).await {
+    let names = match current_offer(&state).await {
         Ok(n) => n,
         Err(e) => return error_response(&state, StatusCode::BAD_GATEWAY, &e),
     };
