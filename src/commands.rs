@@ -627,7 +627,12 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
             // keeps the volumes already whole.
             let name = blake3::hash(args.bundle.as_bytes()).to_hex();
             let scratch = ctx.store.tmp_dir()?.join(format!("artifact-{}", &name[..16]));
-            Some(runtime()?.block_on(artifact::fetch(&ctx, &place, &scratch))?)
+            let bar = crate::output::bytes_bar(0, "fetching bundle");
+            let f = runtime()?.block_on(artifact::fetch(&ctx, &place, &scratch, &|a, b| {
+                crate::output::progress_to(&bar, a, b)
+            }));
+            bar.finish_and_clear();
+            Some(f?)
         }
         None => None,
     };

@@ -38,6 +38,39 @@ pub const DEFAULT_VOLUME: u64 = 128 << 20;
 /// More volumes than this in one manifest is not something booster writes.
 const MAX_VOLUMES: usize = 100_000;
 
+/// Bytes moved so far of all volumes, and the total: `(done, total)`.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Adds up the per-volume positions transfers report (each from 0, again on a retry).
+struct Tally<'a> {
+    at: Vec<std::sync::atomic::AtomicU64>,
+    done: std::sync::atomic::AtomicU64,
+    total: u64,
+    report: Progress<'a>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(volumes: usize, total: u64, report: Progress<'a>) -> Tally<'a> {
+        Tally {
+            at: (0..volumes).map(|_| Default::default()).collect(),
+            done: Default::default(),
+            total,
+            report,
+        }
+    }
+
+    fn volume_at(&self, i: usize, now: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let before = self.at[i].swap(now, Relaxed);
+        let done = if now >= before {
+            self.done.fetch_add(now - before, Relaxed) + (now - before)
+        } else {
+            self.done.fetch_sub(before - now, Relaxed) - (before - now)
+        };
+        (self.report)(done, self.total);
+    }
+}
+
 /// What a bundle brings and what it needs, as its annotations say.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Labels {
@@ -286,7 +319,13 @@ fn release_manifest(labels: &Labels) -> Vec<u8> {
 
 /// Pushes the bundle in `files` (its volumes in order, or one file) to `to`, tagged by the
 /// scheme (and the tag `to` names), and moves the release pointer to its target set.
-pub async fn publish(ctx: &Ctx, files: &[PathBuf], labels: &Labels, to: &Place) -> Result<Published> {
+pub async fn publish(
+    ctx: &Ctx,
+    files: &[PathBuf],
+    labels: &Labels,
+    to: &Place,
+    progress: Progress<'_>,
+) -> Result<Published> {
     let vols = {
         let files = files.to_vec();
         tokio::task::spawn_blocking(move || volumes_of(&files))
@@ -298,7 +337,9 @@ pub async fn publish(ctx: &Ctx, files: &[PathBuf], labels: &Labels, to: &Place) 
     let mut tags = vec![labels.tag()];
     tags.extend(to.user_tag().filter(|t| *t != labels.tag()));
     let uploaded = match to {
-        Place::Registry(r) => publish_to_registry(ctx, r, &vols, &manifest, &release, &tags).await?,
+        Place::Registry(r) => {
+            publish_to_registry(ctx, r, &vols, &manifest, &release, &tags, progress).await?
+        }
         Place::Layout { dir, .. } => publish_to_layout(dir, &vols, &manifest, &release, &tags)?,
     };
     Ok(Published {
@@ -319,7 +360,10 @@ async fn publish_to_registry(
     manifest: &[u8],
     release: &[u8],
     tags: &[String],
+    progress: Progress<'_>,
 ) -> Result<usize> {
+    let tally = Tally::new(vols.len() + 1, vols.iter().map(|v| v.size).sum(), progress);
+    let tally = &tally;
     let empty_file = ctx
         .store
         .tmp_dir()?
@@ -327,11 +371,20 @@ async fn publish_to_registry(
     std::fs::write(&empty_file, EMPTY_JSON).ctx(|| format!("writing {}", empty_file.display()))?;
     let mut blobs: Vec<(Digest, PathBuf)> = vec![(Digest::of(EMPTY_JSON), empty_file.clone())];
     blobs.extend(vols.iter().map(|v| (v.digest, v.path.clone())));
-    let uploaded = futures_util::stream::iter(blobs.into_iter().map(|(d, p)| async move {
+    let uploaded = futures_util::stream::iter(blobs.into_iter().enumerate().map(|(i, (d, p))| async move {
         if ctx.registries.blob_exists(r, &d).await? {
+            if i > 0 {
+                tally.volume_at(i, vols[i - 1].size);
+            }
             return Ok(0usize);
         }
-        ctx.registries.push_blob_file(r, &d, &p, &|_| {}).await?;
+        ctx.registries
+            .push_blob_file(r, &d, &p, &|n| {
+                if i > 0 {
+                    tally.volume_at(i, n)
+                }
+            })
+            .await?;
         Ok(1)
     }))
     .buffer_unordered(ctx.jobs.max(1))
@@ -516,10 +569,10 @@ pub struct Fetched {
 
 /// Fetches the bundle artifact `from` into `dir` (created), volume by volume, each checked
 /// against its digest; volumes already there and whole from an earlier attempt are kept.
-pub async fn fetch(ctx: &Ctx, from: &Place, dir: &Path) -> Result<Fetched> {
+pub async fn fetch(ctx: &Ctx, from: &Place, dir: &Path, progress: Progress<'_>) -> Result<Fetched> {
     std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
     match from {
-        Place::Registry(r) => fetch_from_registry(ctx, r, dir).await,
+        Place::Registry(r) => fetch_from_registry(ctx, r, dir, progress).await,
         Place::Layout { dir: layout, tag } => fetch_from_layout(layout, tag.as_deref(), dir),
     }
 }
@@ -534,10 +587,17 @@ fn already_there(path: &Path, digest: &Digest, size: u64) -> bool {
         && sha256_of_file(path).is_ok_and(|(d, _)| d == *digest)
 }
 
-async fn fetch_from_registry(ctx: &Ctx, r: &RegistryRef, dir: &Path) -> Result<Fetched> {
+async fn fetch_from_registry(
+    ctx: &Ctx,
+    r: &RegistryRef,
+    dir: &Path,
+    progress: Progress<'_>,
+) -> Result<Fetched> {
     let raw = ctx.registries.get_manifest(r).await?;
     let what = format!("docker://{r}");
     let artifact = parse_bundle_manifest(&what, &raw.bytes)?;
+    let tally = Tally::new(artifact.volumes.len(), artifact.bytes, progress);
+    let tally = &tally;
     let jobs = artifact
         .volumes
         .iter()
@@ -550,10 +610,11 @@ async fn fetch_from_registry(ctx: &Ctx, r: &RegistryRef, dir: &Path) -> Result<F
                     .await
                     .unwrap_or(false)
                 {
+                    tally.volume_at(i, *size);
                     return Ok(0u64);
                 }
                 ctx.registries
-                    .fetch_blob(r, d, Some(*size), &path, &|_| {})
+                    .fetch_blob(r, d, Some(*size), &path, &|n| tally.volume_at(i, n))
                     .await?;
                 Ok(*size)
             }

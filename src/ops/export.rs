@@ -83,7 +83,13 @@ pub async fn export(
     .map_err(|e| Error::io("export task", std::io::Error::other(e.to_string())))??;
     let published = match to {
         Some(place) if !bundle.files.is_empty() => {
-            Some(artifact::publish(ctx, &bundle.files, &labels, place).await?)
+            let bar = crate::output::bytes_bar(bundle.bundle_bytes, "pushing bundle");
+            let p = artifact::publish(ctx, &bundle.files, &labels, place, &|a, b| {
+                crate::output::progress_to(&bar, a, b)
+            })
+            .await;
+            bar.finish_and_clear();
+            Some(p?)
         }
         _ => None,
     };

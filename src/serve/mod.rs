@@ -678,7 +678,14 @@ async fn publish_built(state: &AppState, key: &str, path: &Path, labels: &Labels
             tokio::task::spawn_blocking(move || artifact::cut_volumes(&p, &d, artifact::DEFAULT_VOLUME))
                 .await
                 .map_err(|e| task_failed("cutting volumes", e))??;
-        let r = artifact::publish(&state.ctx, &files, labels, &Place::Registry(repo.clone())).await;
+        let r = artifact::publish(
+            &state.ctx,
+            &files,
+            labels,
+            &Place::Registry(repo.clone()),
+            &|_, _| {},
+        )
+        .await;
         let _ = std::fs::remove_dir_all(&dir);
         r
     }
@@ -1006,7 +1013,13 @@ async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result
     state.set_phase("downloading", 0);
     let tag = reference.tag.clone().unwrap_or_default();
     let dir = state.bundle_dir()?.join(format!("incoming-{tag}"));
-    let fetched = artifact::fetch(&state.ctx, &Place::Registry(reference.clone()), &dir).await?;
+    let fetched = artifact::fetch(
+        &state.ctx,
+        &Place::Registry(reference.clone()),
+        &dir,
+        &|done, _| state.set_phase("downloading", done),
+    )
+    .await?;
     state
         .metrics
         .bytes_in
