@@ -117,6 +117,12 @@ sizes=$(for s in 0 1 2; do cat "$W"/r*.got | awk -v s="$s" '$1 == s && !done {pr
 SLOWEST=$(sort -n "$W"/r*.secs | tail -1)
 MEDIAN=$(sort -n "$W"/r*.secs | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
 
+# Publishing runs after each build's answer: let the last one finish.
+for _ in $(seq 600); do
+  [ "$(metric booster_bundles_published_total)" = "$(metric booster_bundles_built_total)" ] && break
+  sleep 0.5
+  METRICS=$(curl -fsS -H "Authorization: Bearer t0ken" "$P/metrics")
+done
 PUBLISHED=$(metric booster_bundles_published_total)
 REFRESHES=$(metric booster_offer_refreshes_total)
 kill "$PRIMARY"; wait "$PRIMARY" 2> /dev/null || true

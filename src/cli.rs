@@ -359,7 +359,7 @@ pub struct ExportArgs {
     /// New images: image lists or references
     #[arg(required = true, value_name = "NEW|REF")]
     pub images: Vec<String>,
-    /// Bundle file (with --split-size: volumes FILE.001, FILE.002, …)
+    /// Bundle file (with --split-size, or --to: volumes FILE.001, FILE.002, …)
     #[arg(short, long, value_name = "FILE", required_unless_present = "to")]
     pub output: Option<std::path::PathBuf>,
     /// Also (or instead) push the bundle as an OCI artifact: docker://REGISTRY/REPO[:TAG] or oci:DIR[:TAG]
@@ -480,7 +480,7 @@ pub struct ServeLimitArgs {
     /// Largest inventory POST /bundles accepts (413 beyond)
     #[arg(long, default_value = "256M", value_name = "SIZE", value_parser = parse_size)]
     pub max_inventory: u64,
-    /// Seconds a client has to send a request body (408 beyond)
+    /// Seconds a client has to send a request head (then the connection is closed) and an inventory (408 beyond)
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub request_timeout: u64,
     /// Connections open at once (more wait to be accepted)

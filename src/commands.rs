@@ -756,21 +756,16 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
     };
     let opts = bundle_options(&args.bundle, split, args.dry_run);
     // Without -o the bundle is only an artifact: written in the store's temp space first.
-    let scratch = match &args.output {
-        Some(_) => None,
-        None => Some(
-            ctx.store
+    let (output, scratch) = match &args.output {
+        Some(o) => (o.clone(), None),
+        None => {
+            let dir = ctx
+                .store
                 .tmp_dir()?
-                .join(format!("export-{}", std::process::id())),
-        ),
-    };
-    let output = match (&args.output, &scratch) {
-        (Some(o), _) => o.clone(),
-        (None, Some(dir)) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join("bundle.bkp")
+                .join(format!("export-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            (dir.join("bundle.bkp"), Some(dir))
         }
-        (None, None) => unreachable!("scratch is made when there is no -o"),
     };
     let rt = runtime()?;
     let r = rt.block_on(export::export(&ctx, &since, &new, &output, &opts, to.as_ref()));

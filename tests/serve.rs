@@ -493,6 +493,13 @@ fn a_bundle_travels_as_an_oci_artifact() {
     ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["import"]["images_added"], 1, "{out}");
+    // A layout without a tag: through its release pointer, as a registry.
+    let out = common::ok(&common::booster(
+        &work.path().join("fifth"),
+        &["--json", "import", &format!("oci:{}", layout.display())],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["import"]["images_added"], 1, "{out}");
     let refused = common::booster(&work.path().join("third"), &["import", &image]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -531,7 +538,15 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["source"], primary_url.as_str(), "{body}");
-    let (_, metrics) = http(&primary.addr, "GET", "/metrics", Some("t0ken"));
+    // Publishing runs after the answer: wait for it before stopping the primary.
+    let mut metrics = String::new();
+    for _ in 0..300 {
+        metrics = http(&primary.addr, "GET", "/metrics", Some("t0ken")).1;
+        if metrics.contains("\nbooster_bundles_published_total 1\n") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
         metrics.contains("\nbooster_bundles_published_total 1\n"),
         "{metrics}"
@@ -839,8 +854,9 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
     );
 }
 
-/// `--max-connections`: with every slot held by an idle client, the next request waits
-/// to be accepted, and goes through as soon as one slot frees.
+/// `--max-connections`: with every slot held by a silent client, the next request waits to
+/// be accepted; it goes through once `--request-timeout` has closed the silent ones (they
+/// never sent a request head), or as soon as a slot frees.
 #[test]
 fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let reg = TestRegistry::start();
@@ -850,21 +866,36 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let service = start_service_with(
         &work.path().join("store"),
         &reg.addr,
-        &["--max-connections", "2"],
+        &["--max-connections", "2", "--request-timeout", "3"],
         &token,
     );
     // start_service's probes have closed; let the service see it.
     std::thread::sleep(Duration::from_millis(200));
-    let idle: Vec<TcpStream> = (0..2)
+    let third = |addr: &str| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let addr = addr.to_string();
+        std::thread::spawn(move || tx.send(http(&addr, "GET", "/healthz", None)).unwrap());
+        rx
+    };
+    // Silent clients, never dropped: the request head timeout frees their slots.
+    let silent: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(&service.addr).unwrap())
         .collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let addr = service.addr.clone();
-    std::thread::spawn(move || tx.send(http(&addr, "GET", "/healthz", None)).unwrap());
+    let rx = third(&service.addr);
     assert!(
         rx.recv_timeout(Duration::from_millis(1500)).is_err(),
         "a third connection was served while two held both slots"
     );
+    let (code, body) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    drop(silent);
+    // Held slots, then one given back.
+    std::thread::sleep(Duration::from_millis(200));
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&service.addr).unwrap())
+        .collect();
+    let rx = third(&service.addr);
+    assert!(rx.recv_timeout(Duration::from_millis(1000)).is_err());
     drop(idle);
     let (code, body) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(code, 200, "{body}");

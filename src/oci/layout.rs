@@ -104,6 +104,20 @@ impl OciLayout {
         })
     }
 
+    /// The names (`org.opencontainers.image.ref.name`) in `index.json`.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        let index = self.index()?;
+        Ok(index["manifests"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["annotations"][REF_NAME].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         let p = self.blob_path(d);
         let bytes = std::fs::read(&p).ctx(|| format!("reading {}", p.display()))?;

@@ -330,7 +330,7 @@ fn bad_registry(whole: &str, registry: &str) -> Error {
     )
 }
 
-fn validate_tag(whole: &str, t: &str) -> Result<()> {
+pub fn validate_tag(whole: &str, t: &str) -> Result<()> {
     let ok = !t.is_empty()
         && t.len() <= 128
         && t.chars()

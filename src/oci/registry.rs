@@ -276,7 +276,9 @@ impl Registries {
         loop {
             attempt += 1;
             let res = self
-                .fetch_attempt(&client, &reference, &d, &mut file, &mut sha, &mut have, progress)
+                .fetch_attempt(
+                    &client, &reference, &d, &mut file, &mut sha, &mut have, size, progress,
+                )
                 .await;
             match res {
                 Ok(()) => break,
@@ -333,6 +335,7 @@ impl Registries {
         file: &mut tokio::fs::File,
         sha: &mut Sha256,
         have: &mut u64,
+        limit: Option<u64>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> std::result::Result<(), FetchError> {
         let mut stream = if *have == 0 {
@@ -367,6 +370,15 @@ impl Registries {
             file.write_all(&chunk).await.map_err(FetchError::Local)?;
             sha.update(&chunk);
             *have += chunk.len() as u64;
+            // A registry that streams past the declared size is not believed to the end.
+            if let Some(l) = limit
+                && *have > l
+            {
+                return Err(FetchError::Local(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the registry sent more than the {l} bytes the blob's descriptor declares"),
+                )));
+            }
             progress(*have);
         }
         Ok(())

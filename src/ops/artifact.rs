@@ -180,6 +180,14 @@ impl Place {
         }
     }
 
+    /// The repository (or layout), untagged, as the user writes it.
+    pub fn repository(&self) -> String {
+        match self {
+            Place::Registry(r) => format!("docker://{}/{}", r.registry, r.repository),
+            Place::Layout { dir, .. } => format!("oci:{}", dir.display()),
+        }
+    }
+
     fn describe(&self, tag: &str) -> String {
         match self {
             Place::Registry(r) => format!("docker://{}/{}:{tag}", r.registry, r.repository),
@@ -243,15 +251,22 @@ pub fn cut_volumes(file: &Path, dir: &Path, size: u64) -> Result<Vec<PathBuf>> {
     let mut src = std::fs::File::open(file).ctx(|| format!("reading {}", file.display()))?;
     let mut out = Vec::new();
     let mut left = len;
-    let mut i = 1;
     while left > 0 {
-        let p = dir.join(format!("bundle.bkp.{i:03}"));
+        let p = volume_path(dir, out.len());
         let mut dst = std::fs::File::create(&p).ctx(|| format!("writing {}", p.display()))?;
         let n = std::io::copy(&mut (&mut src).take(size.min(left)), &mut dst)
             .ctx(|| format!("writing {}", p.display()))?;
+        if n == 0 {
+            return Err(Error::io(
+                format!("reading {}", file.display()),
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the bundle got shorter while being cut",
+                ),
+            ));
+        }
         left -= n;
         out.push(p);
-        i += 1;
     }
     Ok(out)
 }
@@ -266,10 +281,16 @@ fn volumes_of(files: &[PathBuf]) -> Result<Vec<Volume>> {
                 path: p.clone(),
                 digest,
                 size,
-                title: format!("bundle.bkp.{:03}", i + 1),
+                title: volume_name(i),
             })
         })
         .collect()
+}
+
+/// A number no other call in this process gets: temp names for concurrent publishes.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn empty_descriptor() -> serde_json::Value {
@@ -318,12 +339,14 @@ fn release_manifest(labels: &Labels) -> Vec<u8> {
 }
 
 /// Pushes the bundle in `files` (its volumes in order, or one file) to `to`, tagged by the
-/// scheme (and the tag `to` names), and moves the release pointer to its target set.
+/// scheme (and the tag `to` names); with `release`, also moves the release pointer
+/// `current` to its target set.
 pub async fn publish(
     ctx: &Ctx,
     files: &[PathBuf],
     labels: &Labels,
     to: &Place,
+    release: bool,
     progress: Progress<'_>,
 ) -> Result<Published> {
     let vols = {
@@ -333,14 +356,14 @@ pub async fn publish(
             .map_err(|e| Error::io("hashing bundle volumes", std::io::Error::other(e.to_string())))??
     };
     let manifest = bundle_manifest(&vols, labels);
-    let release = release_manifest(labels);
+    let release = release.then(|| release_manifest(labels));
     let mut tags = vec![labels.tag()];
     tags.extend(to.user_tag().filter(|t| *t != labels.tag()));
     let uploaded = match to {
         Place::Registry(r) => {
-            publish_to_registry(ctx, r, &vols, &manifest, &release, &tags, progress).await?
+            publish_to_registry(ctx, r, &vols, &manifest, release.as_deref(), &tags, progress).await?
         }
-        Place::Layout { dir, .. } => publish_to_layout(dir, &vols, &manifest, &release, &tags)?,
+        Place::Layout { dir, .. } => publish_to_layout(dir, &vols, &manifest, release.as_deref(), &tags)?,
     };
     Ok(Published {
         reference: to.describe(&labels.tag()),
@@ -358,7 +381,7 @@ async fn publish_to_registry(
     r: &RegistryRef,
     vols: &[Volume],
     manifest: &[u8],
-    release: &[u8],
+    release: Option<&[u8]>,
     tags: &[String],
     progress: Progress<'_>,
 ) -> Result<usize> {
@@ -367,7 +390,7 @@ async fn publish_to_registry(
     let empty_file = ctx
         .store
         .tmp_dir()?
-        .join(format!("empty-{}.json", std::process::id()));
+        .join(format!("empty-{}-{}.json", std::process::id(), unique()));
     std::fs::write(&empty_file, EMPTY_JSON).ctx(|| format!("writing {}", empty_file.display()))?;
     let mut blobs: Vec<(Digest, PathBuf)> = vec![(Digest::of(EMPTY_JSON), empty_file.clone())];
     blobs.extend(vols.iter().map(|v| (v.digest, v.path.clone())));
@@ -398,9 +421,11 @@ async fn publish_to_registry(
     for t in tags {
         ctx.registries.push_manifest(r, t, manifest, OCI_MANIFEST).await?;
     }
-    ctx.registries
-        .push_manifest(r, RELEASE_TAG, release, OCI_MANIFEST)
-        .await?;
+    if let Some(release) = release {
+        ctx.registries
+            .push_manifest(r, RELEASE_TAG, release, OCI_MANIFEST)
+            .await?;
+    }
     Ok(uploaded)
 }
 
@@ -408,7 +433,7 @@ fn publish_to_layout(
     dir: &Path,
     vols: &[Volume],
     manifest: &[u8],
-    release: &[u8],
+    release: Option<&[u8]>,
     tags: &[String],
 ) -> Result<usize> {
     let layout = OciLayout::create(dir)?;
@@ -425,9 +450,11 @@ fn publish_to_layout(
     for t in tags {
         layout.tag(Some(t), &md, OCI_MANIFEST, manifest.len() as u64)?;
     }
-    let rd = Digest::of(release);
-    layout.put_blob_bytes(&rd, release)?;
-    layout.tag(Some(RELEASE_TAG), &rd, OCI_MANIFEST, release.len() as u64)?;
+    if let Some(release) = release {
+        let rd = Digest::of(release);
+        layout.put_blob_bytes(&rd, release)?;
+        layout.tag(Some(RELEASE_TAG), &rd, OCI_MANIFEST, release.len() as u64)?;
+    }
     Ok(uploaded)
 }
 
@@ -478,7 +505,10 @@ pub fn parse_bundle_manifest(what: &str, bytes: &[u8]) -> Result<BundleArtifact>
         volumes.push((l.digest()?, l.size));
     }
     let labels = labels_of(what, &m.annotations)?;
-    let bytes = volumes.iter().map(|v| v.1).sum();
+    let bytes = volumes
+        .iter()
+        .try_fold(0u64, |a, v| a.checked_add(v.1))
+        .ok_or_else(|| Error::format(what, "its volume sizes add up past 2^64"))?;
     Ok(BundleArtifact {
         labels,
         volumes,
@@ -527,6 +557,17 @@ fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
         .map(|d| d.parse::<Digest>())
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::format(what, format!("annotation {A_BASE_IMAGES}: {e}")))?;
+    for i in &images {
+        let ok = i
+            .rsplit_once('@')
+            .is_some_and(|(name, d)| !name.is_empty() && d.parse::<Digest>().is_ok());
+        if !ok {
+            return Err(Error::format(
+                what,
+                format!("annotation {A_IMAGES}: {i:?} is not NAME@sha256:DIGEST"),
+            ));
+        }
+    }
     let mut images = images;
     images.sort();
     Ok(Labels {
@@ -535,22 +576,25 @@ fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
     })
 }
 
-/// The bundle `import docker://REGISTRY/REPO` (no tag) means: the one `find_bundle` picks
-/// for this store's state. `None` when the store is up to date.
+/// The bundle `import docker://REGISTRY/REPO` or `oci:DIR` (no tag) means: the one
+/// [`find_bundle`] picks for this store's state. `None` when the store is up to date.
 pub async fn resolve_for_store(ctx: &Ctx, place: Place) -> Result<Option<Place>> {
-    let repo = match place {
-        Place::Registry(r) if r.tag.is_none() && r.digest.is_none() => r,
-        other => return Ok(Some(other)),
+    let untagged = match &place {
+        Place::Registry(r) => r.tag.is_none() && r.digest.is_none(),
+        Place::Layout { tag, .. } => tag.is_none(),
     };
+    if !untagged {
+        return Ok(Some(place));
+    }
     let held = held_images(&ctx.store)?;
-    match find_bundle(ctx, &repo, &held).await? {
+    match find_bundle(ctx, &place, &held).await? {
         Found::UpToDate { .. } => Ok(None),
-        Found::Bundle { reference, .. } => Ok(Some(Place::Registry(reference))),
+        Found::Bundle { place, .. } => Ok(Some(place)),
         Found::NoFit { targets, base } => Err(Error::Usage(format!(
-            "no bundle in docker://{}/{} fits this store (release {targets}, this store's base {base}); \
+            "no bundle in {repo} fits this store (release {targets}, this store's base {base}); \
              ask the sender for one: `booster inventory -o site.inv` here, then \
-             `booster export --since site.inv … --to docker://{}/{}` there",
-            repo.registry, repo.repository, repo.registry, repo.repository
+             `booster export --since site.inv … --to {repo}` there",
+            repo = place.repository()
         ))),
     }
 }
@@ -577,8 +621,13 @@ pub async fn fetch(ctx: &Ctx, from: &Place, dir: &Path, progress: Progress<'_>) 
     }
 }
 
+/// Volume `i` (from 0) of a bundle, as named in a directory and in its artifact (6.1).
+fn volume_name(i: usize) -> String {
+    format!("bundle.bkp.{:03}", i + 1)
+}
+
 fn volume_path(dir: &Path, i: usize) -> PathBuf {
-    dir.join(format!("bundle.bkp.{:03}", i + 1))
+    dir.join(volume_name(i))
 }
 
 /// A volume left whole by an earlier attempt.
@@ -680,78 +729,125 @@ fn remove_stale_volumes(dir: &Path, count: usize) {
     }
 }
 
-/// What a registry of bundles holds for a store in some state.
+/// What a registry (or layout) of bundles holds for a store in some state.
 #[derive(Debug, Clone)]
 pub enum Found {
     /// The store already holds every image of the release.
     UpToDate { targets: String },
-    /// This bundle fits: the store holds its whole base.
-    Bundle {
-        reference: RegistryRef,
-        bytes: u64,
-        exact: bool,
-    },
-    /// The release needs a bundle this registry does not have for this state.
+    /// This bundle fits: the store holds its whole base. `place` pins it (by digest in a
+    /// registry), so what is fetched is what was chosen.
+    Bundle { place: Place, bytes: u64, exact: bool },
+    /// The release needs a bundle this repository does not have for this state.
     NoFit { targets: String, base: String },
 }
 
-/// Finds, in the repository `repo`, the bundle that brings a store holding `held` to the
-/// release `current` names (6.6: exact tag, else the smallest bundle whose base it holds).
-pub async fn find_bundle(ctx: &Ctx, repo: &RegistryRef, held: &[Digest]) -> Result<Found> {
-    let at = |tag: &str| RegistryRef {
+/// `place`'s manifest under `tag`: its bytes and digest.
+async fn manifest_at(ctx: &Ctx, place: &Place, tag: &str) -> Result<(Vec<u8>, Digest)> {
+    match place {
+        Place::Registry(r) => {
+            let raw = ctx.registries.get_manifest(&at_tag(r, tag)).await?;
+            Ok((raw.bytes, raw.digest))
+        }
+        Place::Layout { dir, .. } => {
+            let layout = OciLayout::open(dir)?;
+            let entry = layout.resolve(Some(tag))?;
+            Ok((layout.read_blob(&entry.digest)?, entry.digest))
+        }
+    }
+}
+
+fn at_tag(r: &RegistryRef, tag: &str) -> RegistryRef {
+    RegistryRef {
         tag: Some(tag.to_string()),
         digest: None,
-        ..repo.clone()
-    };
-    let current = at(RELEASE_TAG);
-    let raw = ctx.registries.get_manifest(&current).await?;
-    let what = format!("docker://{current}");
-    let release = parse_artifact(&what, &raw.bytes, RELEASE_ARTIFACT)?;
+        ..r.clone()
+    }
+}
+
+/// The bundle under `tag` whose manifest has `digest`, pinned.
+fn pinned(place: &Place, tag: &str, digest: Digest) -> Place {
+    match place {
+        Place::Registry(r) => Place::Registry(RegistryRef {
+            digest: Some(digest),
+            ..at_tag(r, tag)
+        }),
+        Place::Layout { dir, .. } => Place::Layout {
+            dir: dir.clone(),
+            tag: Some(tag.to_string()),
+        },
+    }
+}
+
+async fn tags_of(ctx: &Ctx, place: &Place) -> Result<Vec<String>> {
+    match place {
+        Place::Registry(r) => ctx.registries.tags(r).await,
+        Place::Layout { dir, .. } => OciLayout::open(dir)?.tags(),
+    }
+}
+
+/// Finds, in the repository `place`, the bundle that brings a store holding `held` to the
+/// release `current` names (6.6: exact tag, else the smallest bundle whose base it holds).
+pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Found> {
+    let what = place.describe(RELEASE_TAG);
+    let (bytes, _) = manifest_at(ctx, place, RELEASE_TAG).await.map_err(|e| {
+        Error::format(
+            &what,
+            format!(
+                "no release pointer ({e}); bundles are published there with `booster export … --to {}` or `booster serve --publish`",
+                place.repository()
+            ),
+        )
+    })?;
+    let release = parse_artifact(&what, &bytes, RELEASE_ARTIFACT)?;
     let labels = labels_of(&what, &release.annotations)?;
     let targets = labels.targets_id();
     if release.annotations.get(A_TARGETS).is_some_and(|t| *t != targets) {
         return Err(Error::format(what, "its target id does not match its image list"));
     }
+    if labels.images.is_empty() {
+        return Err(Error::format(what, "the release lists no images"));
+    }
     let held_set: std::collections::HashSet<Digest> = held.iter().copied().collect();
-    if labels.image_digests().iter().all(|d| held_set.contains(d)) && !labels.images.is_empty() {
+    if labels.image_digests().iter().all(|d| held_set.contains(d)) {
         return Ok(Found::UpToDate { targets });
     }
     let base = base_id(held);
-    let exact = at(&format!("{targets}-{base}"));
-    if let Ok(raw) = ctx.registries.get_manifest(&exact).await
-        && let Ok(a) = parse_bundle_manifest(&format!("docker://{exact}"), &raw.bytes)
-        && a.labels.targets_id() == targets
-        && a.labels.base_images.iter().all(|d| held_set.contains(d))
+    let fits = |tag: &str, bytes: &[u8]| {
+        parse_bundle_manifest(&place.describe(tag), bytes)
+            .ok()
+            .filter(|a| {
+                a.labels.targets_id() == targets && a.labels.base_images.iter().all(|d| held_set.contains(d))
+            })
+    };
+    let exact = format!("{targets}-{base}");
+    if let Ok((bytes, digest)) = manifest_at(ctx, place, &exact).await
+        && let Some(a) = fits(&exact, &bytes)
     {
         return Ok(Found::Bundle {
-            reference: exact,
+            place: pinned(place, &exact, digest),
             bytes: a.bytes,
             exact: true,
         });
     }
     let prefix = format!("{targets}-");
-    let mut best: Option<(u64, RegistryRef)> = None;
-    for tag in ctx.registries.tags(repo).await? {
-        if !tag.starts_with(&prefix) {
+    let mut best: Option<(u64, Place)> = None;
+    for tag in tags_of(ctx, place).await? {
+        // Only the tag grammar: a tag may name a local file later, never a path.
+        if !tag.starts_with(&prefix) || crate::oci::reference::validate_tag(&tag, &tag).is_err() {
             continue;
         }
-        let r = at(&tag);
-        let Ok(raw) = ctx.registries.get_manifest(&r).await else {
+        let Ok((bytes, digest)) = manifest_at(ctx, place, &tag).await else {
             continue;
         };
-        let Ok(a) = parse_bundle_manifest(&format!("docker://{r}"), &raw.bytes) else {
-            continue;
-        };
-        if a.labels.targets_id() == targets
-            && a.labels.base_images.iter().all(|d| held_set.contains(d))
+        if let Some(a) = fits(&tag, &bytes)
             && best.as_ref().is_none_or(|(b, _)| a.bytes < *b)
         {
-            best = Some((a.bytes, r));
+            best = Some((a.bytes, pinned(place, &tag, digest)));
         }
     }
     Ok(match best {
-        Some((bytes, reference)) => Found::Bundle {
-            reference,
+        Some((bytes, place)) => Found::Bundle {
+            place,
             bytes,
             exact: false,
         },

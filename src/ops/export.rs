@@ -84,7 +84,7 @@ pub async fn export(
     let published = match to {
         Some(place) if !bundle.files.is_empty() => {
             let bar = crate::output::bytes_bar(bundle.bundle_bytes, "pushing bundle");
-            let p = artifact::publish(ctx, &bundle.files, &labels, place, &|a, b| {
+            let p = artifact::publish(ctx, &bundle.files, &labels, place, true, &|a, b| {
                 crate::output::progress_to(&bar, a, b)
             })
             .await;

@@ -1,23 +1,21 @@
-//! The companion's listeners: plain TCP or TLS (optionally requiring client certificates
-//! signed by `--tls-client-ca`), both under a bound on open connections.
+//! The companion's listener: plain TCP or TLS (optionally requiring client certificates
+//! signed by `--tls-client-ca`), under a bound on open connections and on the time a
+//! request head may take, served over HTTP/1 by hyper.
 //!
-//! TLS handshakes run in tasks of their own, so one slow or silent client cannot hold up
-//! the others; finished connections reach axum through a channel. A plain-HTTP request
-//! sent to the TLS port gets a `400` saying to use https (as nginx does), not a hang or a
-//! reset.
+//! Each connection, its TLS handshake included, runs in a task of its own, so one slow or
+//! silent client cannot hold up the others. A plain-HTTP request sent to the TLS port gets
+//! a `400` saying to use https (as nginx does), not a hang or a reset.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509Name;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_openssl::SslStream;
 
 use crate::error::{Error, Result};
@@ -32,9 +30,6 @@ pub struct TlsConfig {
     /// PEM CA certificates: when given, only clients with a certificate they signed get in.
     pub client_ca: Option<PathBuf>,
 }
-
-/// A client that has not finished its TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn tls_error(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{what} {}: {e}", path.display()))
@@ -60,125 +55,86 @@ pub fn acceptor(cfg: &TlsConfig) -> Result<SslAcceptor> {
     Ok(b.build())
 }
 
-/// A connection that holds one of the listener's connection slots until it closes.
-pub struct Limited<S> {
-    inner: S,
-    _slot: OwnedSemaphorePermit,
-}
+/// How long a client has for its TLS handshake.
+const HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
-impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-/// Accepts up to `max` connections at once; the next waits in the kernel's backlog until
-/// one closes.
-pub struct LimitedListener<L> {
-    inner: L,
-    slots: Arc<Semaphore>,
-}
-
-impl<L> LimitedListener<L> {
-    pub fn new(inner: L, max: usize) -> Self {
-        LimitedListener {
-            inner,
-            slots: Arc::new(Semaphore::new(max.max(1))),
-        }
-    }
-}
-
-impl<L: axum::serve::Listener> axum::serve::Listener for LimitedListener<L> {
-    type Io = Limited<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed");
-        let (inner, addr) = self.inner.accept().await;
-        (Limited { inner, _slot: slot }, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// TLS over a TCP listener; handshakes run in their own tasks.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(SslStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: SslAcceptor) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = Arc::new(acceptor);
-        tokio::spawn(async move {
-            loop {
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!("accepting a connection: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    return;
+/// Accepts connections on `tcp` until `shutdown`, at most `max_connections` open at once
+/// (the slot is taken before the accept, so neither silent clients nor slow handshakes can
+/// pile up beyond it; the rest wait in the kernel's backlog), each served over HTTP/1 with
+/// `request_timeout` for a request head to arrive (hyper's header read timeout: a client
+/// that trickles headers, or sits idle on a kept-alive connection, loses its slot).
+/// Returns once the connections still open have finished their requests.
+pub async fn serve_connections(
+    tcp: TcpListener,
+    tls: Option<SslAcceptor>,
+    max_connections: usize,
+    request_timeout: Duration,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let tls = tls.map(Arc::new);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(request_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            r = tcp.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                let (tx, acceptor) = (tx.clone(), acceptor.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&acceptor, stream)).await {
+            },
+            () = &mut shutdown => break,
+        };
+        let (tls, http, router, watcher) = (tls.clone(), http.clone(), router.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let _slot: OwnedSemaphorePermit = slot;
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let served = match tls {
+                None => {
+                    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    let limit = Duration::from_secs(HANDSHAKE_TIMEOUT_SECS);
+                    match tokio::time::timeout(limit, handshake(&acceptor, stream)).await {
                         Ok(Ok(Some(s))) => {
-                            let _ = tx.send((s, addr)).await;
+                            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(s), service);
+                            watcher.watch(conn).await
                         }
                         Ok(Ok(None)) => {
-                            tracing::info!("{addr}: plain HTTP sent to the TLS port; answered 400")
+                            tracing::info!("{addr}: plain HTTP sent to the TLS port; answered 400");
+                            return;
                         }
-                        Ok(Err(e)) => tracing::info!("{addr}: TLS handshake refused: {e}"),
-                        Err(_) => tracing::info!("{addr}: no TLS handshake within {HANDSHAKE_TIMEOUT:?}"),
+                        Ok(Err(e)) => {
+                            tracing::info!("{addr}: TLS handshake refused: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!("{addr}: no TLS handshake within {limit:?}");
+                            return;
+                        }
                     }
-                });
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!("{addr}: connection ended: {e}");
             }
         });
-        Ok(TlsListener { ready, local })
     }
+    drop(tcp);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The TLS handshake, or `None` after answering a plain-HTTP request with a 400.
@@ -225,21 +181,4 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = SslStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(c) => c,
-            // The accept loop only ends with the runtime.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

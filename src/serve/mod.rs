@@ -35,7 +35,6 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 mod listen;
 
 pub use listen::TlsConfig;
-use listen::{LimitedListener, TlsListener};
 
 use crate::error::{Error, Result};
 use crate::layer::Analysis;
@@ -88,7 +87,8 @@ pub struct ClientTls {
 pub struct Limits {
     /// Largest inventory accepted by `POST /bundles` (413 beyond).
     pub max_inventory: u64,
-    /// Time a client has to send a request body (408 beyond).
+    /// Time a client has to send a request head (the connection is closed beyond) and an
+    /// inventory body (408 beyond).
     pub body_timeout: std::time::Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
@@ -143,13 +143,18 @@ pub enum Upstream {
 }
 
 impl Upstream {
-    /// `http://…` / `https://…` is a service; anything else a registry repository
-    /// (`docker://` optional).
+    /// `http://…` / `https://…` is a service, `docker://REGISTRY/REPO` a registry repository.
+    /// The prefix is required: `host:8443` alone would read as a Docker Hub repository.
     pub fn parse(s: &str) -> Result<Upstream> {
         if s.starts_with("http://") || s.starts_with("https://") {
             return Ok(Upstream::Service(s.trim_end_matches('/').to_string()));
         }
-        let r = crate::oci::reference::parse_registry_ref(s.strip_prefix("docker://").unwrap_or(s))?;
+        let Some(repo) = s.strip_prefix("docker://") else {
+            return Err(Error::Usage(format!(
+                "{s:?}: name a booster service as http(s)://HOST:PORT or a registry of bundles as docker://REGISTRY/REPO"
+            )));
+        };
+        let r = crate::oci::reference::parse_registry_ref(repo)?;
         Ok(Upstream::Bundles(RegistryRef {
             tag: None,
             digest: None,
@@ -202,6 +207,11 @@ pub struct AppState {
     builds: BundleBuilds,
     /// The last offer and when its refresh started (see [`current_offer`]).
     offer: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
+    /// Bundle keys published to `--publish`, or being published (a failed one is dropped
+    /// so that its next request publishes it again).
+    published: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// One publication at a time: each holds a copy of its bundle's volumes on disk.
+    publishing: tokio::sync::Semaphore,
     http: reqwest::Client,
 }
 
@@ -245,6 +255,8 @@ impl AppState {
             status: std::sync::Mutex::new(SyncStatus::default()),
             builds: BundleBuilds::new(config.max_builds),
             offer: tokio::sync::Mutex::new(None),
+            published: Default::default(),
+            publishing: tokio::sync::Semaphore::new(1),
             config,
             http,
         }))
@@ -286,20 +298,20 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let max = state.config.limits.max_connections;
-    let router = app(state.clone());
-    match &state.config.tls {
-        Some(tls) => {
-            let acceptor = listen::acceptor(tls).map_err(|e| std::io::Error::other(e.to_string()))?;
-            let tls = LimitedListener::new(TlsListener::new(listener, acceptor)?, max);
-            axum::serve(tls, router).with_graceful_shutdown(shutdown).await
-        }
-        None => {
-            axum::serve(LimitedListener::new(listener, max), router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    let acceptor = match &state.config.tls {
+        Some(tls) => Some(listen::acceptor(tls).map_err(|e| std::io::Error::other(e.to_string()))?),
+        None => None,
+    };
+    let limits = &state.config.limits;
+    listen::serve_connections(
+        listener,
+        acceptor,
+        limits.max_connections,
+        limits.body_timeout,
+        app(state.clone()),
+        shutdown,
+    )
+    .await
 }
 
 async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -536,6 +548,8 @@ async fn create_bundle(State(state): State<Arc<AppState>>, body: Body) -> Respon
     {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => {
+            // axum wraps the limit's own error: its source says which it was. (Were that to
+            // change, the answer would turn to 400, and the bounds test would say so.)
             let too_big =
                 std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             return client_error(
@@ -630,35 +644,38 @@ async fn ensure_bundle(
         if path.is_file() {
             state.metrics.bundle_cache_hits.fetch_add(1, Ordering::Relaxed);
             mark_used(&path);
+            publish_in_background(&state, &key, &path, Since::Inventory(Box::new(inv)), names);
             return Ok(());
         }
-        let _permit = state
-            .builds
-            .permits
-            .acquire()
+        {
+            let _permit = state
+                .builds
+                .permits
+                .acquire()
+                .await
+                .expect("the build semaphore is never closed");
+            let store = state.ctx.store.clone();
+            let opts = state.config.bundle.clone();
+            let (p, since, names) = (
+                path.clone(),
+                Since::Inventory(Box::new(inv.clone())),
+                names.clone(),
+            );
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let base = crate::ops::export::base_for(&store, &since, &[], &names)?;
+                make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {}).map(|_| ())
+            })
             .await
-            .expect("the build semaphore is never closed");
-        let store = state.ctx.store.clone();
-        let opts = state.config.bundle.clone();
-        let p = path.clone();
-        let since = Since::Inventory(Box::new(inv));
-        let labels = tokio::task::spawn_blocking(move || -> Result<Labels> {
-            let base = crate::ops::export::base_for(&store, &since, &[], &names)?;
-            make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {})?;
-            crate::ops::export::labels_for(&store, &since, &[], &names)
-        })
-        .await
-        .map_err(|e| task_failed("bundle", e))??;
-        state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
-        if let Some(repo) = &state.config.publish {
-            publish_built(&state, &key, &path, &labels, repo).await;
+            .map_err(|e| task_failed("bundle", e))??;
         }
+        state.metrics.bundles_built.fetch_add(1, Ordering::Relaxed);
         let dir = path.parent().unwrap_or(Path::new("."));
         let evicted = evict_bundles(dir, state.config.bundle_cache_bytes, &path);
         state
             .metrics
             .bundles_evicted
             .fetch_add(evicted, Ordering::Relaxed);
+        publish_in_background(&state, &key, &path, Since::Inventory(Box::new(inv)), names);
         Ok(())
     }
     .await;
@@ -667,39 +684,97 @@ async fn ensure_bundle(
     result
 }
 
-/// Pushes a bundle just built to the `--publish` repository, so replicas in the same state
-/// can take it from the registry (or its mirrors). A failure is logged and counted: the
-/// replica that asked still gets its bundle from this service.
-async fn publish_built(state: &AppState, key: &str, path: &Path, labels: &Labels, repo: &RegistryRef) {
+/// With `--publish`, pushes the bundle `key` to the registry of bundles in a task of its
+/// own (so the replica that asked gets its answer at once), unless it is there or on its
+/// way already. Replicas in the same state can then take it from the registry or its
+/// mirrors. A failure is logged and counted, and the next request for the bundle tries
+/// again. The bundle is hard-linked first, so cache eviction cannot pull it away mid-push.
+fn publish_in_background(state: &Arc<AppState>, key: &str, path: &Path, since: Since, names: Vec<String>) {
+    let Some(repo) = state.config.publish.clone() else {
+        return;
+    };
+    if !state
+        .published
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_string())
+    {
+        return;
+    }
+    let (state, key, path) = (state.clone(), key.to_string(), path.to_path_buf());
+    tokio::spawn(async move {
+        let result = publish_bundle(&state, &key, &path, since, names, repo).await;
+        match result {
+            Ok(p) => {
+                state.metrics.bundles_published.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("published bundle {key} as {} ({} bytes)", p.reference, p.bytes);
+            }
+            Err(e) => {
+                state.metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+                state
+                    .published
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                tracing::warn!("could not publish bundle {key} (the next request for it tries again): {e}");
+            }
+        }
+    });
+}
+
+async fn publish_bundle(
+    state: &AppState,
+    key: &str,
+    path: &Path,
+    since: Since,
+    names: Vec<String>,
+    repo: RegistryRef,
+) -> Result<artifact::Published> {
+    let _one_at_a_time = state
+        .publishing
+        .acquire()
+        .await
+        .expect("the publish semaphore is never closed");
+    let dir = state.ctx.store.tmp_dir()?.join(format!("publish-{key}"));
+    let (store, p, d) = (state.ctx.store.clone(), path.to_path_buf(), dir.clone());
+    let prepared = tokio::task::spawn_blocking(move || -> Result<(Vec<PathBuf>, Labels)> {
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        let own = d.join("bundle.bkp");
+        if std::fs::hard_link(&p, &own).is_err() {
+            std::fs::copy(&p, &own).map_err(|e| Error::io(format!("copying {}", p.display()), e))?;
+        }
+        let files = artifact::cut_volumes(&own, &d, artifact::DEFAULT_VOLUME)?;
+        let labels = crate::ops::export::labels_for(&store, &since, &[], &names)?;
+        Ok((files, labels))
+    })
+    .await
+    .map_err(|e| task_failed("preparing the bundle's volumes", e));
     let result = async {
-        let dir = state.ctx.store.tmp_dir()?.join(format!("publish-{key}"));
-        let (p, d) = (path.to_path_buf(), dir.clone());
-        let files =
-            tokio::task::spawn_blocking(move || artifact::cut_volumes(&p, &d, artifact::DEFAULT_VOLUME))
-                .await
-                .map_err(|e| task_failed("cutting volumes", e))??;
-        let r = artifact::publish(
+        let (files, labels) = prepared??;
+        // Only the newest offer moves the release pointer: a bundle for an older offer,
+        // finished late, must not send replicas back.
+        let release = current_targets(state).await.as_deref() == Some(labels.targets_id().as_str());
+        artifact::publish(
             &state.ctx,
             &files,
-            labels,
-            &Place::Registry(repo.clone()),
+            &labels,
+            &Place::Registry(repo),
+            release,
             &|_, _| {},
         )
-        .await;
-        let _ = std::fs::remove_dir_all(&dir);
-        r
+        .await
     }
     .await;
-    match result {
-        Ok(p) => {
-            state.metrics.bundles_published.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("published bundle {key} as {} ({} bytes)", p.reference, p.bytes);
-        }
-        Err(e) => {
-            state.metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("could not publish bundle {key}: {e}");
-        }
-    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The target id of the newest offer (what replicas should converge to).
+async fn current_targets(state: &AppState) -> Option<String> {
+    let names = state.offer.lock().await.as_ref()?.1.clone();
+    let labels = crate::ops::export::labels_for(&state.ctx.store, &Since::Nothing, &[], &names).ok()?;
+    Some(labels.targets_id())
 }
 
 /// A blocking task that panicked or was cancelled, as an error naming the task.
@@ -911,24 +986,32 @@ struct Incoming {
     from: String,
 }
 
-/// Tries each upstream in order; the first that yields a bundle (or says this replica is
-/// up to date) ends the search. Only when none does is the sync a failure, naming why each
-/// could not help.
+/// What one upstream has for this replica.
+enum Offered {
+    Bundle(Incoming),
+    UpToDate,
+    NoFit,
+}
+
+/// Tries each upstream in order; the first whose bundle imports (or that says this replica
+/// is up to date) ends the search. A bundle that does not import (its base is not all
+/// here after all) sends the sync on to the next upstream too. Only when none helps is the
+/// sync a failure, naming why each could not.
 async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
     let mut why = Vec::new();
     for up in &state.config.primary {
-        let got = match up {
-            Upstream::Service(url) => fetch_from_service(state, url).await.map(Some),
+        let offered = match up {
+            Upstream::Service(url) => fetch_from_service(state, url).await.map(Offered::Bundle),
             Upstream::Bundles(repo) => fetch_from_bundles(state, repo).await,
         };
-        let incoming = match got {
-            Ok(Some(Some(i))) => i,
-            Ok(Some(None)) => {
+        let incoming = match offered {
+            Ok(Offered::Bundle(i)) => i,
+            Ok(Offered::UpToDate) => {
                 return Ok(
                     serde_json::json!({"images_synced": 0, "up_to_date": true, "source": up.to_string(), "bytes_transferred": 0}),
                 );
             }
-            Ok(None) => {
+            Ok(Offered::NoFit) => {
                 tracing::info!("{up}: no bundle fits this replica's state; trying the next upstream");
                 why.push(format!("{up}: no bundle fits this replica's state"));
                 continue;
@@ -939,7 +1022,14 @@ async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
                 continue;
             }
         };
-        return import_and_push(state, incoming).await;
+        let from = incoming.from.clone();
+        match import_incoming(state, &incoming).await {
+            Ok(report) => return push_imported(state, incoming, report).await,
+            Err(e) => {
+                tracing::warn!("importing the bundle from {from}: {e}; trying the next upstream");
+                why.push(format!("importing the bundle from {from}: {e}"));
+            }
+        }
     }
     Err(Error::Registry {
         registry: state
@@ -949,7 +1039,7 @@ async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
             .map(|u| u.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        image: "booster primary".into(),
+        image: "replica sync".into(),
         message: format!(
             "no upstream could bring this replica up to date: {}",
             why.join("; ")
@@ -958,7 +1048,7 @@ async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
 }
 
 /// Asks a primary service for the bundle this replica's inventory lacks and downloads it.
-async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Option<Incoming>> {
+async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Incoming> {
     state.set_phase("inventory", 0);
     let store = state.ctx.store.clone();
     let inv = tokio::task::spawn_blocking(move || Inventory::of_store(&store))
@@ -988,59 +1078,91 @@ async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Opti
     let dir = state.bundle_dir()?;
     let path = dir.join(format!("incoming-{key}.bkp"));
     let transferred = download(state, primary, &key, size, &path).await?;
-    Ok(Some(Incoming {
+    Ok(Incoming {
         remove: path.clone(),
         path,
         transferred,
         size,
         from: primary.to_string(),
-    }))
+    })
 }
 
 /// Finds the bundle for this replica's state in a registry of bundles and fetches it.
-/// `Ok(None)`: none fits; `Ok(Some(None))`: nothing to fetch, the store is up to date.
-async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result<Option<Option<Incoming>>> {
+async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result<Offered> {
     state.set_phase("looking for a bundle in the registry", 0);
     let store = state.ctx.store.clone();
     let held = tokio::task::spawn_blocking(move || artifact::held_images(&store))
         .await
         .map_err(|e| task_failed("inventory", e))??;
-    let (reference, size) = match artifact::find_bundle(&state.ctx, repo, &held).await? {
-        Found::UpToDate { .. } => return Ok(Some(None)),
-        Found::NoFit { .. } => return Ok(None),
-        Found::Bundle { reference, bytes, .. } => (reference, bytes),
+    let (place, size) = match artifact::find_bundle(&state.ctx, &Place::Registry(repo.clone()), &held).await?
+    {
+        Found::UpToDate { .. } => return Ok(Offered::UpToDate),
+        Found::NoFit { .. } => return Ok(Offered::NoFit),
+        Found::Bundle { place, bytes, .. } => (place, bytes),
     };
+    let Place::Registry(reference) = &place else {
+        unreachable!("a registry's bundle is in the registry");
+    };
+    // Named after the manifest's digest, never after a tag the registry chose.
+    let digest = reference
+        .digest
+        .map(|d| d.hex()[..16].to_string())
+        .unwrap_or_default();
+    let dir = state.bundle_dir()?.join(format!("incoming-artifact-{digest}"));
     state.set_phase("downloading", 0);
-    let tag = reference.tag.clone().unwrap_or_default();
-    let dir = state.bundle_dir()?.join(format!("incoming-{tag}"));
-    let fetched = artifact::fetch(
-        &state.ctx,
-        &Place::Registry(reference.clone()),
-        &dir,
-        &|done, _| state.set_phase("downloading", done),
-    )
+    let fetched = artifact::fetch(&state.ctx, &place, &dir, &|done, _| {
+        state.set_phase("downloading", done)
+    })
     .await?;
     state
         .metrics
         .bytes_in
         .fetch_add(fetched.transferred, Ordering::Relaxed);
-    Ok(Some(Some(Incoming {
+    Ok(Offered::Bundle(Incoming {
         path: fetched.path,
         remove: dir,
         transferred: fetched.transferred,
         size,
-        from: format!("docker://{reference}"),
-    })))
+        from: format!(
+            "docker://{}/{}:{}",
+            reference.registry,
+            reference.repository,
+            reference.tag.as_deref().unwrap_or_default()
+        ),
+    }))
 }
 
-async fn import_and_push(state: &Arc<AppState>, incoming: Incoming) -> Result<serde_json::Value> {
-    let transferred = incoming.transferred;
-    state.set_phase("importing", transferred);
+/// Imports a downloaded bundle; a bundle that fails to import is removed (a rerun fetches
+/// it again, or another upstream's).
+async fn import_incoming(state: &Arc<AppState>, incoming: &Incoming) -> Result<import::ImportReport> {
+    state.set_phase("importing", incoming.transferred);
     let store = state.ctx.store.clone();
     let p = incoming.path.clone();
     let report = tokio::task::spawn_blocking(move || import::import_bundle(&store, &p, &mut |_, _, _| {}))
         .await
-        .map_err(|e| task_failed("import", e))??;
+        .map_err(|e| task_failed("import", e))
+        .and_then(|r| r);
+    if report.is_err() {
+        remove_incoming(incoming);
+    }
+    report
+}
+
+fn remove_incoming(incoming: &Incoming) {
+    if incoming.remove.is_dir() {
+        let _ = std::fs::remove_dir_all(&incoming.remove);
+    } else {
+        let _ = std::fs::remove_file(&incoming.remove);
+    }
+}
+
+/// Pushes the images a bundle brought into this replica's registry.
+async fn push_imported(
+    state: &Arc<AppState>,
+    incoming: Incoming,
+    report: import::ImportReport,
+) -> Result<serde_json::Value> {
+    let transferred = incoming.transferred;
     state.set_phase("pushing", transferred);
     let hints = MountHints::default();
     let mut pushed = Vec::new();
@@ -1053,11 +1175,7 @@ async fn import_and_push(state: &Arc<AppState>, incoming: Incoming) -> Result<se
         let r = push::push_image(&state.ctx, name, &sink, &hints).await?;
         pushed.push(serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}));
     }
-    if incoming.remove.is_dir() {
-        let _ = std::fs::remove_dir_all(&incoming.remove);
-    } else {
-        let _ = std::fs::remove_file(&incoming.remove);
-    }
+    remove_incoming(&incoming);
     Ok(serde_json::json!({
         "images_synced": pushed.len(),
         "images": pushed,
