@@ -744,6 +744,23 @@ fn mutual_tls_admits_only_the_primarys_own_replicas() {
     assert!(ok && out.contains("ok"), "{out}");
     let (ok, out) = curl_status(&["--cacert", &ca, &health]);
     assert!(!ok, "{out}");
+    // The container health check finds the TLS listener up (it refuses the probe for want
+    // of a client certificate, which is its job).
+    common::ok(&common::booster(
+        &work.path().join("probe"),
+        &["healthcheck", &primary.addr],
+    ));
+    let tls_only = start_service_with(
+        &work.path().join("tls-only"),
+        &primary_reg.addr,
+        &["--tls-cert", &cert, "--tls-key", &key],
+        &token,
+    );
+    common::ok(&common::booster(
+        &work.path().join("probe"),
+        &["healthcheck", &tls_only.addr],
+    ));
+    drop(tls_only);
 
     let replica_with = |name: &str, extra: &[&str]| {
         let mut args = vec!["--primary", url.as_str(), "--primary-ca", ca.as_str()];

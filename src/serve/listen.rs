@@ -55,6 +55,10 @@ pub fn acceptor(cfg: &TlsConfig) -> Result<SslAcceptor> {
     Ok(b.build())
 }
 
+/// What a plain-HTTP request to the TLS port is told (and how `booster healthcheck` knows
+/// to try again over TLS).
+pub const TLS_ONLY: &str = "this booster service speaks TLS only";
+
 /// How long a client has for its TLS handshake.
 const HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
@@ -150,7 +154,7 @@ async fn handshake(
         // Read the request head first: closing with unread bytes would reset the connection
         // and the client might never see the answer.
         let _ = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream)).await;
-        let body = "this booster service speaks TLS only: use https://\n";
+        let body = format!("{TLS_ONLY}: use https://\n");
         let answer = format!(
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -181,4 +185,57 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `booster healthcheck` of a TLS listener: `GET /healthz` over TLS. The peer's certificate
+/// is not checked: this probes our own process at an address the caller chose, and sends
+/// no secret. A listener that refuses the probe for want of a client certificate (mutual
+/// TLS) is up and doing its job: that counts as healthy.
+pub fn probe_tls(conn: std::net::TcpStream, addr: &str) -> std::result::Result<(), String> {
+    use std::io::{Read, Write};
+    let client_cert_required =
+        |e: &str| e.contains("certificate required") || e.contains("handshake failure");
+    let mut b = openssl::ssl::SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+    b.set_verify(SslVerifyMode::NONE);
+    let mut config = b.build().configure().map_err(|e| e.to_string())?;
+    config.set_verify_hostname(false);
+    let mut tls = match config.connect("localhost", conn) {
+        Ok(t) => t,
+        Err(e) if client_cert_required(&e.to_string()) => return Ok(()),
+        Err(e) => return Err(format!("TLS handshake: {e}")),
+    };
+    // With TLS 1.3 the server's verdict on a missing client certificate comes after the
+    // handshake, as an alert: wait for it briefly before sending anything (data sent to a
+    // server that then closes would turn the alert into a reset).
+    let timeout = tls.get_ref().read_timeout().ok().flatten();
+    let _ = tls
+        .get_ref()
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let mut first = [0u8; 1];
+    if let Err(e) = tls.ssl_read(&mut first)
+        && client_cert_required(&e.to_string())
+    {
+        return Ok(());
+    }
+    let _ = tls.get_ref().set_read_timeout(timeout);
+    let mut answer = Vec::new();
+    let exchanged = write!(tls, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n")
+        .and_then(|_| tls.read_to_end(&mut answer));
+    if let Err(e) = exchanged {
+        let e = e.to_string();
+        if client_cert_required(&e) {
+            return Ok(());
+        }
+        // A peer that closes without close_notify after answering is still an answer.
+        if answer.is_empty() {
+            return Err(format!("over TLS: {e}"));
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    let line = answer.lines().next().unwrap_or("");
+    if line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("answered over TLS {line:?}"))
+    }
 }

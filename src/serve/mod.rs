@@ -1326,32 +1326,47 @@ pub fn local_listen_addr() -> String {
 /// GET /healthz on `addr` with a plain HTTP/1.0 request (no client stack needed in a
 /// minimal container): Ok when the service answers 200 within `timeout`.
 pub fn probe_health(addr: &str, timeout: std::time::Duration) -> std::result::Result<(), String> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::ToSocketAddrs;
     let sock = addr
         .to_socket_addrs()
         .map_err(|e| format!("not an address: {e}"))?
         .next()
         .ok_or("the address resolves to nothing")?;
-    let mut conn =
-        std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("cannot connect: {e}"))?;
-    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let connect = || -> std::result::Result<std::net::TcpStream, String> {
+        let conn = std::net::TcpStream::connect_timeout(&sock, timeout)
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        Ok(conn)
+    };
+    let mut conn = connect()?;
     write!(conn, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| format!("cannot send: {e}"))?;
-    let mut head = [0u8; 64];
+    let answer = read_answer(&mut conn)?;
+    if status_of(&answer) == Some("200") {
+        return Ok(());
+    }
+    if answer.contains(listen::TLS_ONLY) {
+        return listen::probe_tls(connect()?, addr);
+    }
+    Err(format!("answered {:?}", answer.lines().next().unwrap_or("")))
+}
+
+/// Up to 4 KiB of an HTTP answer.
+fn read_answer(conn: &mut impl std::io::Read) -> std::result::Result<String, String> {
+    let mut buf = vec![0u8; 4096];
     let mut got = 0;
-    while got < 12 {
-        match conn.read(&mut head[got..]) {
+    while got < buf.len() {
+        match conn.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Err(format!("no answer: {e}")),
+            Err(e) if got == 0 => return Err(format!("no answer: {e}")),
+            Err(_) => break,
         }
     }
-    let status = String::from_utf8_lossy(&head[..got]);
-    let line = status.lines().next().unwrap_or("");
-    if line.split_whitespace().nth(1) == Some("200") {
-        Ok(())
-    } else {
-        Err(format!("answered {line:?}"))
-    }
+    Ok(String::from_utf8_lossy(&buf[..got]).to_string())
+}
+
+fn status_of(answer: &str) -> Option<&str> {
+    answer.lines().next()?.split_whitespace().nth(1)
 }
