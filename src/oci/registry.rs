@@ -563,15 +563,31 @@ impl Registries {
     }
 
     /// Tags of a repository.
+    /// Tags of a repository, all pages (registries that page their lists stop at 100 or
+    /// 1000 otherwise).
     pub async fn tags(&self, r: &RegistryRef) -> Result<Vec<String>> {
+        const PAGE: usize = 1000;
         let (client, auth) = self.client(&r.registry)?;
         let reference = Self::reference(r, "latest");
-        let resp = self
-            .retry(r, "listing tags", || {
-                client.list_tags(&reference, &auth, None, None)
-            })
-            .await?;
-        Ok(resp.tags)
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let last = out.last().cloned();
+            let page = self
+                .retry(r, "listing tags", || {
+                    client.list_tags(&reference, &auth, Some(PAGE), last.as_deref())
+                })
+                .await?;
+            let n = page.tags.len();
+            // A registry that ignores `last` would repeat its first page forever.
+            if n == 0 || out.contains(&page.tags[0]) {
+                break;
+            }
+            out.extend(page.tags);
+            if n < PAGE {
+                break;
+            }
+        }
+        Ok(out)
     }
 }
 
