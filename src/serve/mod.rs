@@ -206,7 +206,7 @@ pub struct AppState {
     pub status: std::sync::Mutex<SyncStatus>,
     builds: BundleBuilds,
     /// The last offer and when its refresh started (see [`current_offer`]).
-    offer: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
+    offer: tokio::sync::Mutex<Option<OfferWalk>>,
     /// Bundle keys published to `--publish`, or being published (a failed one is dropped
     /// so that its next request publishes it again).
     published: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -447,23 +447,38 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
-/// The offer as of this request or later. Requests that arrive together share one refresh:
-/// a refresh that started after a request arrived saw the registry at least as new as that
-/// request did, so its answer serves it. Fifty replicas asking at once cost one or two
-/// walks of the registry instead of fifty.
-async fn current_offer(state: &AppState) -> Result<Vec<String>> {
+/// When a walk of the registry for the offer started, and what it found (or why it failed).
+type OfferWalk = (Instant, std::result::Result<Vec<String>, String>);
+
+/// The offer as of this request or later. Requests that arrive together share one walk of
+/// the registry: a walk that started after a request arrived saw the registry at least as
+/// new as that request did, so its answer (or its failure) serves it. Fifty replicas asking
+/// at once cost one or two walks instead of fifty. The walk runs in a task of its own, so a
+/// client that hangs up does not cancel it for the others.
+async fn current_offer(state: &Arc<AppState>) -> Result<Vec<String>> {
     let asked = Instant::now();
-    let mut last = state.offer.lock().await;
-    if let Some((started, names)) = last.as_ref()
-        && *started >= asked
-    {
-        return Ok(names.clone());
-    }
-    let started = Instant::now();
-    state.metrics.offer_refreshes.fetch_add(1, Ordering::Relaxed);
-    let names = refresh_offer(state).await?;
-    *last = Some((started, names.clone()));
-    Ok(names)
+    let s = state.clone();
+    let shared = tokio::spawn(async move {
+        let mut last = s.offer.lock().await;
+        if let Some((started, outcome)) = last.as_ref()
+            && *started >= asked
+        {
+            return outcome.clone();
+        }
+        let started = Instant::now();
+        s.metrics.offer_refreshes.fetch_add(1, Ordering::Relaxed);
+        let outcome = refresh_offer(&s).await.map_err(|e| e.to_string());
+        *last = Some((started, outcome.clone()));
+        outcome
+    });
+    shared
+        .await
+        .map_err(|e| task_failed("offer", e))?
+        .map_err(|message| Error::Registry {
+            registry: state.config.registry.registry.clone(),
+            image: "the offered images".into(),
+            message,
+        })
 }
 
 /// The images this primary offers, pulled into its store (only what is new is fetched).
@@ -772,7 +787,7 @@ async fn publish_bundle(
 
 /// The target id of the newest offer (what replicas should converge to).
 async fn current_targets(state: &AppState) -> Option<String> {
-    let names = state.offer.lock().await.as_ref()?.1.clone();
+    let names = state.offer.lock().await.as_ref()?.1.clone().ok()?;
     let labels = crate::ops::export::labels_for(&state.ctx.store, &Since::Nothing, &[], &names).ok()?;
     Some(labels.targets_id())
 }
