@@ -587,6 +587,49 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
             &repo,
         ],
     ));
+    // The v2 bundle says which streams it relies on; a store without v1 finds no bundle
+    // that fits it, and says what to do.
+    let release = artifact_manifest(&format!("{repo}:current"));
+    let targets = release["annotations"]["io.booster.bundle.targets"]
+        .as_str()
+        .unwrap();
+    let tags: serde_json::Value = serde_json::from_str(
+        &String::from_utf8(
+            Command::new("curl")
+                .args([
+                    "-sf",
+                    &format!("http://{}/v2/fleet/bundles/tags/list", bundles.addr),
+                ])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let v2_tag = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .find(|t| t.starts_with(targets))
+        .unwrap()
+        .to_string();
+    let v2 = artifact_manifest(&format!("{repo}:{v2_tag}"));
+    let streams: Vec<String> = serde_json::from_str(
+        v2["annotations"]["io.booster.bundle.base-streams"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(!streams.is_empty(), "{v2}");
+    let empty = common::booster(&work.path().join("empty"), &["import", &repo]);
+    assert!(!empty.status.success());
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(
+        err.contains("fits this store") && err.contains("--since"),
+        "{err}"
+    );
     let want = skopeo_digest(&format!("docker://{}/demo/app:v2", primary_reg.addr));
     for (r, reg) in [(&r1, &r1_reg), (&r2, &r2_reg)] {
         let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));

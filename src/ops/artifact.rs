@@ -30,6 +30,7 @@ const A_BASE: &str = "io.booster.bundle.base";
 const A_IMAGES: &str = "io.booster.bundle.images";
 const A_BASE_IMAGES: &str = "io.booster.bundle.base-images";
 const A_BYTES: &str = "io.booster.bundle.bytes";
+const A_BASE_STREAMS: &str = "io.booster.bundle.base-streams";
 /// The tag naming the target set replicas converge to.
 pub const RELEASE_TAG: &str = "current";
 /// Volume size when none is asked for: small enough to fetch in parallel and resume per
@@ -78,6 +79,9 @@ pub struct Labels {
     pub images: Vec<String>,
     /// Manifest digests the receiver must hold, sorted and unique.
     pub base_images: Vec<Digest>,
+    /// The plain streams (layer contents) the bundle relies on, from its meta (6.2): what
+    /// the receiver's store must hold for the import to succeed. Not part of the ids.
+    pub base_streams: Vec<Digest>,
 }
 
 impl Labels {
@@ -91,6 +95,7 @@ impl Labels {
         Labels {
             images,
             base_images: sorted_unique(base),
+            base_streams: Vec::new(),
         }
     }
 
@@ -271,6 +276,18 @@ pub fn cut_volumes(file: &Path, dir: &Path, size: u64) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The base streams a bundle (its first volume, or its one file) relies on, from its meta.
+fn base_streams_of(first: &Path) -> Result<Vec<Digest>> {
+    let reader = crate::bundle::BundleReader::open(first)?;
+    let meta = crate::bundle::Meta::decode(&reader.read(0)?).map_err(|e| {
+        Error::format(
+            format!("bundle {}", first.display()),
+            format!("meta section: {e}"),
+        )
+    })?;
+    Ok(sorted_unique(meta.base.iter().map(|b| b.content)))
+}
+
 fn volumes_of(files: &[PathBuf]) -> Result<Vec<Volume>> {
     files
         .iter()
@@ -318,6 +335,7 @@ fn bundle_manifest(volumes: &[Volume], labels: &Labels) -> Vec<u8> {
             A_IMAGES: serde_json::to_string(&labels.images).expect("json"),
             A_BASE_IMAGES: serde_json::to_string(&labels.base_images).expect("json"),
             A_BYTES: bytes.to_string(),
+            A_BASE_STREAMS: serde_json::to_string(&labels.base_streams).expect("json"),
         },
     });
     serde_json::to_vec(&m).expect("json")
@@ -355,6 +373,17 @@ pub async fn publish(
             .await
             .map_err(|e| Error::io("hashing bundle volumes", std::io::Error::other(e.to_string())))??
     };
+    let mut labels = labels.clone();
+    labels.base_streams = {
+        let first = files
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Usage("no bundle to publish".into()))?;
+        tokio::task::spawn_blocking(move || base_streams_of(&first))
+            .await
+            .map_err(|e| Error::io("reading the bundle's meta", std::io::Error::other(e.to_string())))??
+    };
+    let labels = &labels;
     let manifest = bundle_manifest(&vols, labels);
     let release = release.then(|| release_manifest(labels));
     let mut tags = vec![labels.tag()];
@@ -568,11 +597,23 @@ fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
             ));
         }
     }
+    // Absent in a manifest that predates it: nothing to check then but the import's own.
+    let streams: Vec<String> = match a.get(A_BASE_STREAMS) {
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| Error::format(what, format!("annotation {A_BASE_STREAMS}: {e}")))?,
+        None => Vec::new(),
+    };
+    let streams = streams
+        .iter()
+        .map(|d| d.parse::<Digest>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::format(what, format!("annotation {A_BASE_STREAMS}: {e}")))?;
     let mut images = images;
     images.sort();
     Ok(Labels {
         images,
         base_images: sorted_unique(base),
+        base_streams: sorted_unique(streams),
     })
 }
 
@@ -812,11 +853,17 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
         return Ok(Found::UpToDate { targets });
     }
     let base = base_id(held);
+    let store = &ctx.store;
     let fits = |tag: &str, bytes: &[u8]| {
         parse_bundle_manifest(&place.describe(tag), bytes)
             .ok()
             .filter(|a| {
-                a.labels.targets_id() == targets && a.labels.base_images.iter().all(|d| held_set.contains(d))
+                a.labels.targets_id() == targets
+                    && a.labels.base_images.iter().all(|d| held_set.contains(d))
+                    && a.labels
+                        .base_streams
+                        .iter()
+                        .all(|d| store.has_recipe(d).unwrap_or(false))
             })
     };
     let exact = format!("{targets}-{base}");
