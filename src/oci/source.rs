@@ -115,12 +115,14 @@ impl Source {
     }
 }
 
-pub fn verify_file(path: &Path, digest: &Digest) -> Result<()> {
+/// The sha256 and length of a file, read in 1 MiB pieces.
+pub fn sha256_of_file(path: &Path) -> Result<(Digest, u64)> {
+    use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let mut sha = crate::id::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
     loop {
-        use std::io::Read;
         let n = f
             .read(&mut buf)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -128,8 +130,13 @@ pub fn verify_file(path: &Path, digest: &Digest) -> Result<()> {
             break;
         }
         sha.update(&buf[..n]);
+        len += n as u64;
     }
-    let actual = sha.finish();
+    Ok((sha.finish(), len))
+}
+
+pub fn verify_file(path: &Path, digest: &Digest) -> Result<()> {
+    let (actual, _) = sha256_of_file(path)?;
     if actual != *digest {
         return Err(Error::DigestMismatch {
             what: format!("blob {}", path.display()),

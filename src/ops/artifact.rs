@@ -17,6 +17,7 @@ use crate::id::{Digest, Sha256};
 use crate::oci::layout::OciLayout;
 use crate::oci::manifest::{Descriptor, OCI_MANIFEST};
 use crate::oci::reference::{ImageRef, RegistryRef};
+use crate::oci::source::sha256_of_file;
 use crate::store::Store;
 
 pub const BUNDLE_ARTIFACT: &str = "application/vnd.booster.bundle.v1";
@@ -225,22 +226,6 @@ struct Volume {
     digest: Digest,
     size: u64,
     title: String,
-}
-
-fn sha256_of_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut f = std::fs::File::open(path).ctx(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).ctx(|| format!("reading {}", path.display()))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((h.finish(), n))
 }
 
 /// Cuts a one-file bundle into volumes of at most `size` bytes in `dir` (a bundle that fits
@@ -569,23 +554,27 @@ fn parse_artifact(what: &str, bytes: &[u8], artifact_type: &str) -> Result<Artif
     }
 }
 
-fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
-    let images: Vec<String> = match a.get(A_IMAGES) {
-        Some(s) => {
-            serde_json::from_str(s).map_err(|e| Error::format(what, format!("annotation {A_IMAGES}: {e}")))?
-        }
-        None => Vec::new(),
-    };
-    let base: Vec<String> = match a.get(A_BASE_IMAGES) {
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| Error::format(what, format!("annotation {A_BASE_IMAGES}: {e}")))?,
-        None => Vec::new(),
-    };
-    let base = base
+/// A JSON list of strings in annotation `key`; an absent annotation reads as an empty list
+/// (a reader must not demand what an older writer did not write).
+fn string_list(what: &str, a: &BTreeMap<String, String>, key: &str) -> Result<Vec<String>> {
+    match a.get(key) {
+        Some(s) => serde_json::from_str(s).map_err(|e| Error::format(what, format!("annotation {key}: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A JSON list of digests in annotation `key`, sorted and unique.
+fn digest_list(what: &str, a: &BTreeMap<String, String>, key: &str) -> Result<Vec<Digest>> {
+    let digests = string_list(what, a, key)?
         .iter()
         .map(|d| d.parse::<Digest>())
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::format(what, format!("annotation {A_BASE_IMAGES}: {e}")))?;
+        .map_err(|e| Error::format(what, format!("annotation {key}: {e}")))?;
+    Ok(sorted_unique(digests))
+}
+
+fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
+    let mut images = string_list(what, a, A_IMAGES)?;
     for i in &images {
         let ok = i
             .rsplit_once('@')
@@ -597,23 +586,11 @@ fn labels_of(what: &str, a: &BTreeMap<String, String>) -> Result<Labels> {
             ));
         }
     }
-    // Absent in a manifest that predates it: nothing to check then but the import's own.
-    let streams: Vec<String> = match a.get(A_BASE_STREAMS) {
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| Error::format(what, format!("annotation {A_BASE_STREAMS}: {e}")))?,
-        None => Vec::new(),
-    };
-    let streams = streams
-        .iter()
-        .map(|d| d.parse::<Digest>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::format(what, format!("annotation {A_BASE_STREAMS}: {e}")))?;
-    let mut images = images;
     images.sort();
     Ok(Labels {
         images,
-        base_images: sorted_unique(base),
-        base_streams: sorted_unique(streams),
+        base_images: digest_list(what, a, A_BASE_IMAGES)?,
+        base_streams: digest_list(what, a, A_BASE_STREAMS)?,
     })
 }
 
@@ -629,7 +606,7 @@ pub async fn resolve_for_store(ctx: &Ctx, place: Place) -> Result<Option<Place>>
     }
     let held = held_images(&ctx.store)?;
     match find_bundle(ctx, &place, &held).await? {
-        Found::UpToDate { .. } => Ok(None),
+        Found::UpToDate => Ok(None),
         Found::Bundle { place, .. } => Ok(Some(place)),
         Found::NoFit { targets, base } => Err(Error::Usage(format!(
             "no bundle in {repo} fits this store (release {targets}, this store's base {base}); \
@@ -774,10 +751,10 @@ fn remove_stale_volumes(dir: &Path, count: usize) {
 #[derive(Debug, Clone)]
 pub enum Found {
     /// The store already holds every image of the release.
-    UpToDate { targets: String },
+    UpToDate,
     /// This bundle fits: the store holds its whole base. `place` pins it (by digest in a
     /// registry), so what is fetched is what was chosen.
-    Bundle { place: Place, bytes: u64, exact: bool },
+    Bundle { place: Place, bytes: u64 },
     /// The release needs a bundle this repository does not have for this state.
     NoFit { targets: String, base: String },
 }
@@ -850,7 +827,7 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
     }
     let held_set: std::collections::HashSet<Digest> = held.iter().copied().collect();
     if labels.image_digests().iter().all(|d| held_set.contains(d)) {
-        return Ok(Found::UpToDate { targets });
+        return Ok(Found::UpToDate);
     }
     let base = base_id(held);
     let store = &ctx.store;
@@ -873,14 +850,16 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
         return Ok(Found::Bundle {
             place: pinned(place, &exact, digest),
             bytes: a.bytes,
-            exact: true,
         });
     }
     let prefix = format!("{targets}-");
     let mut best: Option<(u64, Place)> = None;
     for tag in tags_of(ctx, place).await? {
         // Only the tag grammar: a tag may name a local file later, never a path.
-        if !tag.starts_with(&prefix) || crate::oci::reference::validate_tag(&tag, &tag).is_err() {
+        if tag == exact
+            || !tag.starts_with(&prefix)
+            || crate::oci::reference::validate_tag(&tag, &tag).is_err()
+        {
             continue;
         }
         let Ok((bytes, digest)) = manifest_at(ctx, place, &tag).await else {
@@ -893,11 +872,7 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
         }
     }
     Ok(match best {
-        Some((bytes, place)) => Found::Bundle {
-            place,
-            bytes,
-            exact: false,
-        },
+        Some((bytes, place)) => Found::Bundle { place, bytes },
         None => Found::NoFit { targets, base },
     })
 }

@@ -1111,9 +1111,9 @@ async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result
         .map_err(|e| task_failed("inventory", e))??;
     let (place, size) = match artifact::find_bundle(&state.ctx, &Place::Registry(repo.clone()), &held).await?
     {
-        Found::UpToDate { .. } => return Ok(Offered::UpToDate),
+        Found::UpToDate => return Ok(Offered::UpToDate),
         Found::NoFit { .. } => return Ok(Offered::NoFit),
-        Found::Bundle { place, bytes, .. } => (place, bytes),
+        Found::Bundle { place, bytes } => (place, bytes),
     };
     let Place::Registry(reference) = &place else {
         unreachable!("a registry's bundle is in the registry");
