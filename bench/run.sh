@@ -126,7 +126,10 @@ EOF
 else
   if ! curl -fs http://127.0.0.1:5000/v2/ >/dev/null; then bash "$SHARED_BENCH/registry.sh" start; fi
   if ! curl -fs http://127.0.0.1:5000/v2/bench/app/tags/list | grep -q new; then
-    export MIRROR=${MIRROR:-http://deb.debian.org/debian} SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+    # The archives this machine's own apt uses; no host is written here.
+    MIRROR=${MIRROR:-$("$ROOT"/scripts/debian-archive.sh)}
+    SECURITY_MIRROR=${SECURITY_MIRROR:-$("$ROOT"/scripts/debian-archive.sh security)}
+    export MIRROR SECURITY_MIRROR
     bash "$SHARED_BENCH/01-rootfs.sh"; bash "$SHARED_BENCH/02-images.sh"; bash "$SHARED_BENCH/03-stats.sh"
   fi
   SRC=127.0.0.1:5000

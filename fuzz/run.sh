@@ -26,11 +26,12 @@ SECS=600
 if [ "$MODE" = explore ] && [ $# -gt 0 ]; then SECS=$1; shift; fi
 ROOT=$(cd .. && pwd)
 MAIN_TARGET=${CARGO_TARGET_DIR:-/var/tmp/booster-target}
-ALL=(bundle bundle_sections inventory records method reference manifest gzip tar_walker delta_frame)
+ALL=(bundle bundle_sections inventory records method reference manifest gzip tar_walker delta_frame signature)
 # Runs per target in the CI share: a few seconds each on 2 cores.
 declare -A CI_RUNS=(
   [bundle]=20000 [bundle_sections]=200000 [inventory]=200000 [records]=200000 [method]=20000
   [reference]=200000 [manifest]=200000 [gzip]=5000 [tar_walker]=200000 [delta_frame]=50000
+  [signature]=100000
 )
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -77,6 +78,13 @@ PY
   seed inventory "$W/site.inv"
   seed manifest "$W/v1.manifest.json"; seed manifest "$W/v1/index.json"
   seed manifest "$ROOT/tests/fixtures/formats/artifact-manifest-v1.json"
+  seed manifest "$ROOT/tests/golden/cosign/bundle-sig-manifest.json"
+  seed manifest "$ROOT/tests/golden/cosign/legacy-sig-manifest.json"
+  # Signature checks: an attached manifest ‖ 0xff ‖ its layer (real cosign 3.1.1 output).
+  mkdir -p seeds/signature
+  for k in legacy-sig:legacy-sig-payload bundle-sig:bundle-sig-layer bundle-att:bundle-att-layer; do
+    { cat "$ROOT/tests/golden/cosign/${k%%:*}-manifest.json"; printf '\xff'; cat "$ROOT/tests/golden/cosign/${k#*:}.json"; } > "seeds/signature/${k%%:*}"
+  done
   seed reference "$W/refs.txt"
   seed tar_walker "$W/v1.tar"
   gzip -c "$W/v1.tar" > "$W/gnu.tar.gz"; seed gzip "$W/gnu.tar.gz"

@@ -26,10 +26,9 @@ if [ -s "$D/refs.env" ] && [ "$(cat "$D/.want" 2>/dev/null)" = "${WANT[*]}" ]; t
   exit 0
 fi
 mkdir -p "$D"/apt/lists/partial "$D"/apt/cache/archives/partial "$D"/debs "$D"/x
-cat > "$D"/apt/sources.list <<'SRC'
-deb http://deb.debian.org/debian trixie main
-deb http://deb.debian.org/debian sid main
-SRC
+# The archive is the one this machine's own apt uses; no host is written here.
+ARCHIVE=${ARCHIVE:-$("$(dirname "$0")"/debian-archive.sh)}
+printf 'deb %s trixie main\ndeb %s sid main\n' "$ARCHIVE" "$ARCHIVE" > "$D"/apt/sources.list
 O=(-o Dir::Etc::SourceList="$D"/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
    -o Dir::State::Lists="$D"/apt/lists -o Dir::Cache="$D"/apt/cache
    -o Dir::State::status=/var/lib/dpkg/status -o APT::Get::List-Cleanup=0

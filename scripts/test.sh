@@ -18,6 +18,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "Go references for the differential tests (Debian trixie/sid, private apt configuration)"
 scripts/go-refs.sh
 
+step "signing clients for the referrer tests: cosign, oras, notation, crane (Debian sid, private apt configuration)"
+scripts/sig-tools.sh
+
 step "cargo test"
 cargo test --locked --all-targets -- --test-threads 2
 

@@ -92,6 +92,23 @@ pub struct RegistryArgs {
         help_heading = "Registry options"
     )]
     pub retries: u32,
+    /// What refers to an image (cosign signatures and attestations, SBOMs, notation
+    /// signatures, any OCI 1.1 referrer) travels with it (`all`) or stays behind (`none`)
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Referrers::All,
+        env = "BOOSTER_REFERRERS",
+        help_heading = "Registry options"
+    )]
+    pub referrers: Referrers,
+}
+
+/// `--referrers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Referrers {
+    All,
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +322,11 @@ pub struct ApplyArgs {
     /// Registry holding OLD, where NEW goes: HOST[:PORT][/NAMESPACE]
     #[arg(value_name = "REGISTRY")]
     pub registry_dest: String,
+    /// Push an image only if it carries a cosign signature (legacy .sig or sigstore
+    /// bundle) over its digest by one of these public keys (repeatable; PEM: ECDSA P-256,
+    /// Ed25519, RSA)
+    #[arg(long = "verify-key", value_name = "KEY.pub")]
+    pub verify_key: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -317,6 +339,11 @@ pub struct ImportArgs {
     /// Also rebuild the bundle's images and push them to HOST[:PORT][/NAMESPACE]
     #[arg(long, value_name = "REGISTRY")]
     pub push: Option<String>,
+    /// Push an image only if it carries a cosign signature (legacy .sig or sigstore
+    /// bundle) over its digest by one of these public keys (repeatable; PEM: ECDSA P-256,
+    /// Ed25519, RSA)
+    #[arg(long = "verify-key", value_name = "KEY.pub")]
+    pub verify_key: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -397,6 +424,15 @@ pub struct ServeArgs {
     /// The registry beside this service: [http://]HOST[:PORT] (http:// means plain http)
     #[arg(long, env = "BOOSTER_REGISTRY", value_name = "URL")]
     pub registry: String,
+    /// Replica: push a synced image only if it carries a cosign signature over its digest
+    /// by one of these public keys (repeatable, or comma-separated in the variable)
+    #[arg(
+        long = "verify-key",
+        env = "BOOSTER_VERIFY_KEY",
+        value_name = "KEY.pub",
+        value_delimiter = ','
+    )]
+    pub verify_key: Vec<std::path::PathBuf>,
     /// Address to listen on
     #[arg(
         long,

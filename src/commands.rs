@@ -16,6 +16,7 @@ use crate::delta::DeltaOptions;
 use crate::ingest::{self, IngestOptions};
 use crate::layer::Analysis;
 use crate::oci::auth::AuthConfig;
+use crate::oci::cosign::TrustedKeys;
 use crate::oci::layout::OciLayout;
 use crate::oci::reference::{Destination, ImageRef, list_or_ref};
 use crate::oci::registry::{Registries, RegistryOptions};
@@ -25,7 +26,7 @@ use crate::ops::make_bundle::BundleOptions;
 use crate::ops::pull::{Ctx, PlatformFilter, PullOptions, image_name};
 use crate::ops::push::{MountHints, destination_for};
 use crate::ops::{apply, diff, export, gc, import, inventory};
-use crate::ops::{fsck, inspect, pull, push, stats};
+use crate::ops::{fsck, inspect, pull, push, push_attached, stats};
 use crate::output::{human_bytes, print_json};
 use crate::store::Store;
 
@@ -101,7 +102,8 @@ fn context(dir: &Path, args: &RegistryArgs) -> anyhow::Result<Ctx> {
         Arc::new(open_store(dir)?),
         Arc::new(Registries::new(registry_options(args)?)),
         args.jobs.max(1),
-    ))
+    )
+    .with_referrers(args.referrers == crate::cli::Referrers::All))
 }
 
 /// Expand LIST|REF arguments into references.
@@ -164,12 +166,9 @@ fn cmd_push(dir: &Path, args: &PushArgs, json: bool) -> anyhow::Result<ExitCode>
     let refs = references(&args.images)?;
     let rt = runtime()?;
     let hints = MountHints::default();
-    let mut reports = Vec::new();
-    for r in &refs {
-        let name = image_name(r);
-        let sink = sink_for(&ctx, &name, &args.to)?;
-        reports.push(rt.block_on(push::push_image(&ctx, &name, &sink, &hints))?);
-    }
+    let names: Vec<String> = refs.iter().map(image_name).collect();
+    let place = |name: &str| sink_for(&ctx, name, &args.to).map_err(|e| crate::Error::Usage(e.to_string()));
+    let reports = rt.block_on(push_attached::push_all(&ctx, &names, &place, &hints))?;
     if json {
         print_json(&reports);
     }
@@ -186,25 +185,30 @@ fn cmd_copy(dir: &Path, args: &CopyArgs, json: bool) -> anyhow::Result<ExitCode>
     );
     let rt = runtime()?;
     let pulled = rt.block_on(pull::pull_image(&ctx, &src, &opts))?;
-    let sink = match &dst {
-        ImageRef::Registry(r) => Sink::Registry {
-            registries: ctx.registries.clone(),
-            image: r.clone(),
-        },
-        ImageRef::OciLayout { dir, reference } => Sink::Layout {
-            layout: OciLayout::create(dir)?,
-            reference: reference.clone(),
-        },
-        ImageRef::DockerArchive { .. } => {
-            anyhow::bail!("writing docker-archive is not supported; copy to oci:DIR instead")
-        }
+    if let ImageRef::DockerArchive { .. } = &dst {
+        anyhow::bail!("writing docker-archive is not supported; copy to oci:DIR instead")
+    }
+    // Signatures and other referrers go beside the image wherever it goes.
+    let place = |_: &str| -> crate::Result<Sink> {
+        Ok(match &dst {
+            ImageRef::Registry(r) => Sink::Registry {
+                registries: ctx.registries.clone(),
+                image: r.clone(),
+            },
+            ImageRef::OciLayout { dir, reference } => Sink::Layout {
+                layout: OciLayout::create(dir)?,
+                reference: reference.clone(),
+            },
+            ImageRef::DockerArchive { .. } => unreachable!("refused above"),
+        })
     };
-    let pushed = rt.block_on(push::push_image(
+    let mut pushed_all = rt.block_on(push_attached::push_all(
         &ctx,
-        &pulled.name,
-        &sink,
+        std::slice::from_ref(&pulled.name),
+        &place,
         &MountHints::default(),
     ))?;
+    let pushed = pushed_all.remove(0);
     // The store now also knows the image under its registry name, so later pushes, diffs
     // and exports can name it that way.
     if let ImageRef::Registry(r) = &dst
@@ -213,7 +217,7 @@ fn cmd_copy(dir: &Path, args: &CopyArgs, json: bool) -> anyhow::Result<ExitCode>
         ctx.store.set_image(&r.name(), &rec)?;
     }
     if json {
-        print_json(&serde_json::json!({"pulled": pulled, "pushed": pushed}));
+        print_json(&serde_json::json!({"pulled": pulled, "pushed": pushed, "attached_pushed": pushed_all}));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -239,12 +243,26 @@ fn cmd_rm(dir: &Path, args: &RmArgs, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(dir)?;
     let mut removed = Vec::new();
     let mut missing = Vec::new();
+    let mut gone = std::collections::HashSet::new();
     for r in references(&args.images)? {
         let name = image_name(&r);
+        if let Some(rec) = store.image(&name)? {
+            gone.extend(push::manifest_digests(&store, &rec.digest).unwrap_or_default());
+        }
         if store.remove_image(&name)? {
             removed.push(name);
         } else {
             missing.push(name);
+        }
+    }
+    // Signatures and other manifests attached to what is gone go too, unless another
+    // name still holds their subject.
+    for (_, rec) in store.images()? {
+        gone.remove(&rec.digest);
+    }
+    for a in inspect::attached_of(&store, gone)? {
+        if store.remove_image(&a.name)? {
+            removed.push(a.name);
         }
     }
     if json {
@@ -303,6 +321,21 @@ fn cmd_inspect(dir: &Path, args: &InspectArgs, json: bool) -> anyhow::Result<Exi
                 truncate(&l.encoder, 22),
                 truncate(&l.method, 40),
                 l.correction_bytes
+            );
+        }
+    }
+    if let Some(s) = &info.attached_to {
+        crate::outln!("attached to {s}");
+    }
+    if !info.attached.is_empty() {
+        crate::outln!("attached ({} in all):", info.attached.len());
+        for a in &info.attached {
+            crate::outln!(
+                "  {:<12} {:<48} {:>10}  {}",
+                format!("{:?}", a.kind).to_lowercase(),
+                truncate(&a.artifact_type, 48),
+                human_bytes(a.bytes),
+                a.name
             );
         }
     }
@@ -547,6 +580,7 @@ fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode>
         r.savings_percent,
         pct(r.patch_bytes, r.pull_update_bytes)
     );
+    log_attached(&r.bundle.attached);
     if r.bundle.carried_whole_bytes > 0 {
         tracing::warn!(
             "{} of the patch are layers carried whole (their encoder is not modelled, see `booster inspect`)",
@@ -555,6 +589,13 @@ fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode>
     }
     print_layer_table(&r.bundle.layers);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line for what travels attached to the images.
+fn log_attached(t: &crate::oci::referrers::Tally) {
+    if t.count > 0 {
+        tracing::info!("with the images: {}", t.describe());
+    }
 }
 
 fn print_layer_table(rows: &[crate::ops::make_bundle::LayerRow]) {
@@ -581,7 +622,7 @@ fn print_layer_table(rows: &[crate::ops::make_bundle::LayerRow]) {
 }
 
 fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let ctx = context(dir, &args.registry)?;
+    let ctx = context(dir, &args.registry)?.with_verify_keys(TrustedKeys::load(&args.verify_key)?);
     let old = list_or_ref(&args.old)?;
     let new = list_or_ref(&args.new)?;
     let dest = Destination::parse(&args.registry_dest)?;
@@ -603,7 +644,10 @@ fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCod
 }
 
 fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let ctx = context(dir, &args.registry)?;
+    if !args.verify_key.is_empty() && args.push.is_none() {
+        anyhow::bail!("--verify-key checks images before they are pushed: give --push REGISTRY too");
+    }
+    let ctx = context(dir, &args.registry)?.with_verify_keys(TrustedKeys::load(&args.verify_key)?);
     let place = match artifact_source(&args.bundle)? {
         Some(place) => match runtime()?.block_on(artifact::resolve_for_store(&ctx, place))? {
             Some(p) => Some(p),
@@ -658,13 +702,13 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
         let dest = Destination::parse(to)?;
         let rt = runtime()?;
         let hints = MountHints::default();
-        for name in &report.images {
-            let sink = Sink::Registry {
+        let place = |name: &str| -> crate::Result<Sink> {
+            Ok(Sink::Registry {
                 registries: ctx.registries.clone(),
                 image: destination_for(name, &dest)?,
-            };
-            pushed.push(rt.block_on(push::push_image(&ctx, name, &sink, &hints))?);
-        }
+            })
+        };
+        pushed = rt.block_on(push_attached::push_all(&ctx, &report.images, &place, &hints))?;
     }
     if json {
         let artifact = fetched
@@ -809,6 +853,7 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
         human_bytes(b.payload_bytes),
         human_bytes(b.metadata_bytes)
     );
+    log_attached(&b.attached);
     if b.carried_whole_bytes > 0 {
         tracing::warn!(
             "{} of the bundle are layers carried whole",
@@ -915,7 +960,7 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let ctx = context(dir, &reg_args)?;
+    let ctx = context(dir, &reg_args)?.with_verify_keys(TrustedKeys::load(&args.verify_key)?);
     let config = crate::serve::ServeConfig {
         registry,
         images: args.images.clone(),

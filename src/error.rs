@@ -122,6 +122,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    #[error(
+        "refusing to push: no cosign signature by {keys} verified for {images}; nothing was pushed (sign the image upstream with the matching key, or check --verify-key)"
+    )]
+    Unverified { keys: String, images: String },
+
     #[error("interrupted")]
     Interrupted,
 }

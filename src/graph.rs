@@ -60,7 +60,9 @@ impl Closure {
             Parsed::Manifest { config, layers, .. } => {
                 self.add_blob_or_doc(store, &config.digest()?, owner, "config")?;
                 for l in layers {
-                    self.add_blob(store, &l.digest()?, owner)?;
+                    // A layer is a blob record, or (small JSON layers of signatures and
+                    // SBOMs pulled by an earlier booster) a document.
+                    self.add_blob_or_doc(store, &l.digest()?, owner, "layer")?;
                 }
             }
         }

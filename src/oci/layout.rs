@@ -13,6 +13,7 @@ use crate::id::Digest;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+#[derive(Debug, Clone)]
 pub struct OciLayout {
     pub dir: PathBuf,
 }
@@ -73,6 +74,9 @@ impl OciLayout {
         let index = self.index()?;
         let entries = index["manifests"].as_array().cloned().unwrap_or_default();
         let what = format!("oci:{}", self.dir.display());
+        if let Some(d) = reference.and_then(|r| r.parse::<Digest>().ok()) {
+            return self.resolve_digest(&d, &entries);
+        }
         let chosen = match reference {
             Some(r) => entries
                 .iter()
@@ -101,6 +105,48 @@ impl OciLayout {
                 .unwrap_or(manifest::OCI_MANIFEST)
                 .to_string(),
             size: chosen["size"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Every entry of `index.json`: digest and name (`org.opencontainers.image.ref.name`),
+    /// if it has one. Referrers are listed there without a name (OCI image layout 1.1).
+    pub fn entries(&self) -> Result<Vec<(Digest, Option<String>)>> {
+        let index = self.index()?;
+        let mut out = Vec::new();
+        for e in index["manifests"].as_array().cloned().unwrap_or_default() {
+            let Ok(d) = e["digest"].as_str().unwrap_or_default().parse() else {
+                continue;
+            };
+            out.push((d, e["annotations"][REF_NAME].as_str().map(str::to_string)));
+        }
+        Ok(out)
+    }
+
+    /// A manifest named by its digest (`oci:DIR:sha256:…`): an entry of `index.json`, or
+    /// only a blob (a referrer listed in a tag-schema index).
+    fn resolve_digest(&self, d: &Digest, entries: &[Value]) -> Result<LayoutEntry> {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e["digest"].as_str() == Some(&d.to_string()))
+        {
+            return Ok(LayoutEntry {
+                digest: *d,
+                media_type: e["mediaType"]
+                    .as_str()
+                    .unwrap_or(manifest::OCI_MANIFEST)
+                    .to_string(),
+                size: e["size"].as_u64().unwrap_or(0),
+            });
+        }
+        let bytes = self.read_blob(d)?;
+        let media_type = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
+        Ok(LayoutEntry {
+            digest: *d,
+            media_type,
+            size: bytes.len() as u64,
         })
     }
 

@@ -39,6 +39,9 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
     #[serde(default)]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// OCI 1.1: what kind of artifact a referrer is (in referrers lists and indexes).
+    #[serde(default)]
+    pub artifact_type: Option<String>,
 }
 
 impl Descriptor {

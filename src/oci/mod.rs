@@ -3,8 +3,10 @@
 
 pub mod archive;
 pub mod auth;
+pub mod cosign;
 pub mod layout;
 pub mod manifest;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 pub mod source;

@@ -237,6 +237,66 @@ impl Registries {
         })
     }
 
+    /// The manifest tagged `tag` in `r`'s repository, or None when the registry has no such
+    /// tag (or repository).
+    pub async fn find_manifest_by_tag(&self, r: &RegistryRef, tag: &str) -> Result<Option<RawManifest>> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, tag);
+        let got = self
+            .retry(r, &format!("fetching manifest {tag}"), || async {
+                match client
+                    .pull_manifest_raw(&reference, &auth, &ACCEPTED_MANIFEST_TYPES)
+                    .await
+                {
+                    Ok((bytes, _)) => Ok(Some(bytes)),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(got.map(|bytes| RawManifest {
+            digest: Digest::of(&bytes),
+            bytes: bytes.to_vec(),
+        }))
+    }
+
+    /// What the registry lists as referring to `subject` in `r`'s repository: the OCI 1.1
+    /// referrers API, or where the registry lacks it, the referrers tag-schema index.
+    /// Entries are descriptors (media type, digest, size, artifact type, annotations).
+    pub async fn referrers(
+        &self,
+        r: &RegistryRef,
+        subject: &Digest,
+    ) -> Result<Vec<super::manifest::Descriptor>> {
+        let (client, auth) = self.client(&r.registry)?;
+        let reference = Self::reference(r, &subject.to_string());
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let index = self
+            .retry(r, &format!("listing referrers of {subject}"), || async {
+                match client.pull_referrers(&reference, None).await {
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        let Some(index) = index else { return Ok(Vec::new()) };
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|e| e.size >= 0)
+            .map(|e| super::manifest::Descriptor {
+                media_type: e.media_type,
+                digest: e.digest,
+                size: e.size as u64,
+                platform: None,
+                annotations: e.annotations,
+                artifact_type: e.artifact_type,
+            })
+            .collect())
+    }
+
     pub async fn blob_exists(&self, r: &RegistryRef, digest: &Digest) -> Result<bool> {
         let (client, auth) = self.client(&r.registry)?;
         let reference = Self::reference(r, &r.reference_str());
@@ -338,17 +398,20 @@ impl Registries {
         limit: Option<u64>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> std::result::Result<(), FetchError> {
+        // A closed range when the size is known: go-containerregistry's registry refuses
+        // the open `bytes=N-` form.
+        let rest = limit.map(|l| l.saturating_sub(*have)).filter(|n| *n > 0);
         let mut stream = if *have == 0 {
             // oci-client's own verification is off for resumable downloads; booster hashes.
             match client
-                .pull_blob_stream_partial(reference, digest, 0, None)
+                .pull_blob_stream_partial(reference, digest, 0, rest)
                 .await?
             {
                 BlobResponse::Full(s) | BlobResponse::Partial(s) => s,
             }
         } else {
             match client
-                .pull_blob_stream_partial(reference, digest, *have, None)
+                .pull_blob_stream_partial(reference, digest, *have, rest)
                 .await?
             {
                 BlobResponse::Partial(s) => s,
@@ -496,6 +559,14 @@ impl Registries {
                     let refused = live && control.is_some_and(|(_, ready)| *ready.borrow() == Some(false));
                     match sent {
                         Err(_) if refused => Err(not_rebuilt()),
+                        // go-containerregistry's registry ends an upload with 201 and no
+                        // Location, against the spec: the blob is there if it says so.
+                        Err(OciDistributionError::RegistryNoLocationError) => {
+                            match client.blob_exists(&reference, &d).await {
+                                Ok(true) => Ok(()),
+                                _ => Err(OciDistributionError::RegistryNoLocationError),
+                            }
+                        }
                         other => other.map(|_| ()),
                     }
                 }
@@ -520,7 +591,10 @@ impl Registries {
         media_type: &str,
     ) -> Result<()> {
         let (client, auth) = self.client(&r.registry)?;
-        let reference = Self::reference(r, by);
+        // Named as a tag even when `by` is a digest: the URL is the same, and oci-client's
+        // workaround for registries that answer without a Location (go-containerregistry's,
+        // ECR) panics on a digest reference.
+        let reference = Reference::with_tag(r.registry.clone(), r.repository.clone(), by.to_string());
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
@@ -599,6 +673,23 @@ enum FetchError {
 impl From<OciDistributionError> for FetchError {
     fn from(e: OciDistributionError) -> Self {
         FetchError::Remote(e)
+    }
+}
+
+/// The registry has no such manifest, tag or repository.
+fn is_not_found(e: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+            matches!(
+                x.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 404),
+        _ => false,
     }
 }
 

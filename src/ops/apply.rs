@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use super::import::{self, ImportReport};
 use super::pull::{self, Ctx, PullOptions};
 use super::push::{self, MountHints, PushReport};
+use super::push_attached;
 use crate::bundle::BundleReader;
 use crate::bundle::format::{BundleImage, Meta};
 use crate::error::{Error, Result};
@@ -171,6 +172,19 @@ pub async fn apply(
         }
     }
 
+    // Each new image, then what the patch brings attached to it (signatures,
+    // attestations, SBOMs) beside it; their documents are read once the import wrote them.
+    let bundled: Vec<(String, ImageRecord)> = meta
+        .images
+        .iter()
+        .map(|i| {
+            let rec = ImageRecord {
+                digest: i.digest,
+                media_type: i.media_type.clone(),
+            };
+            (i.name.clone(), rec)
+        })
+        .collect();
     let base_layers_left_out = left_out.blobs.len();
     let store = ctx.store.clone();
     let (reader, p) = (facts.reader.clone(), facts.path.clone());
@@ -202,6 +216,13 @@ pub async fn apply(
         import.recipes_added
     );
 
+    let attachable = if ctx.referrers || ctx.verify_keys.is_some() {
+        push_attached::candidates_of(ctx, bundled)?
+    } else {
+        Vec::new()
+    };
+    let images: Vec<(String, Digest)> = to_push.iter().map(|t| (t.name.clone(), t.top.digest)).collect();
+    push_attached::check_signed(ctx, &images, &attachable)?;
     let mut pushed = Vec::new();
     for t in &to_push {
         let sink = Sink::Registry {
@@ -209,6 +230,12 @@ pub async fn apply(
             image: t.dest.clone(),
         };
         pushed.push(push::push_image_at(ctx, &t.name, &t.top, &sink, &hints).await?);
+        if ctx.referrers {
+            let subjects = push::manifest_digests(&ctx.store, &t.top.digest)?;
+            for (_, r) in push_attached::push_attached(ctx, &attachable, &subjects, &sink, &hints).await? {
+                pushed.push(r);
+            }
+        }
     }
     Ok(ApplyReport {
         base_pulled,

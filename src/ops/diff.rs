@@ -39,6 +39,8 @@ pub struct DiffReport {
 }
 
 /// Pull a set of images, returning their store names.
+/// Pull a set of images, returning their store names; a new set's (`Analysis::Full`)
+/// each followed by the names of what is attached to it (signatures, attestations, SBOMs).
 pub async fn pull_set(ctx: &Ctx, refs: &[ImageRef], analysis: Analysis) -> Result<Vec<String>> {
     pull_set_with(ctx, refs, PullOptions::new(None, analysis)).await
 }
@@ -46,7 +48,12 @@ pub async fn pull_set(ctx: &Ctx, refs: &[ImageRef], analysis: Analysis) -> Resul
 pub async fn pull_set_with(ctx: &Ctx, refs: &[ImageRef], opts: PullOptions) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for r in refs {
-        names.push(pull::pull_image(ctx, r, &opts).await?.name);
+        let pulled = pull::pull_image(ctx, r, &opts).await?;
+        for n in pulled.names() {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
     }
     Ok(names)
 }
@@ -138,7 +145,12 @@ pub fn diff_stored(
 pub fn base_of(store: &Store, old_names: &[String], new_names: &[String]) -> Result<Base> {
     let mut base = Base::default();
     let mut per_old: Vec<(String, Vec<Vec<Digest>>)> = Vec::new();
-    for name in old_names {
+    // Signatures and other attached manifests are neither base nor paired: a receiver
+    // pushing to a registry may not hold the old ones (they are a few kB, sent again), and
+    // left out they do not shift the positions images pair by.
+    let old_names = unattached(store, old_names)?;
+    let new_names = unattached(store, new_names)?;
+    for name in &old_names {
         let rec = store
             .image(name)?
             .ok_or_else(|| Error::Usage(format!("image {name} is not in the store")))?;
@@ -179,6 +191,23 @@ pub fn base_of(store: &Store, old_names: &[String], new_names: &[String]) -> Res
         }
     }
     Ok(base)
+}
+
+/// The names among `names` that are not attached to another image.
+fn unattached(store: &Store, names: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in names {
+        let attached = match store.image(n)? {
+            Some(rec) => store
+                .doc(&rec.digest)?
+                .is_some_and(|doc| crate::oci::referrers::attached(n, &doc.data).is_some()),
+            None => false,
+        };
+        if !attached {
+            out.push(n.clone());
+        }
+    }
+    Ok(out)
 }
 
 pub fn repository_of(name: &str) -> String {

@@ -5,7 +5,10 @@ use crate::compress::analyze::encoder_guess;
 use crate::compress::{Deflate, KpVariant, Method, ZstdModel, gzip};
 use crate::error::{Error, Result};
 use crate::id::Digest;
+use std::collections::HashSet;
+
 use crate::oci::manifest::{self, Parsed};
+use crate::oci::referrers::{self, Kind};
 use crate::store::Store;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,6 +36,52 @@ pub struct ImageInfo {
     pub digest: Digest,
     pub media_type: String,
     pub manifests: Vec<ManifestInfo>,
+    /// What refers to this image (and to those, recursively): signatures, attestations,
+    /// SBOMs, other OCI 1.1 referrers, in push order.
+    pub attached: Vec<AttachedInfo>,
+    /// When this image is itself attached to another: that one's manifest digest.
+    pub attached_to: Option<Digest>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachedInfo {
+    pub name: String,
+    pub digest: Digest,
+    pub subject: Digest,
+    pub kind: Kind,
+    pub artifact_type: String,
+    /// Manifest and blobs.
+    pub bytes: u64,
+}
+
+/// The images in the store attached to the manifests `subjects`, recursively.
+pub fn attached_of(store: &Store, subjects: HashSet<Digest>) -> Result<Vec<AttachedInfo>> {
+    let mut candidates = Vec::new();
+    let mut media = std::collections::HashMap::new();
+    for (name, rec) in store.images()? {
+        if let Some(doc) = store.doc(&rec.digest)? {
+            media.insert(rec.digest, doc.media_type);
+            candidates.push((name, rec.digest, doc.data));
+        }
+    }
+    Ok(referrers::attached_to(&candidates, &subjects)
+        .into_iter()
+        .map(|(name, digest, a)| {
+            let bytes = candidates
+                .iter()
+                .find(|c| c.1 == digest)
+                .map(|c| referrers::manifest_and_blob_bytes(&c.2, &media[&digest]))
+                .unwrap_or(0);
+            AttachedInfo {
+                name,
+                digest,
+                subject: a.subject,
+                kind: a.kind,
+                artifact_type: a.artifact_type,
+                bytes,
+            }
+        })
+        .collect())
 }
 
 pub fn inspect(store: &Store, name: &str) -> Result<ImageInfo> {
@@ -44,6 +93,8 @@ pub fn inspect(store: &Store, name: &str) -> Result<ImageInfo> {
         digest: rec.digest,
         media_type: rec.media_type.clone(),
         manifests: Vec::new(),
+        attached: Vec::new(),
+        attached_to: None,
     };
     let doc = store.doc(&rec.digest)?.ok_or_else(|| Error::NotInStore {
         path: store.path().to_path_buf(),
@@ -80,6 +131,10 @@ pub fn inspect(store: &Store, name: &str) -> Result<ImageInfo> {
             )?);
         }
     }
+    info.attached_to = referrers::attached(name, &doc.data).map(|a| a.subject);
+    let mut subjects: HashSet<Digest> = info.manifests.iter().map(|m| m.digest).collect();
+    subjects.insert(rec.digest);
+    info.attached = attached_of(store, subjects)?;
     Ok(info)
 }
 

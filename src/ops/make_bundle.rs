@@ -70,6 +70,8 @@ pub struct BundleReport {
     pub inner_gzip_files: u64,
     /// Payload groups holding x86-64 machine code through the x86 code filter.
     pub x86_filtered_groups: u64,
+    /// Signatures, attestations, SBOMs and other referrers among the images.
+    pub attached: crate::oci::referrers::Tally,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -386,6 +388,7 @@ pub fn make_bundle(
         ..Default::default()
     };
     report.layers = layer_rows(store, &targets, &base_index, &per_content)?;
+    report.attached = attached_tally(store, &targets)?;
     report.carried_whole_bytes = report
         .layers
         .iter()
@@ -562,6 +565,23 @@ fn layer_rows(
         }
     }
     Ok(rows)
+}
+
+/// What the targets that are attached to other images are (signatures, attestations, …).
+fn attached_tally(store: &Store, targets: &[Target]) -> Result<crate::oci::referrers::Tally> {
+    let mut tally = crate::oci::referrers::Tally::default();
+    for t in targets {
+        let Some(doc) = store.doc(&t.digest)? else {
+            continue;
+        };
+        if let Some(a) = crate::oci::referrers::attached(&t.name, &doc.data) {
+            tally.add(
+                a.kind,
+                crate::oci::referrers::manifest_and_blob_bytes(&doc.data, &doc.media_type),
+            );
+        }
+    }
+    Ok(tally)
 }
 
 /// The image manifests under a manifest or index digest.

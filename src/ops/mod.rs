@@ -12,4 +12,5 @@ pub mod inventory;
 pub mod make_bundle;
 pub mod pull;
 pub mod push;
+pub mod push_attached;
 pub mod stats;

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::layer::{self, Analysis, BlobOutcome};
 use crate::oci::manifest::{self, Descriptor, MAX_DOC_BLOB, Parsed, Platform};
-use crate::oci::reference::ImageRef;
+use crate::oci::reference::{ImageRef, RegistryRef};
+use crate::oci::referrers::{self, Kind};
 use crate::oci::registry::{RawManifest, Registries};
 use crate::oci::source::Source;
 use crate::output;
@@ -26,6 +27,10 @@ pub struct Ctx {
     pub registries: Arc<Registries>,
     /// Parallel blob transfers and layer analyses.
     pub jobs: usize,
+    /// `--referrers all|none`: whether what refers to an image travels with it.
+    pub referrers: bool,
+    /// `--verify-key`: images are pushed only with a cosign signature by one of these.
+    pub verify_keys: Option<Arc<crate::oci::cosign::TrustedKeys>>,
     /// Blobs being fetched and ingested right now: a second task wanting the same blob
     /// waits for the first instead of downloading it again.
     inflight: Arc<std::sync::Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
@@ -37,8 +42,22 @@ impl Ctx {
             store,
             registries,
             jobs,
+            referrers: true,
+            verify_keys: None,
             inflight: Arc::default(),
         }
+    }
+
+    /// The same context pushing only images signed by one of `keys` (none: no check).
+    pub fn with_verify_keys(mut self, keys: crate::oci::cosign::TrustedKeys) -> Ctx {
+        self.verify_keys = (!keys.is_empty()).then(|| Arc::new(keys));
+        self
+    }
+
+    /// The same context with referrers carried (`all`) or left behind (`none`).
+    pub fn with_referrers(mut self, on: bool) -> Ctx {
+        self.referrers = on;
+        self
     }
 
     fn blob_lock(&self, d: &Digest) -> Arc<tokio::sync::Mutex<()>> {
@@ -97,6 +116,10 @@ pub struct PullOptions {
     /// and that the destination already has). An image pulled without some of its layers
     /// is incomplete: its documents are stored, its image record is not.
     pub skip_layers: Arc<HashSet<Digest>>,
+    /// Also pull what refers to the image (signatures, attestations, SBOMs, OCI 1.1
+    /// referrers), each recorded as an image of its own (`oci::referrers`). On unless the
+    /// pull only feeds a delta base; `--referrers none` turns it off for a whole command.
+    pub referrers: bool,
 }
 
 impl PullOptions {
@@ -106,6 +129,7 @@ impl PullOptions {
             analysis,
             base_only_blobs: Arc::default(),
             skip_layers: Arc::default(),
+            referrers: analysis == Analysis::Full,
         }
     }
 
@@ -133,6 +157,27 @@ pub struct PulledImage {
     pub bytes_downloaded: u64,
     /// Set when `--platform` picked one manifest out of an index.
     pub platform_selected_from: Option<Digest>,
+    /// What refers to the image, pulled with it and recorded as images of their own.
+    pub attached: Vec<AttachedImage>,
+}
+
+/// A signature, attestation, SBOM or other referrer pulled with its image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachedImage {
+    pub name: String,
+    pub digest: Digest,
+    pub subject: Digest,
+    pub kind: Kind,
+    pub artifact_type: String,
+    /// Manifest and blobs, as the source holds them.
+    pub bytes: u64,
+}
+
+impl PulledImage {
+    /// The image's own name, then those of what is attached to it.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.name).chain(self.attached.iter().map(|a| &a.name))
+    }
 }
 
 /// The name an image is recorded under in the store.
@@ -162,12 +207,25 @@ struct Fetched {
     docs: Vec<(Digest, Doc)>,
     /// Blobs (configs, layers) by digest with their descriptor.
     blobs: BTreeMap<Digest, Descriptor>,
+    /// Which of `blobs` are configs (kept as documents when small and JSON); layers of any
+    /// media type are ingested, even JSON ones (signatures, SBOMs).
+    configs: HashSet<Digest>,
     target: (Digest, String),
     selected_from: Option<Digest>,
     manifests: usize,
 }
 
+/// Pull one image and, unless turned off, what refers to it.
 pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<PulledImage> {
+    let (mut report, manifests) = pull_one(ctx, r, opts).await?;
+    if opts.referrers && ctx.referrers && report.layers_skipped == 0 {
+        report.attached = pull_attached(ctx, r, manifests, opts).await?;
+    }
+    Ok(report)
+}
+
+/// Pull one image; also returns the digests of its manifests (top and children).
+async fn pull_one(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<(PulledImage, Vec<Digest>)> {
     let source = Source::open(r, &ctx.registries)?;
     let name = image_name(r);
     tracing::info!("pulling {name}");
@@ -183,11 +241,13 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
         layers_skipped: 0,
         bytes_downloaded: 0,
         platform_selected_from: fetched.selected_from,
+        attached: Vec::new(),
     };
+    let manifests: Vec<Digest> = fetched.docs.iter().map(|(d, _)| *d).collect();
     let mut configs = Vec::new();
     let mut layers = Vec::new();
     for (d, desc) in &fetched.blobs {
-        if desc.size <= MAX_DOC_BLOB && is_config_like(&desc.media_type) {
+        if fetched.configs.contains(d) && desc.size <= MAX_DOC_BLOB && is_config_like(&desc.media_type) {
             configs.push((*d, desc.clone()));
         } else {
             layers.push((*d, desc.clone()));
@@ -266,7 +326,226 @@ pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<P
         report.layers_already_stored,
         output::human_bytes(report.bytes_downloaded)
     );
-    Ok(report)
+    Ok((report, manifests))
+}
+
+/// Find and pull what refers to the manifests `subjects` of the image `r` (and, to
+/// `referrers::MAX_DEPTH` levels, what refers to those), at most
+/// `referrers::MAX_PER_IMAGE` of them.
+async fn pull_attached(
+    ctx: &Ctx,
+    r: &ImageRef,
+    subjects: Vec<Digest>,
+    opts: &PullOptions,
+) -> Result<Vec<AttachedImage>> {
+    let source = Source::open(r, &ctx.registries)?;
+    let Some(mut finder) = Finder::open(&source, r).await else {
+        return Ok(Vec::new());
+    };
+    let plain = PullOptions {
+        referrers: false,
+        platform: None,
+        ..opts.clone()
+    };
+    let mut seen: HashSet<Digest> = subjects.iter().copied().collect();
+    let mut frontier = subjects;
+    let mut out: Vec<AttachedImage> = Vec::new();
+    for _ in 0..referrers::MAX_DEPTH {
+        let mut next = Vec::new();
+        for subject in &frontier {
+            let found_all = finder.find(&source, subject).await.map_err(|e| {
+                Error::format(
+                    r.to_string(),
+                    format!(
+                        "looking up the signatures and other referrers of {subject}: {e}; --referrers none moves the image without them"
+                    ),
+                )
+            })?;
+            for found in found_all {
+                if out.len() >= referrers::MAX_PER_IMAGE {
+                    tracing::warn!(
+                        "{r}: more than {} attached manifests; the rest stay behind",
+                        referrers::MAX_PER_IMAGE
+                    );
+                    return Ok(out);
+                }
+                if found.digest.is_some_and(|d| seen.contains(&d)) {
+                    continue;
+                }
+                let (pulled, manifests) = pull_one(ctx, &found.reference, &plain).await?;
+                if !seen.insert(pulled.digest) {
+                    continue;
+                }
+                let Some(doc) = ctx.store.doc(&pulled.digest)? else {
+                    continue;
+                };
+                let Some(a) = referrers::attached(&pulled.name, &doc.data) else {
+                    tracing::warn!(
+                        "{}: listed as referring to {subject}, but names no subject; not kept as attached",
+                        pulled.name
+                    );
+                    continue;
+                };
+                tracing::info!(
+                    "{r}: pulled {} {} ({})",
+                    a.kind.plural().trim_end_matches('s'),
+                    pulled.name,
+                    a.artifact_type
+                );
+                next.extend(manifests);
+                out.push(AttachedImage {
+                    name: pulled.name,
+                    digest: pulled.digest,
+                    subject: a.subject,
+                    kind: a.kind,
+                    artifact_type: a.artifact_type,
+                    bytes: referrers::manifest_and_blob_bytes(&doc.data, &doc.media_type),
+                });
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    Ok(out)
+}
+
+/// A referrer found at a source, as a reference to pull it by.
+struct FoundReferrer {
+    reference: ImageRef,
+    digest: Option<Digest>,
+}
+
+/// Looks up what refers to a manifest at one source: the registry's referrers API or
+/// tag-schema index plus cosign's tags (from one tag list), or a layout's index.json.
+enum Finder {
+    Registry {
+        image: RegistryRef,
+        tags: HashSet<String>,
+    },
+    Layout {
+        dir: PathBuf,
+        entries: Vec<LayoutEntryInfo>,
+    },
+}
+
+struct LayoutEntryInfo {
+    digest: Digest,
+    name: Option<String>,
+}
+
+impl Finder {
+    async fn open(source: &Source, r: &ImageRef) -> Option<Finder> {
+        match (source, r) {
+            (Source::Registry { registries, image }, _) => {
+                let tags = match registries.tags(image).await {
+                    Ok(t) => t.into_iter().filter(|t| referrers::is_referrer_tag(t)).collect(),
+                    Err(e) => {
+                        tracing::warn!("{image}: listing tags for cosign's signature tags failed: {e}");
+                        HashSet::new()
+                    }
+                };
+                Some(Finder::Registry {
+                    image: RegistryRef {
+                        tag: None,
+                        digest: None,
+                        ..image.clone()
+                    },
+                    tags,
+                })
+            }
+            (Source::Layout { layout, .. }, ImageRef::OciLayout { dir, .. }) => {
+                let entries = layout
+                    .entries()
+                    .ok()?
+                    .into_iter()
+                    .map(|e| LayoutEntryInfo {
+                        digest: e.0,
+                        name: e.1,
+                    })
+                    .collect();
+                Some(Finder::Layout {
+                    dir: dir.clone(),
+                    entries,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    async fn find(&mut self, source: &Source, subject: &Digest) -> Result<Vec<FoundReferrer>> {
+        let mut out = Vec::new();
+        match self {
+            Finder::Registry { image, tags } => {
+                let Source::Registry { registries, .. } = source else {
+                    return Ok(out);
+                };
+                for tag in referrers::cosign_tags(subject) {
+                    if tags.contains(&tag) {
+                        out.push(FoundReferrer {
+                            reference: ImageRef::Registry(RegistryRef {
+                                tag: Some(tag),
+                                ..image.clone()
+                            }),
+                            digest: None,
+                        });
+                    }
+                }
+                for d in registries.referrers(image, subject).await? {
+                    let digest = d.digest()?;
+                    out.push(FoundReferrer {
+                        reference: ImageRef::Registry(RegistryRef {
+                            digest: Some(digest),
+                            ..image.clone()
+                        }),
+                        digest: Some(digest),
+                    });
+                }
+            }
+            Finder::Layout { dir, entries } => {
+                let Source::Layout { layout, .. } = source else {
+                    return Ok(out);
+                };
+                let by_digest = |d: Digest| FoundReferrer {
+                    reference: ImageRef::OciLayout {
+                        dir: dir.clone(),
+                        reference: Some(d.to_string()),
+                    },
+                    digest: Some(d),
+                };
+                let cosign: Vec<String> = referrers::cosign_tags(subject).collect();
+                let schema = referrers::tag_schema_tag(subject);
+                for e in entries.iter() {
+                    match &e.name {
+                        Some(n) if cosign.contains(n) => out.push(FoundReferrer {
+                            reference: ImageRef::OciLayout {
+                                dir: dir.clone(),
+                                reference: Some(n.clone()),
+                            },
+                            digest: Some(e.digest),
+                        }),
+                        Some(n) if *n == schema => {
+                            let bytes = layout.read_blob(&e.digest)?;
+                            if let Parsed::Index { manifests, .. } = manifest::parse(&bytes, None)? {
+                                for m in manifests {
+                                    out.push(by_digest(m.digest()?));
+                                }
+                            }
+                        }
+                        Some(_) => {}
+                        None => {
+                            let bytes = layout.read_blob(&e.digest)?;
+                            if referrers::subject_of(&bytes) == Some(*subject) {
+                                out.push(by_digest(e.digest));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Configs and other small JSON blobs are kept as documents.
@@ -314,6 +593,7 @@ async fn fetch_manifests(source: &Source, name: &str, opts: &PullOptions) -> Res
     let mut f = Fetched {
         docs: Vec::new(),
         blobs: BTreeMap::new(),
+        configs: HashSet::new(),
         target: (top.digest, parsed.media_type().to_string()),
         selected_from: None,
         manifests: 0,
@@ -385,6 +665,7 @@ fn add_manifest<'a>(
             }
             Parsed::Manifest { config, layers, .. } => {
                 f.blobs.insert(config.digest()?, config.clone());
+                f.configs.insert(config.digest()?);
                 for l in layers {
                     f.blobs.insert(l.digest()?, l.clone());
                 }

@@ -84,6 +84,15 @@ fn collect_parts(store: &Store, top: &Digest) -> Result<ImageParts> {
     collect_parts_with(&lookup, top)
 }
 
+/// The manifests (the top one and, for an index, its children) of a stored image.
+pub fn manifest_digests(store: &Store, top: &Digest) -> Result<HashSet<Digest>> {
+    Ok(collect_parts(store, top)?
+        .manifests
+        .into_iter()
+        .map(|(d, _, _)| d)
+        .collect())
+}
+
 /// The blobs (configs and layers) of the image whose top manifest is `top`, its manifests
 /// found by `lookup` (a bundle's documents, before they are stored).
 pub fn image_blobs(lookup: &dyn Fn(&Digest) -> Result<Doc>, top: &Digest) -> Result<HashSet<Digest>> {

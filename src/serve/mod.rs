@@ -44,7 +44,7 @@ use crate::ops::artifact::{self, Found, Labels, Place};
 use crate::ops::export::Since;
 use crate::ops::inventory::Inventory;
 use crate::ops::make_bundle::{self, BundleOptions};
-use crate::ops::pull::{self, Ctx, PullOptions};
+use crate::ops::pull::{Ctx, PullOptions};
 use crate::ops::push::{self, MountHints};
 use crate::ops::{gc, import};
 
@@ -493,12 +493,8 @@ async fn refresh_offer(state: &AppState) -> Result<Vec<String>> {
             .collect(),
         None => catalog_refs(state).await?,
     };
-    let opts = PullOptions::new(None, Analysis::Full);
-    let mut names = Vec::new();
-    for r in &refs {
-        names.push(pull::pull_image(&state.ctx, r, &opts).await?.name);
-    }
-    Ok(names)
+    // Each image with its signatures and other referrers.
+    crate::ops::diff::pull_set_with(&state.ctx, &refs, PullOptions::new(None, Analysis::Full)).await
 }
 
 async fn catalog_refs(state: &AppState) -> Result<Vec<ImageRef>> {
@@ -520,7 +516,11 @@ async fn catalog_refs(state: &AppState) -> Result<Vec<ImageRef>> {
             tag: None,
             digest: None,
         };
+        // cosign's tags and tag-schema indexes come with the images they are about.
         for tag in state.ctx.registries.tags(&r).await? {
+            if crate::oci::referrers::is_referrer_tag(&tag) {
+                continue;
+            }
             out.push(ImageRef::Registry(RegistryRef {
                 tag: Some(tag),
                 ..r.clone()
@@ -1180,16 +1180,19 @@ async fn push_imported(
     let transferred = incoming.transferred;
     state.set_phase("pushing", transferred);
     let hints = MountHints::default();
-    let mut pushed = Vec::new();
-    for name in &report.images {
-        let image = push::destination_for(name, &state.config.registry)?;
-        let sink = Sink::Registry {
+    // Each image, then its signatures and other referrers beside it.
+    let place = |name: &str| -> Result<Sink> {
+        Ok(Sink::Registry {
             registries: state.ctx.registries.clone(),
-            image,
-        };
-        let r = push::push_image(&state.ctx, name, &sink, &hints).await?;
-        pushed.push(serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}));
-    }
+            image: push::destination_for(name, &state.config.registry)?,
+        })
+    };
+    let pushed: Vec<serde_json::Value> =
+        crate::ops::push_attached::push_all(&state.ctx, &report.images, &place, &hints)
+            .await?
+            .into_iter()
+            .map(|r| serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}))
+            .collect();
     remove_incoming(&incoming);
     Ok(serde_json::json!({
         "images_synced": pushed.len(),

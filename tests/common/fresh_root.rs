@@ -34,7 +34,7 @@ fn mirror() -> String {
     }
     text.split_whitespace()
         .find(|w| w.starts_with("http") && w.trim_end_matches('/').ends_with("/debian"))
-        .unwrap_or("http://deb.debian.org/debian")
+        .expect("no Debian archive in this machine's apt sources (/etc/apt/sources.list[.d])")
         .to_string()
 }
 

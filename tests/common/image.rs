@@ -167,6 +167,22 @@ pub fn layout_digest(dir: &Path, reference: &str) -> String {
         .to_string()
 }
 
+/// Every name (`org.opencontainers.image.ref.name`) in a layout's `index.json`.
+pub fn layout_names(dir: &Path) -> Vec<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            e["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// A tar layer of `n` text-like files plus one big binary-ish file.
 pub fn sample_tar(seed: u64, files: usize, big: usize) -> Vec<u8> {
     let mut owned: Vec<(String, Vec<u8>)> = Vec::new();

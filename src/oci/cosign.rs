@@ -1,0 +1,389 @@
+//! Checking cosign signatures with public keys (`--verify-key`), offline, with the OpenSSL
+//! booster already links. Two layouts carry a signature over an image's manifest digest:
+//! - legacy: the tag `sha256-<hex>.sig`, an image whose layers are simplesigning payloads
+//!   (`application/vnd.dev.cosign.simplesigning.v1+json`), each signed in its layer
+//!   annotation `dev.cosignproject.cosign/signature` (base64);
+//! - sigstore bundle (cosign 3's default): an OCI 1.1 referrer whose layer is a sigstore
+//!   bundle holding a DSSE envelope over an in-toto statement with predicate type
+//!   `https://sigstore.dev/cosign/sign/v1` and the image's digest as subject.
+//!
+//! Only the signature and the payload's image digest are checked: no transparency log, no
+//! certificate chain (key-based signing needs neither); store-format.md section 8 says so.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::sign::Verifier;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::id::Digest;
+
+pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const SIMPLESIGNING_TYPE: &str = "cosign container image signature";
+pub const SIGSTORE_BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// A signature payload or bundle larger than this is not one.
+pub const MAX_PAYLOAD: u64 = 1 << 20;
+
+/// Public keys a signature must be made by (PEM `PUBLIC KEY`: ECDSA P-256, Ed25519, RSA).
+pub struct TrustedKeys {
+    keys: Vec<(PathBuf, PKey<Public>)>,
+}
+
+impl TrustedKeys {
+    pub fn load(paths: &[PathBuf]) -> Result<TrustedKeys> {
+        let mut keys = Vec::new();
+        for p in paths {
+            keys.push((p.clone(), read_key(p)?));
+        }
+        Ok(TrustedKeys { keys })
+    }
+
+    pub fn from_pem(name: &str, pem: &[u8]) -> Result<TrustedKeys> {
+        let key = parse_key(Path::new(name), pem)?;
+        Ok(TrustedKeys {
+            keys: vec![(PathBuf::from(name), key)],
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key files, for messages.
+    pub fn describe(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key (its file) that made `sig` over `message`, if any did.
+    fn signer(&self, message: &[u8], sig: &[u8]) -> Option<&Path> {
+        self.keys
+            .iter()
+            .find(|(_, k)| verifies(k, message, sig))
+            .map(|(p, _)| p.as_path())
+    }
+}
+
+fn read_key(path: &Path) -> Result<PKey<Public>> {
+    let pem = std::fs::read(path).map_err(|e| Error::io(format!("reading key {}", path.display()), e))?;
+    parse_key(path, &pem)
+}
+
+fn parse_key(path: &Path, pem: &[u8]) -> Result<PKey<Public>> {
+    let key = PKey::public_key_from_pem(pem).map_err(|e| {
+        Error::Usage(format!(
+            "--verify-key {}: not a PEM public key ({e}); give the .pub file `cosign generate-key-pair` wrote",
+            path.display()
+        ))
+    })?;
+    match key.id() {
+        Id::EC | Id::ED25519 | Id::RSA => Ok(key),
+        other => Err(Error::Usage(format!(
+            "--verify-key {}: key type {other:?} is not supported (ECDSA P-256, Ed25519, RSA)",
+            path.display()
+        ))),
+    }
+}
+
+/// ECDSA and RSA (PKCS#1 v1.5) over SHA-256 as cosign signs; Ed25519 over the message.
+fn verifies(key: &PKey<Public>, message: &[u8], sig: &[u8]) -> bool {
+    let ok = match key.id() {
+        Id::ED25519 => Verifier::new_without_digest(key).and_then(|mut v| v.verify_oneshot(sig, message)),
+        _ => Verifier::new(MessageDigest::sha256(), key).and_then(|mut v| {
+            v.update(message)?;
+            v.verify(sig)
+        }),
+    };
+    ok.unwrap_or(false)
+}
+
+/// What one attached manifest says about the image, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A signature over the image's digest by this key.
+    Signed { key: PathBuf, layout: &'static str },
+    /// A signature that did not check out, and why.
+    Rejected(String),
+    /// Not a cosign signature (an attestation, an SBOM, …).
+    NotASignature,
+}
+
+#[derive(Deserialize)]
+struct ManifestLayers {
+    #[serde(default)]
+    layers: Vec<LayerDesc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerDesc {
+    #[serde(default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// Check one attached manifest of the image `subject`: its signature layers are read by
+/// `blob` (bytes checked against their digest by the caller).
+pub fn check(
+    keys: &TrustedKeys,
+    subject: &Digest,
+    manifest: &[u8],
+    blob: &mut dyn FnMut(&Digest) -> Result<Vec<u8>>,
+) -> Result<Vec<Finding>> {
+    let m: ManifestLayers = serde_json::from_slice(manifest).unwrap_or(ManifestLayers { layers: Vec::new() });
+    let mut out = Vec::new();
+    for l in &m.layers {
+        let legacy = l.media_type == SIMPLESIGNING;
+        let bundle = l.media_type.starts_with(SIGSTORE_BUNDLE_PREFIX);
+        if !legacy && !bundle {
+            out.push(Finding::NotASignature);
+            continue;
+        }
+        if l.size > MAX_PAYLOAD {
+            out.push(Finding::Rejected(format!(
+                "signature layer {} is {} bytes",
+                l.digest, l.size
+            )));
+            continue;
+        }
+        let d: Digest = l
+            .digest
+            .parse()
+            .map_err(|e: crate::id::DigestParseError| Error::format("signature layer", e.to_string()))?;
+        let bytes = blob(&d)?;
+        out.push(if legacy {
+            check_simplesigning(keys, subject, &bytes, l.annotations.get(SIGNATURE_ANNOTATION))
+        } else {
+            check_sigstore_bundle(keys, subject, &bytes)
+        });
+    }
+    Ok(out)
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
+}
+
+/// A legacy signature: `sig` (base64) over the simplesigning payload, which must name
+/// `subject` as the image.
+pub fn check_simplesigning(
+    keys: &TrustedKeys,
+    subject: &Digest,
+    payload: &[u8],
+    sig: Option<&String>,
+) -> Finding {
+    let Some(sig) = sig.and_then(|s| b64(s)) else {
+        return Finding::Rejected("a .sig layer without its signature annotation".into());
+    };
+    let Some(key) = keys.signer(payload, &sig) else {
+        return Finding::Rejected("a .sig signature made by none of the keys, or over altered bytes".into());
+    };
+    let v: serde_json::Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(e) => return Finding::Rejected(format!("a .sig payload that is not JSON: {e}")),
+    };
+    let critical = &v["critical"];
+    if critical["type"].as_str() != Some(SIMPLESIGNING_TYPE) {
+        return Finding::Rejected(format!("a .sig payload of type {}", critical["type"]));
+    }
+    match critical["image"]["docker-manifest-digest"].as_str() {
+        Some(d) if d == subject.to_string() => Finding::Signed {
+            key: key.to_path_buf(),
+            layout: "legacy .sig",
+        },
+        other => Finding::Rejected(format!(
+            "a .sig signature over {} rather than {subject}",
+            other.unwrap_or("no digest")
+        )),
+    }
+}
+
+/// A sigstore bundle: its DSSE envelope's signature over the PAE of its payload, an
+/// in-toto statement of cosign's sign predicate whose subject is `subject`.
+pub fn check_sigstore_bundle(keys: &TrustedKeys, subject: &Digest, bundle: &[u8]) -> Finding {
+    let v: serde_json::Value = match serde_json::from_slice(bundle) {
+        Ok(v) => v,
+        Err(e) => return Finding::Rejected(format!("a sigstore bundle that is not JSON: {e}")),
+    };
+    let env = &v["dsseEnvelope"];
+    if env.is_null() {
+        return Finding::Rejected(
+            "a sigstore bundle without a DSSE envelope (message signatures are not checked)".into(),
+        );
+    }
+    let (Some(payload_type), Some(payload)) =
+        (env["payloadType"].as_str(), env["payload"].as_str().and_then(b64))
+    else {
+        return Finding::Rejected("a DSSE envelope without its payload".into());
+    };
+    let pae = dsse_pae(payload_type, &payload);
+    let signer = env["signatures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["sig"].as_str().and_then(b64))
+        .find_map(|sig| keys.signer(&pae, &sig));
+    let Some(key) = signer else {
+        return Finding::Rejected(
+            "a sigstore bundle signed by none of the keys, or over altered bytes".into(),
+        );
+    };
+    let statement: serde_json::Value = match serde_json::from_slice(&payload) {
+        Ok(s) => s,
+        Err(e) => return Finding::Rejected(format!("a DSSE payload that is not JSON: {e}")),
+    };
+    if statement["predicateType"].as_str() != Some(SIGN_PREDICATE) {
+        return Finding::NotASignature;
+    }
+    let names_subject = statement["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["digest"]["sha256"].as_str() == Some(subject.hex().as_str()));
+    if names_subject {
+        Finding::Signed {
+            key: key.to_path_buf(),
+            layout: "sigstore bundle",
+        }
+    } else {
+        Finding::Rejected(format!(
+            "a sigstore bundle signature over another image than {subject}"
+        ))
+    }
+}
+
+/// DSSE's pre-authentication encoding: what a DSSE signature is over.
+pub fn dsse_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden/cosign")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn keys() -> TrustedKeys {
+        TrustedKeys::from_pem("cosign.pub", &golden("cosign.pub")).unwrap()
+    }
+
+    fn image() -> Digest {
+        Digest::of(&golden("image-manifest.json"))
+    }
+
+    fn layers(manifest: &str, payload: &str) -> (Vec<u8>, Vec<u8>) {
+        (golden(manifest), golden(payload))
+    }
+
+    fn run(keys: &TrustedKeys, subject: &Digest, manifest: &[u8], payload: &[u8]) -> Vec<Finding> {
+        let payload = payload.to_vec();
+        check(keys, subject, manifest, &mut |_| Ok(payload.clone())).unwrap()
+    }
+
+    /// Real cosign 3.1.1 output (tests/golden/cosign, made by tests/fixtures/sign-image.sh).
+    #[test]
+    fn real_cosign_signatures_verify_in_both_layouts() {
+        for (m, p, layout) in [
+            (
+                "legacy-sig-manifest.json",
+                "legacy-sig-payload.json",
+                "legacy .sig",
+            ),
+            (
+                "bundle-sig-manifest.json",
+                "bundle-sig-layer.json",
+                "sigstore bundle",
+            ),
+        ] {
+            let (manifest, payload) = layers(m, p);
+            assert_eq!(
+                run(&keys(), &image(), &manifest, &payload),
+                [Finding::Signed {
+                    key: "cosign.pub".into(),
+                    layout
+                }],
+                "{m}"
+            );
+        }
+        // An attestation is not a signature, though made by the same key.
+        let (manifest, payload) = layers("bundle-att-manifest.json", "bundle-att-layer.json");
+        assert_eq!(
+            run(&keys(), &image(), &manifest, &payload),
+            [Finding::NotASignature]
+        );
+    }
+
+    #[test]
+    fn tampered_payloads_other_images_and_other_keys_are_refused() {
+        let other_key = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let pem = PKey::from_ec_key(other_key).unwrap().public_key_to_pem().unwrap();
+        let stranger = TrustedKeys::from_pem("other.pub", &pem).unwrap();
+        for (m, p) in [
+            ("legacy-sig-manifest.json", "legacy-sig-payload.json"),
+            ("bundle-sig-manifest.json", "bundle-sig-layer.json"),
+        ] {
+            let (manifest, payload) = layers(m, p);
+            assert!(matches!(
+                run(&stranger, &image(), &manifest, &payload)[0],
+                Finding::Rejected(_)
+            ));
+            assert!(matches!(
+                run(&keys(), &Digest::of(b"another image"), &manifest, &payload)[0],
+                Finding::Rejected(_)
+            ));
+            // One byte of the signed payload changed (the image digest it names).
+            let text = String::from_utf8(payload.clone()).unwrap();
+            let tampered = if m.starts_with("legacy") {
+                text.replacen("sha256:c", "sha256:d", 1).into_bytes()
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let inner =
+                    String::from_utf8(b64(v["dsseEnvelope"]["payload"].as_str().unwrap()).unwrap()).unwrap();
+                let altered = base64::engine::general_purpose::STANDARD.encode(inner.replacen(
+                    "\"sha256\":\"c",
+                    "\"sha256\":\"d",
+                    1,
+                ));
+                text.replace(v["dsseEnvelope"]["payload"].as_str().unwrap(), &altered)
+                    .into_bytes()
+            };
+            assert_ne!(tampered, payload);
+            assert!(
+                matches!(
+                    run(&keys(), &image(), &manifest, &tampered)[0],
+                    Finding::Rejected(_)
+                ),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(dsse_pae("t", b"ab"), b"DSSEv1 1 t 2 ab");
+    }
+}

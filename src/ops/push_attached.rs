@@ -1,0 +1,401 @@
+//! Pushing what refers to an image (signatures, attestations, SBOMs, OCI 1.1 referrers)
+//! after the image, in the destination's dialect, never clobbering what it holds:
+//! - a referrer by digest, with its `subject`; where the registry does not list it
+//!   afterwards (no referrers API), it is merged into the subject's tag-schema index;
+//! - cosign's tags: where the destination's tag names other signatures, the union of both
+//!   layer lists is pushed, as `cosign sign` does when it appends a signature.
+
+use std::collections::HashSet;
+
+use super::pull::Ctx;
+use super::push::{self, MountHints, PushReport};
+use crate::error::{Error, Result};
+use crate::id::Digest;
+use crate::oci::cosign::{self, Finding};
+use crate::oci::manifest;
+use crate::oci::reference::RegistryRef;
+use crate::oci::referrers::{self, Attached, Link};
+use crate::oci::source::Sink;
+use crate::store::ImageRecord;
+
+/// A stored or bundled image that may be attached to another: name, top record, and its
+/// top manifest's bytes.
+pub struct Candidate {
+    pub name: String,
+    pub record: ImageRecord,
+    pub manifest: Vec<u8>,
+}
+
+/// Every image the store records, as candidates for [`push_attached`].
+pub fn stored_candidates(ctx: &Ctx) -> Result<Vec<Candidate>> {
+    candidates_of(ctx, ctx.store.images()?)
+}
+
+/// The images `records` (names and top records, from the store or a bundle's meta) whose
+/// top manifests the store holds.
+pub fn candidates_of(ctx: &Ctx, records: Vec<(String, ImageRecord)>) -> Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for (name, record) in records {
+        if let Some(doc) = ctx.store.doc(&record.digest)? {
+            out.push(Candidate {
+                name,
+                record,
+                manifest: doc.data,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a candidate is attached to another image.
+pub fn is_attached(c: &Candidate) -> bool {
+    referrers::attached(&c.name, &c.manifest).is_some()
+}
+
+/// Push, after the image whose manifests are `subjects` went to `sink`, every candidate
+/// attached to it (and to those, to `referrers::MAX_DEPTH`). Returns the reports and the
+/// names pushed.
+pub async fn push_attached(
+    ctx: &Ctx,
+    candidates: &[Candidate],
+    subjects: &HashSet<Digest>,
+    sink: &Sink,
+    hints: &MountHints,
+) -> Result<Vec<(String, PushReport)>> {
+    let listed: Vec<(String, Digest, Vec<u8>)> = candidates
+        .iter()
+        .map(|c| (c.name.clone(), c.record.digest, c.manifest.clone()))
+        .collect();
+    let mut out = Vec::new();
+    for (name, _, a) in referrers::attached_to(&listed, subjects) {
+        let c = candidates.iter().find(|c| c.name == name).expect("listed above");
+        let target = sink_beside(sink, &a.link, &c.record.digest);
+        let report = push_one(ctx, c, &a, &target, hints).await?;
+        out.push((name, report));
+    }
+    Ok(out)
+}
+
+/// The sink for an attached manifest next to its subject's sink: the same repository (or
+/// layout), under cosign's tag or by digest.
+pub fn sink_beside(subject_sink: &Sink, link: &Link, digest: &Digest) -> Sink {
+    let (tag, digest) = match link {
+        Link::CosignTag(t) => (Some(t.clone()), None),
+        Link::Subject => (None, Some(*digest)),
+    };
+    match subject_sink {
+        Sink::Registry { registries, image } => Sink::Registry {
+            registries: registries.clone(),
+            image: RegistryRef {
+                tag,
+                digest,
+                ..image.clone()
+            },
+        },
+        Sink::Layout { layout, .. } => Sink::Layout {
+            layout: layout.clone(),
+            reference: tag,
+        },
+    }
+}
+
+/// Push one attached manifest to `sink` (already placed beside its subject).
+pub async fn push_one(
+    ctx: &Ctx,
+    c: &Candidate,
+    a: &Attached,
+    sink: &Sink,
+    hints: &MountHints,
+) -> Result<PushReport> {
+    match (sink, &a.link) {
+        (Sink::Registry { registries, image }, Link::CosignTag(tag)) => {
+            let existing = registries.find_manifest_by_tag(image, tag).await?;
+            match existing {
+                Some(e) if e.digest != c.record.digest => {
+                    push_cosign_union(ctx, c, sink, registries, image, tag, &e.bytes, hints).await
+                }
+                _ => push::push_image_at(ctx, &c.name, &c.record, sink, hints).await,
+            }
+        }
+        (Sink::Registry { registries, image }, Link::Subject) => {
+            let report = push::push_image_at(ctx, &c.name, &c.record, sink, hints).await?;
+            ensure_listed(registries, image, a, c).await?;
+            Ok(report)
+        }
+        (Sink::Layout { .. }, _) => push::push_image_at(ctx, &c.name, &c.record, sink, hints).await,
+    }
+}
+
+/// Make sure the destination lists referrer `c` for its subject: a registry with the
+/// referrers API does so by itself; one without gets the referrer merged into the
+/// subject's tag-schema index, whatever that index already lists staying there.
+async fn ensure_listed(
+    registries: &crate::oci::registry::Registries,
+    repo: &RegistryRef,
+    a: &Attached,
+    c: &Candidate,
+) -> Result<()> {
+    let listed = registries.referrers(repo, &a.subject).await?;
+    if listed.iter().any(|d| d.digest == c.record.digest.to_string()) {
+        return Ok(());
+    }
+    let tag = referrers::tag_schema_tag(&a.subject);
+    let existing = registries.find_manifest_by_tag(repo, &tag).await?;
+    if let Some(e) = &existing
+        && !manifest::is_index(
+            &serde_json::from_slice::<serde_json::Value>(&e.bytes)
+                .ok()
+                .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+        )
+    {
+        return Err(Error::format(
+            format!("{}/{}:{tag}", repo.registry, repo.repository),
+            "the referrers tag names something other than an OCI index; booster will not overwrite it",
+        ));
+    }
+    let entry = referrers::index_entry(&c.record.digest, &c.record.media_type, &c.manifest);
+    if let Some(bytes) =
+        referrers::merge_into_tag_index(existing.as_ref().map(|e| e.bytes.as_slice()), entry)?
+    {
+        registries
+            .push_manifest(repo, &tag, &bytes, manifest::OCI_INDEX)
+            .await?;
+        tracing::info!(
+            "{}/{}: {} listed in the referrers tag {tag}",
+            repo.registry,
+            repo.repository,
+            c.record.digest.short()
+        );
+    }
+    Ok(())
+}
+
+/// The destination's cosign tag names other signatures than ours: push ours by digest
+/// (so that its layers are there), then the union under the tag — the destination's
+/// manifest with our layers appended and their digests added to its config's diff_ids,
+/// as cosign itself appends a signature.
+#[allow(clippy::too_many_arguments)]
+async fn push_cosign_union(
+    ctx: &Ctx,
+    c: &Candidate,
+    sink: &Sink,
+    registries: &crate::oci::registry::Registries,
+    image: &RegistryRef,
+    tag: &str,
+    theirs: &[u8],
+    hints: &MountHints,
+) -> Result<PushReport> {
+    let by_digest = Sink::Registry {
+        registries: match sink {
+            Sink::Registry { registries, .. } => registries.clone(),
+            Sink::Layout { .. } => unreachable!("registry sinks only"),
+        },
+        image: RegistryRef {
+            tag: None,
+            digest: Some(c.record.digest),
+            ..image.clone()
+        },
+    };
+    let report = push::push_image_at(ctx, &c.name, &c.record, &by_digest, hints).await?;
+    let what = format!("{}/{}:{tag}", image.registry, image.repository);
+    let bad = |e: String| Error::format(&what, e);
+    let mut union: serde_json::Value = serde_json::from_slice(theirs).map_err(|e| bad(e.to_string()))?;
+    let ours: serde_json::Value = serde_json::from_slice(&c.manifest).map_err(|e| bad(e.to_string()))?;
+    // Two signatures over one payload share the layer's digest and differ in their
+    // annotations: a layer is the same only when its whole descriptor is.
+    let have: Vec<serde_json::Value> = union["layers"].as_array().cloned().unwrap_or_default();
+    let added: Vec<serde_json::Value> = ours["layers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| !have.contains(l))
+        .collect();
+    if added.is_empty() {
+        return Ok(report);
+    }
+    // The config lists every layer's diff id (cosign's layers are not compressed).
+    let config_desc = union["config"].clone();
+    let config_digest: Digest = config_desc["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::id::DigestParseError| bad(e.to_string()))?;
+    let scratch = ctx
+        .store
+        .tmp_dir()?
+        .join(format!("union-{}.{}", config_digest.hex(), std::process::id()));
+    let pushed_config = async {
+        registries
+            .fetch_blob(
+                image,
+                &config_digest,
+                config_desc["size"].as_u64(),
+                &scratch,
+                &|_| {},
+            )
+            .await?;
+        let bytes =
+            std::fs::read(&scratch).map_err(|e| Error::io(format!("reading {}", scratch.display()), e))?;
+        let mut config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
+            ids.extend(added.iter().map(|l| l["digest"].clone()));
+        }
+        let new_config = serde_json::to_vec(&config).expect("json");
+        let d = Digest::of(&new_config);
+        std::fs::write(&scratch, &new_config)
+            .map_err(|e| Error::io(format!("writing {}", scratch.display()), e))?;
+        registries.push_blob_file(image, &d, &scratch, &|_| {}).await?;
+        Ok::<_, Error>((d, new_config.len()))
+    }
+    .await;
+    let _ = std::fs::remove_file(&scratch);
+    let (config_digest, config_size) = pushed_config?;
+    union["config"]["digest"] = serde_json::Value::String(config_digest.to_string());
+    union["config"]["size"] = serde_json::Value::from(config_size);
+    union["layers"]
+        .as_array_mut()
+        .ok_or_else(|| bad("its layers are not a list".into()))?
+        .extend(added.iter().cloned());
+    let bytes = serde_json::to_vec(&union).expect("json");
+    let media_type = union["mediaType"]
+        .as_str()
+        .unwrap_or(manifest::OCI_MANIFEST)
+        .to_string();
+    registries.push_manifest(image, tag, &bytes, &media_type).await?;
+    tracing::info!(
+        "{what}: held other signatures; pushed the union ({} layers added to {})",
+        added.len(),
+        have.len()
+    );
+    Ok(PushReport {
+        digest: Some(Digest::of(&bytes)),
+        ..report
+    })
+}
+
+/// `--verify-key`: refuse, before anything is pushed, if any of `images` (name, top
+/// manifest digest) carries no cosign signature over that digest by one of the keys.
+pub fn check_signed(ctx: &Ctx, images: &[(String, Digest)], candidates: &[Candidate]) -> Result<()> {
+    let Some(keys) = &ctx.verify_keys else {
+        return Ok(());
+    };
+    let mut refused = Vec::new();
+    for (name, top) in images {
+        let mut signed = None;
+        let mut doubts = Vec::new();
+        for c in candidates {
+            let Some(a) = referrers::attached(&c.name, &c.manifest) else {
+                continue;
+            };
+            if a.subject != *top {
+                continue;
+            }
+            let findings = cosign::check(keys, top, &c.manifest, &mut |d| small_blob(ctx, d))?;
+            for f in findings {
+                match f {
+                    Finding::Signed { key, layout } => signed = Some((key, layout)),
+                    Finding::Rejected(why) => doubts.push(why),
+                    Finding::NotASignature => {}
+                }
+            }
+        }
+        match signed {
+            Some((key, layout)) => tracing::info!(
+                "{name}: cosign signature ({layout}) by {} verified over {top}",
+                key.display()
+            ),
+            None if doubts.is_empty() => refused.push(format!("{name} ({top}) carries no cosign signature")),
+            None => refused.push(format!("{name} ({top}): {}", doubts.join("; "))),
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unverified {
+        keys: keys.describe(),
+        images: refused.join("; "),
+    })
+}
+
+/// A signature layer's bytes (a document, or rebuilt from the store and checked against
+/// its digest), refused past `cosign::MAX_PAYLOAD`.
+fn small_blob(ctx: &Ctx, d: &Digest) -> Result<Vec<u8>> {
+    if let Some(doc) = ctx.store.doc(d)? {
+        return Ok(doc.data);
+    }
+    let size = ctx
+        .store
+        .blob(d)?
+        .and_then(|b| ctx.store.recipe(&b.content).ok().flatten().map(|r| r.len))
+        .unwrap_or(0);
+    if size > cosign::MAX_PAYLOAD {
+        return Err(Error::format(
+            format!("signature layer {d}"),
+            format!("{size} bytes is not a signature"),
+        ));
+    }
+    let path = push::materialize_blocking(&ctx.store, d)?;
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e));
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+/// Push the images `names` from the store, each followed by what is attached to it; an
+/// attached image whose subject is not among `names` goes beside its own subject
+/// (placed by `sink_for` like any image).
+pub async fn push_all(
+    ctx: &Ctx,
+    names: &[String],
+    sink_for: &(dyn Fn(&str) -> Result<Sink> + Sync),
+    hints: &MountHints,
+) -> Result<Vec<PushReport>> {
+    let candidates = if ctx.referrers {
+        stored_candidates(ctx)?
+    } else {
+        Vec::new()
+    };
+    let attached_names: HashSet<&str> = candidates
+        .iter()
+        .filter(|c| is_attached(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    if ctx.verify_keys.is_some() {
+        let mut images = Vec::new();
+        for n in names.iter().filter(|n| !attached_names.contains(n.as_str())) {
+            if let Some(rec) = ctx.store.image(n)? {
+                images.push((n.clone(), rec.digest));
+            }
+        }
+        let all = stored_candidates(ctx)?;
+        check_signed(ctx, &images, &all)?;
+    }
+    let mut done: HashSet<String> = HashSet::new();
+    let mut reports = Vec::new();
+    for name in names.iter().filter(|n| !attached_names.contains(n.as_str())) {
+        let sink = sink_for(name)?;
+        let report = push::push_image(ctx, name, &sink, hints).await?;
+        let top = report.digest;
+        reports.push(report);
+        if let Some(top) = top.filter(|_| ctx.referrers) {
+            let subjects = push::manifest_digests(&ctx.store, &top)?;
+            for (n, r) in push_attached(ctx, &candidates, &subjects, &sink, hints).await? {
+                done.insert(n);
+                reports.push(r);
+            }
+        }
+    }
+    // Attached images named on their own (a signature added to an image the destination
+    // already has): beside their subject, wherever the names place it.
+    for name in names
+        .iter()
+        .filter(|n| attached_names.contains(n.as_str()) && !done.contains(*n))
+    {
+        let c = candidates.iter().find(|c| &c.name == name).expect("a candidate");
+        let a = referrers::attached(&c.name, &c.manifest).expect("attached");
+        let sink = sink_for(name)?;
+        reports.push(push_one(ctx, c, &a, &sink, hints).await?);
+    }
+    Ok(reports)
+}
