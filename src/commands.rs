@@ -225,15 +225,38 @@ fn cmd_copy(dir: &Path, args: &CopyArgs, json: bool) -> anyhow::Result<ExitCode>
 fn cmd_images(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(dir)?;
     let images = store.images()?;
+    // Signatures and other attached manifests say what they are attached to.
+    let mut rows = Vec::new();
+    for (n, r) in &images {
+        let attached = match store.doc(&r.digest)? {
+            Some(doc) => crate::oci::referrers::attached(n, &doc.data),
+            None => None,
+        };
+        rows.push((n, r, attached));
+    }
     if json {
-        let list: Vec<_> = images
+        let list: Vec<_> = rows
             .iter()
-            .map(|(n, r)| serde_json::json!({"name": n, "digest": r.digest, "media_type": r.media_type}))
+            .map(|(n, r, a)| {
+                serde_json::json!({
+                    "name": n, "digest": r.digest, "media_type": r.media_type,
+                    "attached_to": a.as_ref().map(|a| a.subject.to_string()),
+                    "kind": a.as_ref().map(|a| a.kind),
+                })
+            })
             .collect();
         print_json(&list);
     } else {
-        for (n, r) in &images {
-            crate::outln!("{n}  {}", r.digest);
+        for (n, r, a) in &rows {
+            match a {
+                Some(a) => crate::outln!(
+                    "{n}  {}  ({} of {})",
+                    r.digest,
+                    format!("{:?}", a.kind).to_lowercase(),
+                    a.subject.short()
+                ),
+                None => crate::outln!("{n}  {}", r.digest),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -123,7 +123,7 @@ pub enum Error {
     Usage(String),
 
     #[error(
-        "refusing to push: no cosign signature by {keys} verified for {images}; nothing was pushed (sign the image upstream with the matching key, or check --verify-key)"
+        "refusing to push: no cosign signature by {keys} verified for {images}; those images were not pushed (sign them upstream with the matching key, or check --verify-key)"
     )]
     Unverified { keys: String, images: String },
 

@@ -662,3 +662,103 @@ fn skopeo_inspect_fails(image: &str) -> bool {
         .status
         .success()
 }
+
+/// `booster serve` on loopback; killed and waited for when dropped.
+struct Service {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(store: &Path, registry: &str, token: &Path, args: &[&str]) -> Service {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(common::booster_bin())
+        .arg("--store")
+        .arg(store)
+        .args(["serve", "--registry", registry, "--listen", &addr, "--token-file"])
+        .arg(token)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(store.with_extension("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let service = Service { child, addr };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&service.addr).is_ok()
+            && common::http::http(&service.addr, "GET", "/healthz", None).0 == 200
+        {
+            return service;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("booster serve did not start on {}", service.addr);
+}
+
+/// A replica's `/sync` brings the signatures and referrers along (the primary offers its
+/// registry's catalog, cosign's tags left to their images), and a replica with
+/// `--verify-key` pushes the signed image and refuses the unsigned one, naming it.
+#[test]
+fn a_replica_sync_carries_signatures_and_checks_them() {
+    let t = tools();
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let guarded_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    push_versions(&primary_reg.addr, w);
+    let keys = w.join("keys");
+    let v2 = sign_all(&t, &primary_reg.addr, "test/app", "v2", &keys);
+    let token = w.join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+
+    let primary = serve(&w.join("primary-store"), &primary_reg.addr, &token, &[]);
+    let url = format!("http://{}", primary.addr);
+    let replica = serve(
+        &w.join("replica-store"),
+        &replica_reg.addr,
+        &token,
+        &["--primary", &url],
+    );
+    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    eprintln!(
+        "SYNC {body}\nPRIMARY {}\nREPLICA {}",
+        std::fs::read_to_string(w.join("primary-store.log")).unwrap(),
+        std::fs::read_to_string(w.join("replica-store.log")).unwrap()
+    );
+    assert_eq!(verify_all(&t, &replica_reg.addr, "test/app", &v2, &keys), 4);
+    let at_replica = tags(&t, w, &replica_reg.addr, "test/app");
+    assert!(at_replica.contains(&"v1".to_string()) && at_replica.contains(&"v2".to_string()));
+
+    let right = keys.join("cosign.pub").display().to_string();
+    let guarded = serve(
+        &w.join("guarded-store"),
+        &guarded_reg.addr,
+        &token,
+        &["--primary", &url, "--verify-key", &right],
+    );
+    let (code, body) = common::http::http(&guarded.addr, "POST", "/sync", Some("t0ken"));
+    assert_ne!(code, 200, "{body}");
+    assert!(body.contains("refusing to push"), "{body}");
+    assert!(
+        body.contains("test/app:v1") && body.contains("carries no cosign signature"),
+        "{body}"
+    );
+    assert!(!body.contains("test/app:v2"), "{body}");
+    assert!(skopeo_inspect_fails(&format!(
+        "docker://{}/test/app:v1",
+        guarded_reg.addr
+    )));
+    assert_eq!(verify_all(&t, &guarded_reg.addr, "test/app", &v2, &keys), 4);
+}

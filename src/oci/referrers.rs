@@ -146,6 +146,8 @@ struct ReferrerFields {
     config: Option<ConfigField>,
     #[serde(default)]
     layers: Vec<ConfigField>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,10 +206,17 @@ pub fn attached(name: &str, manifest: &[u8]) -> Option<Attached> {
         });
     }
     let subject: Digest = f.subject.as_ref()?.digest.parse().ok()?;
+    // cosign stores signatures and attestations alike as sigstore bundles; its annotation
+    // names the predicate, which tells them apart.
+    let kind = match f.annotations.get("dev.sigstore.bundle.predicateType") {
+        Some(p) if p == "https://sigstore.dev/cosign/sign/v1" => Kind::Signature,
+        Some(_) => Kind::Attestation,
+        None => Kind::of_artifact_type(&artifact_type),
+    };
     Some(Attached {
         subject,
         link: Link::Subject,
-        kind: Kind::of_artifact_type(&artifact_type),
+        kind,
         artifact_type,
     })
 }

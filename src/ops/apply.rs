@@ -221,10 +221,13 @@ pub async fn apply(
     } else {
         Vec::new()
     };
-    let images: Vec<(String, Digest)> = to_push.iter().map(|t| (t.name.clone(), t.top.digest)).collect();
-    push_attached::check_signed(ctx, &images, &attachable)?;
     let mut pushed = Vec::new();
+    let mut refused = Vec::new();
     for t in &to_push {
+        if let Some(why) = push_attached::refusal(ctx, &t.name, &t.top.digest, &attachable)? {
+            refused.push(why);
+            continue;
+        }
         let sink = Sink::Registry {
             registries: ctx.registries.clone(),
             image: t.dest.clone(),
@@ -237,6 +240,7 @@ pub async fn apply(
             }
         }
     }
+    push_attached::unverified(ctx, &refused)?;
     Ok(ApplyReport {
         base_pulled,
         base_layers_left_out,

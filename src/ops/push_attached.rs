@@ -275,48 +275,51 @@ async fn push_cosign_union(
     })
 }
 
-/// `--verify-key`: refuse, before anything is pushed, if any of `images` (name, top
-/// manifest digest) carries no cosign signature over that digest by one of the keys.
-pub fn check_signed(ctx: &Ctx, images: &[(String, Digest)], candidates: &[Candidate]) -> Result<()> {
+/// `--verify-key`: None when the image `name` (top manifest `top`) may be pushed (no keys
+/// given, or a cosign signature over `top` by one of them among `candidates`), else why
+/// not.
+pub fn refusal(ctx: &Ctx, name: &str, top: &Digest, candidates: &[Candidate]) -> Result<Option<String>> {
     let Some(keys) = &ctx.verify_keys else {
-        return Ok(());
+        return Ok(None);
     };
-    let mut refused = Vec::new();
-    for (name, top) in images {
-        let mut signed = None;
-        let mut doubts = Vec::new();
-        for c in candidates {
-            let Some(a) = referrers::attached(&c.name, &c.manifest) else {
-                continue;
-            };
-            if a.subject != *top {
-                continue;
-            }
-            let findings = cosign::check(keys, top, &c.manifest, &mut |d| small_blob(ctx, d))?;
-            for f in findings {
-                match f {
-                    Finding::Signed { key, layout } => signed = Some((key, layout)),
-                    Finding::Rejected(why) => doubts.push(why),
-                    Finding::NotASignature => {}
+    let mut doubts = Vec::new();
+    for c in candidates {
+        let Some(a) = referrers::attached(&c.name, &c.manifest) else {
+            continue;
+        };
+        if a.subject != *top {
+            continue;
+        }
+        for f in cosign::check(keys, top, &c.manifest, &mut |d| small_blob(ctx, d))? {
+            match f {
+                Finding::Signed { key, layout } => {
+                    tracing::info!(
+                        "{name}: cosign signature ({layout}) by {} verified over {top}",
+                        key.display()
+                    );
+                    return Ok(None);
                 }
+                Finding::Rejected(why) => doubts.push(why),
+                Finding::NotASignature => {}
             }
         }
-        match signed {
-            Some((key, layout)) => tracing::info!(
-                "{name}: cosign signature ({layout}) by {} verified over {top}",
-                key.display()
-            ),
-            None if doubts.is_empty() => refused.push(format!("{name} ({top}) carries no cosign signature")),
-            None => refused.push(format!("{name} ({top}): {}", doubts.join("; "))),
-        }
     }
-    if refused.is_empty() {
-        return Ok(());
+    Ok(Some(if doubts.is_empty() {
+        format!("{name} ({top}) carries no cosign signature")
+    } else {
+        format!("{name} ({top}): {}", doubts.join("; "))
+    }))
+}
+
+/// The error for the images `refused` (from [`refusal`]), once the others are pushed.
+pub fn unverified(ctx: &Ctx, refused: &[String]) -> Result<()> {
+    match (&ctx.verify_keys, refused.is_empty()) {
+        (Some(keys), false) => Err(Error::Unverified {
+            keys: keys.describe(),
+            images: refused.join("; "),
+        }),
+        _ => Ok(()),
     }
-    Err(Error::Unverified {
-        keys: keys.describe(),
-        images: refused.join("; "),
-    })
 }
 
 /// A signature layer's bytes (a document, or rebuilt from the store and checked against
@@ -361,19 +364,24 @@ pub async fn push_all(
         .filter(|c| is_attached(c))
         .map(|c| c.name.as_str())
         .collect();
-    if ctx.verify_keys.is_some() {
-        let mut images = Vec::new();
-        for n in names.iter().filter(|n| !attached_names.contains(n.as_str())) {
-            if let Some(rec) = ctx.store.image(n)? {
-                images.push((n.clone(), rec.digest));
-            }
-        }
-        let all = stored_candidates(ctx)?;
-        check_signed(ctx, &images, &all)?;
-    }
+    // With `--referrers none` the signatures stay behind, but the check still reads them.
+    let signatures = match (&ctx.verify_keys, ctx.referrers) {
+        (Some(_), false) => stored_candidates(ctx)?,
+        _ => Vec::new(),
+    };
+    let signatures = if ctx.referrers { &candidates } else { &signatures };
+    let mut refused = Vec::new();
+    let mut refused_tops = HashSet::new();
     let mut done: HashSet<String> = HashSet::new();
     let mut reports = Vec::new();
     for name in names.iter().filter(|n| !attached_names.contains(n.as_str())) {
+        if let Some(rec) = ctx.store.image(name)?
+            && let Some(why) = refusal(ctx, name, &rec.digest, signatures)?
+        {
+            refused.push(why);
+            refused_tops.insert(rec.digest);
+            continue;
+        }
         let sink = sink_for(name)?;
         let report = push::push_image(ctx, name, &sink, hints).await?;
         let top = report.digest;
@@ -394,8 +402,12 @@ pub async fn push_all(
     {
         let c = candidates.iter().find(|c| &c.name == name).expect("a candidate");
         let a = referrers::attached(&c.name, &c.manifest).expect("attached");
+        if refused_tops.contains(&a.subject) {
+            continue;
+        }
         let sink = sink_for(name)?;
         reports.push(push_one(ctx, c, &a, &sink, hints).await?);
     }
+    unverified(ctx, &refused)?;
     Ok(reports)
 }
