@@ -322,8 +322,9 @@ fn diff_apply_carries_signatures_and_keeps_the_mirrors_own() {
     assert_eq!(verify_all(&t, &dst.addr, "test/app", &v2, &keys), 5);
 }
 
-/// export/import to a site: everything arrives and verifies; a signature added upstream
-/// later travels alone in the next `export --since site.inv`, as a bundle artifact.
+/// export/import to a site: everything arrives and verifies, and `inspect` lists it; a
+/// signature added upstream later travels alone in the next `export --since site.inv`,
+/// as a bundle artifact in the site's registry.
 #[test]
 fn export_import_carries_a_later_signature_alone() {
     let t = tools();
@@ -348,6 +349,23 @@ fn export_import_carries_a_later_signature_alone() {
         7,
         "the image, four referrers, .sig and .att:\n{images}"
     );
+    let name = format!("{}/test/app:v2", src.addr);
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&booster(receiver.path(), &["--json", "inspect", &name]))).unwrap();
+    let kinds: Vec<&str> = info["attached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    // cosign: a bundle and a .sig signature, a bundle and a .att attestation; oras's SBOM;
+    // notation's signature.
+    assert_eq!(
+        (count("signature"), count("attestation"), count("sbom")),
+        (3, 2, 1),
+        "{info}"
+    );
 
     // A new signature upstream (sigstore bundle layout, another key).
     let key2 = w.join("key2");
@@ -355,16 +373,22 @@ fn export_import_carries_a_later_signature_alone() {
     let inv = w.join("site.inv").display().to_string();
     ok(&booster(receiver.path(), &["inventory", "-o", &inv]));
     let b2 = w.join("b2.bkp").display().to_string();
+    let artifact = format!("docker://{}/bundles/app:sig", site.addr);
     let out = ok(&booster(
         sender.path(),
-        &["--json", "export", "--since", &inv, &new, "-o", &b2],
+        &[
+            "--json", "export", "--since", &inv, &new, "-o", &b2, "--to", &artifact,
+        ],
     ));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let bytes = report["bundle"]["bundle_bytes"].as_u64().unwrap();
     eprintln!("bundle carrying one new signature: {bytes} bytes");
     assert!(bytes < 20_000, "{bytes} bytes: {out}");
     assert_eq!(report["bundle"]["attached"]["count"], 7, "{out}");
-    ok(&booster(receiver.path(), &["import", &b2, "--push", &site.addr]));
+    ok(&booster(
+        receiver.path(),
+        &["import", &artifact, "--push", &site.addr],
+    ));
     assert!(cosign_verifies(&t, &key2, &site.addr, "test/app", &v2, false));
     assert_eq!(verify_all(&t, &site.addr, "test/app", &v2, &keys), 5);
 }
@@ -741,6 +765,47 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
     let at_replica = tags(&t, w, &replica_reg.addr, "test/app");
     assert!(at_replica.contains(&"v1".to_string()) && at_replica.contains(&"v2".to_string()));
 
+    // The replica's own referrer, then a new upstream signature: both there after a sync.
+    let site = w.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("scan.json"), br#"{"scanned":"at the replica"}"#).unwrap();
+    must(
+        client(&t, &site, &replica_reg.addr, "oras")
+            .current_dir(&site)
+            .args([
+                "attach",
+                "--plain-http",
+                "--no-tty",
+                "--artifact-type",
+                "application/vnd.example.scan+json",
+            ])
+            .arg(format!("{}/test/app@{v2}", replica_reg.addr))
+            .arg("scan.json:application/json")
+            .output()
+            .unwrap(),
+        "oras attach at the replica",
+    );
+    let key2 = w.join("key2");
+    cosign_sign_with_new_key(&t, &key2, &primary_reg.addr, "test/app", &v2, false);
+    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    assert_eq!(code, 200, "{body}");
+    assert!(cosign_verifies(
+        &t,
+        &key2,
+        &replica_reg.addr,
+        "test/app",
+        &v2,
+        false
+    ));
+    let at_replica = discover(&t, &site, &replica_reg.addr, "test/app", &v2);
+    assert_eq!(at_replica.len(), 6, "{at_replica:?}");
+    assert!(
+        at_replica
+            .iter()
+            .any(|a| a == "application/vnd.example.scan+json"),
+        "{at_replica:?}"
+    );
+
     let right = keys.join("cosign.pub").display().to_string();
     let guarded = serve(
         &w.join("guarded-store"),
@@ -760,5 +825,6 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
         "docker://{}/test/app:v1",
         guarded_reg.addr
     )));
-    assert_eq!(verify_all(&t, &guarded_reg.addr, "test/app", &v2, &keys), 4);
+    // The four referrers and the later signature with the second key.
+    assert_eq!(verify_all(&t, &guarded_reg.addr, "test/app", &v2, &keys), 5);
 }

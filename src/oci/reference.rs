@@ -30,12 +30,18 @@ impl RegistryRef {
     }
 
     /// The name image records are stored under: `registry/repo:tag`, or `registry/repo@digest`
-    /// when the reference has no tag.
+    /// when the reference has no tag; `docker://` before a registry host spelled like a
+    /// transport (`oci:5000/a` would read back as a layout).
     pub fn name(&self) -> String {
+        let prefix = if TRANSPORTS.contains(&host_part(&self.registry)) {
+            "docker://"
+        } else {
+            ""
+        };
         match (&self.tag, &self.digest) {
-            (Some(t), _) => format!("{}/{}:{t}", self.registry, self.repository),
-            (None, Some(d)) => format!("{}/{}@{d}", self.registry, self.repository),
-            (None, None) => format!("{}/{}:latest", self.registry, self.repository),
+            (Some(t), _) => format!("{prefix}{}/{}:{t}", self.registry, self.repository),
+            (None, Some(d)) => format!("{prefix}{}/{}@{d}", self.registry, self.repository),
+            (None, None) => format!("{prefix}{}/{}:latest", self.registry, self.repository),
         }
     }
 
@@ -230,6 +236,8 @@ fn split_path_ref(s: &str) -> (&str, Option<String>) {
 
 /// Parse `[host[:port]/]repo[:tag][@digest]` with Docker Hub normalisation.
 pub fn parse_registry_ref(s: &str) -> Result<RegistryRef> {
+    // Names of images from registries spelled like transports carry the prefix (`name`).
+    let s = s.strip_prefix("docker://").unwrap_or(s);
     if s.chars().any(|c| c.is_whitespace()) {
         return Err(bad(s, "contains whitespace"));
     }
@@ -551,7 +559,13 @@ mod tests {
             let s: String = pieces.concat();
             if let Ok(r) = ImageRef::parse(&s) {
                 let shown = r.to_string();
-                proptest::prop_assert_eq!(ImageRef::parse(&shown).ok(), Some(r), "{} → {}", s, shown);
+                proptest::prop_assert_eq!(ImageRef::parse(&shown).ok(), Some(r.clone()), "{} → {}", s, shown);
+                // The store's names (`images`, `inspect`, errors) read back the same way.
+                if let ImageRef::Registry(x) = &r {
+                    let name = x.name();
+                    let back = ImageRef::parse(&name).ok().and_then(|b| b.as_registry().map(|b| b.name()));
+                    proptest::prop_assert_eq!(back, Some(name.clone()), "{} → {}", s, name);
+                }
             }
         }
     }
