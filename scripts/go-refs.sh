@@ -25,33 +25,9 @@ WANT=(
 if [ -s "$D/refs.env" ] && [ "$(cat "$D/.want" 2>/dev/null)" = "${WANT[*]}" ]; then
   exit 0
 fi
-mkdir -p "$D"/apt/lists/partial "$D"/apt/cache/archives/partial "$D"/debs "$D"/x
-# The archive is the one this machine's own apt uses; no host is written here.
-ARCHIVE=${ARCHIVE:-$("$(dirname "$0")"/debian-archive.sh)}
-printf 'deb %s trixie main\ndeb %s sid main\n' "$ARCHIVE" "$ARCHIVE" > "$D"/apt/sources.list
-O=(-o Dir::Etc::SourceList="$D"/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
-   -o Dir::State::Lists="$D"/apt/lists -o Dir::Cache="$D"/apt/cache
-   -o Dir::State::status=/var/lib/dpkg/status -o APT::Get::List-Cleanup=0
-   -o Debug::NoLocking=1)
-echo "go-refs: reading Debian trixie and sid package lists (private apt configuration in $D/apt)" >&2
-apt-get "${O[@]}" update -qq >/dev/null
-
-# A pinned version that the suite no longer offers (sid moves) is replaced by the newest one
-# offered, loudly: the tests then say whether the newer version still matches the models.
-picks=()
-for w in "${WANT[@]}"; do
-  IFS='|' read -r pkg ver suite <<< "$w"
-  offered=$(apt-cache "${O[@]}" madison "$pkg" | awk -F'|' -v s="$suite" '$3 ~ s"/" {gsub(/ /,"",$2); print $2}')
-  if grep -qxF "$ver" <<< "$offered"; then
-    picks+=("$pkg=$ver")
-  else
-    newest=$(sort -V <<< "$offered" | tail -1)
-    [ -n "$newest" ] || { echo "go-refs: $pkg is not offered by Debian $suite" >&2; exit 1; }
-    echo "go-refs: WARNING: $pkg $ver is gone from $suite; using $newest instead" >&2
-    picks+=("$pkg=$newest")
-  fi
-done
-(cd "$D"/debs && apt-get "${O[@]}" download -qq "${picks[@]}" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
+. "$(dirname "$0")"/private-apt.sh
+private_apt_update go-refs trixie sid
+private_apt_download go-refs "${WANT[@]}"
 
 dir_of() {  # DEB -> the folder it unpacks into
   local pkg ver

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::http::http;
 use common::image::{self, Layer};
-use common::podman::{Images, Podman, build_images, free_port};
+use common::podman::{Images, Podman, build_images};
+use common::registry::free_port;
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
 use common::{booster, ok, pseudo_random, pseudo_text, tar_of};
 

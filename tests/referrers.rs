@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::image::{self, Layer, sample_tar};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
+use common::service::start_service_with;
 use common::{booster, ok, stderr};
 
 /// Where scripts/sig-tools.sh put the clients.
@@ -81,16 +82,22 @@ fn client(t: &Tools, work: &Path, reg: &str, program: &str) -> Command {
     c
 }
 
+/// One of the fixture scripts with the clients, a registry, a repository and a work dir.
+fn fixture_script(name: &str, t: &Tools, reg: &str, repo: &str, work: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(fixture(name))
+        .env("TOOLS", &t.bin)
+        .env("REG", reg)
+        .env("REPO", repo)
+        .env("WORK", work);
+    c
+}
+
 /// Sign, attest and attach everything sign-image.sh makes to `reg/repo:tag`.
 fn sign_all(t: &Tools, reg: &str, repo: &str, tag: &str, work: &Path) -> String {
     let out = must(
-        Command::new("bash")
-            .arg(fixture("sign-image.sh"))
-            .env("TOOLS", &t.bin)
-            .env("REG", reg)
-            .env("REPO", repo)
+        fixture_script("sign-image.sh", t, reg, repo, work)
             .env("TAG", tag)
-            .env("WORK", work)
             .output()
             .unwrap(),
         "sign-image.sh",
@@ -115,14 +122,9 @@ fn verify_all_with(
     work: &Path,
     artifact_types: bool,
 ) -> usize {
-    let out = Command::new("bash")
-        .env("CHECK_ARTIFACT_TYPES", if artifact_types { "1" } else { "0" })
-        .arg(fixture("verify-image.sh"))
-        .env("TOOLS", &t.bin)
-        .env("REG", reg)
-        .env("REPO", repo)
+    let out = fixture_script("verify-image.sh", t, reg, repo, work)
         .env("DIGEST", digest)
-        .env("WORK", work)
+        .env("CHECK_ARTIFACT_TYPES", if artifact_types { "1" } else { "0" })
         .output()
         .unwrap();
     let json = must(out, &format!("verify-image.sh at {reg}"));
@@ -238,6 +240,65 @@ fn push_versions(reg: &str, work: &Path) -> (String, String) {
     (out.remove(0), out.remove(0))
 }
 
+/// A source registry holding `test/app:v1` and `test/app:v2`, v2 with everything
+/// sign-image.sh attaches (signed with the key pair in `keys`).
+struct Signed {
+    t: Tools,
+    src: TestRegistry,
+    work: tempfile::TempDir,
+    keys: PathBuf,
+    v1: String,
+    v2: String,
+}
+
+fn signed_source() -> Signed {
+    let t = tools();
+    let src = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let (v1, _) = push_versions(&src.addr, work.path());
+    let keys = work.path().join("keys");
+    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
+    Signed {
+        t,
+        src,
+        work,
+        keys,
+        v1,
+        v2,
+    }
+}
+
+/// `test/app:v1` copied from the source to `dst`, as a mirror or site holds it before.
+fn seed_v1(src: &TestRegistry, dst: &TestRegistry) {
+    skopeo_copy(
+        &format!("docker://{}/test/app:v1", src.addr),
+        &format!("docker://{}/test/app:v1", dst.addr),
+        &[],
+    );
+}
+
+/// A referrer made at a destination (a scan report, `oras attach`ed to `test/app@digest`
+/// at `reg`); returns the client's work directory.
+fn attach_scan_at(t: &Tools, w: &Path, reg: &str, digest: &str) -> PathBuf {
+    let site = w.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("scan.json"), br#"{"scanned":"at the destination"}"#).unwrap();
+    must(
+        client(t, &site, reg, "oras")
+            .current_dir(&site)
+            .args(["attach", "--plain-http", "--no-tty", "--artifact-type", SCAN])
+            .arg(format!("{reg}/test/app@{digest}"))
+            .arg("scan.json:application/json")
+            .output()
+            .unwrap(),
+        "oras attach at the destination",
+    );
+    site
+}
+
+/// The artifact type of the destination's own referrer.
+const SCAN: &str = "application/vnd.example.scan+json";
+
 fn write_list(path: &Path, refs: &[String]) -> String {
     std::fs::write(path, refs.join("\n") + "\n").unwrap();
     path.display().to_string()
@@ -248,20 +309,11 @@ fn write_list(path: &Path, refs: &[String]) -> String {
 /// apply that brings a new upstream signature (the `.sig` tags merged, as cosign does).
 #[test]
 fn diff_apply_carries_signatures_and_keeps_the_mirrors_own() {
-    let t = tools();
-    let src = TestRegistry::start();
+    let s = signed_source();
+    let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let dst = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let (v1, _) = push_versions(&src.addr, w);
-    skopeo_copy(
-        &format!("docker://{}/test/app:v1", src.addr),
-        &format!("docker://{}/test/app:v1", dst.addr),
-        &[],
-    );
-    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v1", dst.addr)), v1);
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
+    seed_v1(src, &dst);
+    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v1", dst.addr)), s.v1);
 
     let old = write_list(&w.join("old.txt"), &[format!("{}/test/app:v1", src.addr)]);
     let new = write_list(&w.join("new.txt"), &[format!("{}/test/app:v2", src.addr)]);
@@ -278,32 +330,14 @@ fn diff_apply_carries_signatures_and_keeps_the_mirrors_own() {
     let applied = booster(receiver.path(), &["apply", &old, &new, &patch_s, &dst.addr]);
     ok(&applied);
 
-    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", dst.addr)), v2);
-    assert_eq!(verify_all(&t, &dst.addr, "test/app", &v2, &keys), 4);
+    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", dst.addr)), *v2);
+    assert_eq!(verify_all(t, &dst.addr, "test/app", v2, keys), 4);
 
     // The mirror's own referrer, then a new upstream signature with another key.
-    let site = w.join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    std::fs::write(site.join("scan.json"), br#"{"scanned":"at the mirror"}"#).unwrap();
-    must(
-        client(&t, &site, &dst.addr, "oras")
-            .current_dir(&site)
-            .args([
-                "attach",
-                "--plain-http",
-                "--no-tty",
-                "--artifact-type",
-                "application/vnd.example.scan+json",
-            ])
-            .arg(format!("{}/test/app@{v2}", dst.addr))
-            .arg("scan.json:application/json")
-            .output()
-            .unwrap(),
-        "oras attach at the mirror",
-    );
+    let site = attach_scan_at(t, w, &dst.addr, v2);
     let key2 = w.join("key2");
-    cosign_sign_with_new_key(&t, &key2, &src.addr, "test/app", &v2, true);
-    assert!(!cosign_verifies(&t, &key2, &dst.addr, "test/app", &v2, true));
+    cosign_sign_with_new_key(t, &key2, &src.addr, "test/app", v2, true);
+    assert!(!cosign_verifies(t, &key2, &dst.addr, "test/app", v2, true));
 
     let patch2 = w.join("p2.patch").display().to_string();
     ok(&booster(sender.path(), &["diff", &new, &new, "-o", &patch2]));
@@ -311,15 +345,12 @@ fn diff_apply_carries_signatures_and_keeps_the_mirrors_own() {
         receiver.path(),
         &["apply", &new, &new, &patch2, &dst.addr],
     ));
-    assert!(cosign_verifies(&t, &key2, &dst.addr, "test/app", &v2, true));
-    let at_mirror = discover(&t, &site, &dst.addr, "test/app", &v2);
+    assert!(cosign_verifies(t, &key2, &dst.addr, "test/app", v2, true));
+    let at_mirror = discover(t, &site, &dst.addr, "test/app", v2);
     assert_eq!(at_mirror.len(), 5, "{at_mirror:?}");
-    assert!(
-        at_mirror.iter().any(|a| a == "application/vnd.example.scan+json"),
-        "{at_mirror:?}"
-    );
+    assert!(at_mirror.iter().any(|a| a == SCAN), "{at_mirror:?}");
     // Both keys' legacy signatures verify at the mirror (the union of both `.sig` tags).
-    assert_eq!(verify_all(&t, &dst.addr, "test/app", &v2, &keys), 5);
+    assert_eq!(verify_all(t, &dst.addr, "test/app", v2, keys), 5);
 }
 
 /// export/import to a site: everything arrives and verifies, and `inspect` lists it; a
@@ -327,22 +358,17 @@ fn diff_apply_carries_signatures_and_keeps_the_mirrors_own() {
 /// as a bundle artifact in the site's registry.
 #[test]
 fn export_import_carries_a_later_signature_alone() {
-    let t = tools();
-    let src = TestRegistry::start();
+    let s = signed_source();
+    let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let site = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    push_versions(&src.addr, w);
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
     let new = write_list(&w.join("new.txt"), &[format!("{}/test/app:v2", src.addr)]);
     let sender = tempfile::tempdir().unwrap();
     let receiver = tempfile::tempdir().unwrap();
     let b1 = w.join("b1.bkp").display().to_string();
     ok(&booster(sender.path(), &["export", &new, "-o", &b1]));
     ok(&booster(receiver.path(), &["import", &b1, "--push", &site.addr]));
-    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", site.addr)), v2);
-    assert_eq!(verify_all(&t, &site.addr, "test/app", &v2, &keys), 4);
+    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", site.addr)), *v2);
+    assert_eq!(verify_all(t, &site.addr, "test/app", v2, keys), 4);
     let images = ok(&booster(receiver.path(), &["images"]));
     assert_eq!(
         images.lines().count(),
@@ -369,7 +395,7 @@ fn export_import_carries_a_later_signature_alone() {
 
     // A new signature upstream (sigstore bundle layout, another key).
     let key2 = w.join("key2");
-    cosign_sign_with_new_key(&t, &key2, &src.addr, "test/app", &v2, false);
+    cosign_sign_with_new_key(t, &key2, &src.addr, "test/app", v2, false);
     let inv = w.join("site.inv").display().to_string();
     ok(&booster(receiver.path(), &["inventory", "-o", &inv]));
     let b2 = w.join("b2.bkp").display().to_string();
@@ -389,8 +415,8 @@ fn export_import_carries_a_later_signature_alone() {
         receiver.path(),
         &["import", &artifact, "--push", &site.addr],
     ));
-    assert!(cosign_verifies(&t, &key2, &site.addr, "test/app", &v2, false));
-    assert_eq!(verify_all(&t, &site.addr, "test/app", &v2, &keys), 5);
+    assert!(cosign_verifies(t, &key2, &site.addr, "test/app", v2, false));
+    assert_eq!(verify_all(t, &site.addr, "test/app", v2, keys), 5);
 }
 
 /// go-containerregistry's registry with the referrers API on, built from Debian's
@@ -420,11 +446,7 @@ impl ApiRegistry {
         );
         std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = common::registry::free_port();
             let addr = format!("127.0.0.1:{port}");
             let mut child = Command::new(&bin)
                 .arg(&addr)
@@ -463,16 +485,11 @@ impl Drop for ApiRegistry {
 /// `--referrers none` nothing but the image.
 #[test]
 fn copy_through_a_registry_with_the_referrers_api() {
-    let t = tools();
-    let src = TestRegistry::start();
-    let api = ApiRegistry::start(&t);
+    let s = signed_source();
+    let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
+    let api = ApiRegistry::start(t);
     let back = TestRegistry::start();
     let bare = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    push_versions(&src.addr, w);
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
     let store = tempfile::tempdir().unwrap();
 
     let from_src = format!("docker://{}/test/app:v2", src.addr);
@@ -481,8 +498,8 @@ fn copy_through_a_registry_with_the_referrers_api() {
         &["copy", &from_src, &format!("docker://{}/test/app:v2", api.addr)],
     ));
     // That registry reports config media types as artifact types (an upstream quirk).
-    assert_eq!(verify_all_with(&t, &api.addr, "test/app", &v2, &keys, false), 4);
-    let at_api = tags(&t, w, &api.addr, "test/app");
+    assert_eq!(verify_all_with(t, &api.addr, "test/app", v2, keys, false), 4);
+    let at_api = tags(t, w, &api.addr, "test/app");
     assert!(
         !at_api
             .iter()
@@ -499,7 +516,7 @@ fn copy_through_a_registry_with_the_referrers_api() {
             &format!("docker://{}/test/app:v2", back.addr),
         ],
     ));
-    assert_eq!(verify_all(&t, &back.addr, "test/app", &v2, &keys), 4);
+    assert_eq!(verify_all(t, &back.addr, "test/app", v2, keys), 4);
 
     let out = booster(
         store.path(),
@@ -512,13 +529,13 @@ fn copy_through_a_registry_with_the_referrers_api() {
         ],
     );
     ok(&out);
-    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", bare.addr)), v2);
+    assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", bare.addr)), *v2);
     assert!(
-        discover(&t, w, &bare.addr, "test/app", &v2).is_empty(),
+        discover(t, w, &bare.addr, "test/app", v2).is_empty(),
         "{}",
         stderr(&out)
     );
-    assert_eq!(tags(&t, w, &bare.addr, "test/app"), ["v2"]);
+    assert_eq!(tags(t, w, &bare.addr, "test/app"), ["v2"]);
 }
 
 /// OCI layouts both ways: referrers oras copied into a layout (unnamed `index.json`
@@ -526,19 +543,14 @@ fn copy_through_a_registry_with_the_referrers_api() {
 /// with cosign's tags as named entries.
 #[test]
 fn layouts_carry_referrers_both_ways() {
-    let t = tools();
-    let src = TestRegistry::start();
+    let s = signed_source();
+    let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let dst = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    push_versions(&src.addr, w);
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
 
     // oras's layout: the image and its four OCI referrers (not cosign's tags).
     let from_oras = w.join("from-oras");
     must(
-        client(&t, w, &src.addr, "oras")
+        client(t, w, &src.addr, "oras")
             .args(["cp", "-r", "--from-plain-http", "--no-tty"])
             .arg(format!("{}/test/app:v2", src.addr))
             .arg("--to-oci-layout")
@@ -556,10 +568,10 @@ fn layouts_carry_referrers_both_ways() {
             &format!("docker://{}/test/app:v2", dst.addr),
         ],
     ));
-    assert_eq!(discover(&t, w, &dst.addr, "test/app", &v2).len(), 4);
-    assert!(cosign_verifies(&t, &keys, &dst.addr, "test/app", &v2, false));
+    assert_eq!(discover(t, w, &dst.addr, "test/app", v2).len(), 4);
+    assert!(cosign_verifies(t, keys, &dst.addr, "test/app", v2, false));
     must(
-        client(&t, &keys, &dst.addr, "notation")
+        client(t, keys, &dst.addr, "notation")
             .args(["verify", "--insecure-registry"])
             .arg(format!("{}/test/app@{v2}", dst.addr))
             .output()
@@ -578,7 +590,7 @@ fn layouts_carry_referrers_both_ways() {
         ],
     ));
     let json = must(
-        client(&t, w, &src.addr, "oras")
+        client(t, w, &src.addr, "oras")
             .args(["discover", "--no-tty", "--format", "json", "--oci-layout"])
             .arg(format!("{}@{v2}", to_layout.display()))
             .output()
@@ -602,21 +614,13 @@ fn layouts_carry_referrers_both_ways() {
 /// another key, or an image without signatures, is refused with nothing pushed.
 #[test]
 fn verify_key_gates_apply_and_import() {
-    let t = tools();
-    let src = TestRegistry::start();
+    let s = signed_source();
+    let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
+    let v1 = &s.v1;
     let site = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let (v1, _) = push_versions(&src.addr, w);
-    skopeo_copy(
-        &format!("docker://{}/test/app:v1", src.addr),
-        &format!("docker://{}/test/app:v1", site.addr),
-        &[],
-    );
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &src.addr, "test/app", "v2", &keys);
+    seed_v1(src, &site);
     let other = w.join("other");
-    cosign_key_pair(&t, &other, &src.addr);
+    cosign_key_pair(t, &other, &src.addr);
     let right = keys.join("cosign.pub").display().to_string();
     let wrong = other.join("cosign.pub").display().to_string();
 
@@ -639,7 +643,7 @@ fn verify_key_gates_apply_and_import() {
         "{err}"
     );
     assert!(err.contains("none of the keys"), "{err}");
-    assert_eq!(tags(&t, w, &site.addr, "test/app"), ["v1"]);
+    assert_eq!(tags(t, w, &site.addr, "test/app"), ["v1"]);
 
     // The signer's key: through, with every referrer.
     let out = ok(&booster(
@@ -647,7 +651,7 @@ fn verify_key_gates_apply_and_import() {
         &["apply", &old, &new, &patch, &site.addr, "--verify-key", &right],
     ));
     let _ = out;
-    assert_eq!(verify_all(&t, &site.addr, "test/app", &v2, &keys), 4);
+    assert_eq!(verify_all(t, &site.addr, "test/app", v2, keys), 4);
 
     // An image that carries no signature (v1), through import: refused.
     let bundle = w.join("v1.bkp").display().to_string();
@@ -687,72 +691,25 @@ fn skopeo_inspect_fails(image: &str) -> bool {
         .success()
 }
 
-/// `booster serve` on loopback; killed and waited for when dropped.
-struct Service {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(store: &Path, registry: &str, token: &Path, args: &[&str]) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(common::booster_bin())
-        .arg("--store")
-        .arg(store)
-        .args(["serve", "--registry", registry, "--listen", &addr, "--token-file"])
-        .arg(token)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(store.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap();
-    let service = Service { child, addr };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&service.addr).is_ok()
-            && common::http::http(&service.addr, "GET", "/healthz", None).0 == 200
-        {
-            return service;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("booster serve did not start on {}", service.addr);
-}
-
 /// A replica's `/sync` brings the signatures and referrers along (the primary offers its
 /// registry's catalog, cosign's tags left to their images), and a replica with
 /// `--verify-key` pushes the signed image and refuses the unsigned one, naming it.
 #[test]
 fn a_replica_sync_carries_signatures_and_checks_them() {
-    let t = tools();
-    let primary_reg = TestRegistry::start();
+    let s = signed_source();
+    let (t, primary_reg, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let replica_reg = TestRegistry::start();
     let guarded_reg = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    push_versions(&primary_reg.addr, w);
-    let keys = w.join("keys");
-    let v2 = sign_all(&t, &primary_reg.addr, "test/app", "v2", &keys);
     let token = w.join("token");
     std::fs::write(&token, "t0ken\n").unwrap();
 
-    let primary = serve(&w.join("primary-store"), &primary_reg.addr, &token, &[]);
+    let primary = start_service_with(&w.join("primary-store"), &primary_reg.addr, &[], &token);
     let url = format!("http://{}", primary.addr);
-    let replica = serve(
+    let replica = start_service_with(
         &w.join("replica-store"),
         &replica_reg.addr,
-        &token,
         &["--primary", &url],
+        &token,
     );
     let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
     assert_eq!(code, 200, "{body}");
@@ -761,57 +718,34 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
         std::fs::read_to_string(w.join("primary-store.log")).unwrap(),
         std::fs::read_to_string(w.join("replica-store.log")).unwrap()
     );
-    assert_eq!(verify_all(&t, &replica_reg.addr, "test/app", &v2, &keys), 4);
-    let at_replica = tags(&t, w, &replica_reg.addr, "test/app");
+    assert_eq!(verify_all(t, &replica_reg.addr, "test/app", v2, keys), 4);
+    let at_replica = tags(t, w, &replica_reg.addr, "test/app");
     assert!(at_replica.contains(&"v1".to_string()) && at_replica.contains(&"v2".to_string()));
 
     // The replica's own referrer, then a new upstream signature: both there after a sync.
-    let site = w.join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    std::fs::write(site.join("scan.json"), br#"{"scanned":"at the replica"}"#).unwrap();
-    must(
-        client(&t, &site, &replica_reg.addr, "oras")
-            .current_dir(&site)
-            .args([
-                "attach",
-                "--plain-http",
-                "--no-tty",
-                "--artifact-type",
-                "application/vnd.example.scan+json",
-            ])
-            .arg(format!("{}/test/app@{v2}", replica_reg.addr))
-            .arg("scan.json:application/json")
-            .output()
-            .unwrap(),
-        "oras attach at the replica",
-    );
+    let site = attach_scan_at(t, w, &replica_reg.addr, v2);
     let key2 = w.join("key2");
-    cosign_sign_with_new_key(&t, &key2, &primary_reg.addr, "test/app", &v2, false);
+    cosign_sign_with_new_key(t, &key2, &primary_reg.addr, "test/app", v2, false);
     let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
     assert_eq!(code, 200, "{body}");
     assert!(cosign_verifies(
-        &t,
+        t,
         &key2,
         &replica_reg.addr,
         "test/app",
-        &v2,
+        v2,
         false
     ));
-    let at_replica = discover(&t, &site, &replica_reg.addr, "test/app", &v2);
+    let at_replica = discover(t, &site, &replica_reg.addr, "test/app", v2);
     assert_eq!(at_replica.len(), 6, "{at_replica:?}");
-    assert!(
-        at_replica
-            .iter()
-            .any(|a| a == "application/vnd.example.scan+json"),
-        "{at_replica:?}"
-    );
+    assert!(at_replica.iter().any(|a| a == SCAN), "{at_replica:?}");
 
     let right = keys.join("cosign.pub").display().to_string();
-    let guarded = serve(
+    let guarded = start_service_with(
         &w.join("guarded-store"),
         &guarded_reg.addr,
-        &token,
         &["--primary", &url, "--verify-key", &right],
+        &token,
     );
     let (code, body) = common::http::http(&guarded.addr, "POST", "/sync", Some("t0ken"));
     assert_ne!(code, 200, "{body}");
@@ -826,5 +760,5 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
         guarded_reg.addr
     )));
     // The four referrers and the later signature with the second key.
-    assert_eq!(verify_all(&t, &guarded_reg.addr, "test/app", &v2, &keys), 5);
+    assert_eq!(verify_all(t, &guarded_reg.addr, "test/app", v2, keys), 5);
 }

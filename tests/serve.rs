@@ -5,7 +5,7 @@ mod common;
 
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use booster::store::Store;
 use common::http::{http, http_with_body};
 use common::image::{self, Layer};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
+use common::service::{start_service, start_service_with};
 use common::{pseudo_random, pseudo_text, tar_of};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -113,57 +114,6 @@ async fn handlers_without_a_socket() {
         call(not_replica, "POST", "/sync", None).await.0,
         StatusCode::BAD_REQUEST
     );
-}
-
-struct Service {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file: &Path) -> Service {
-    let args: Vec<&str> = primary.map(|p| vec!["--primary", p]).unwrap_or_default();
-    start_service_with(store, registry, &args, token_file)
-}
-
-fn start_service_with(store: &Path, registry: &str, args: &[&str], token_file: &Path) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(common::booster_bin());
-    cmd.arg("--store")
-        .arg(store)
-        .args(["serve", "--registry", registry, "--listen", &addr, "--level", "9"])
-        .arg("--token-file")
-        .arg(token_file)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // Dropping a Service kills and waits for the process, on every path.
-    let service = Service {
-        child: cmd.spawn().unwrap(),
-        addr,
-    };
-    // A TLS listener answers plain HTTP with a 400 saying so: that is its sign of life here.
-    let ready = if args.contains(&"--tls-cert") { 400 } else { 200 };
-    for _ in 0..200 {
-        if TcpStream::connect(&service.addr).is_ok()
-            && http(&service.addr, "GET", "/healthz", None).0 == ready
-        {
-            return service;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("booster serve did not start on {}", service.addr);
 }
 
 /// The app image TAG (a base layer, and an app layer holding `big`) as an OCI layout in

@@ -100,6 +100,18 @@ pub struct Attached {
     pub artifact_type: String,
 }
 
+/// An attached manifest as the store holds it, for reports (`pull`, `inspect`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachedImage {
+    pub name: String,
+    pub digest: Digest,
+    pub subject: Digest,
+    pub kind: Kind,
+    pub artifact_type: String,
+    /// Manifest and blobs, as a registry holds them.
+    pub bytes: u64,
+}
+
 /// The tag of the referrers tag schema for `subject`.
 pub fn tag_schema_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())

@@ -8,7 +8,7 @@ use crate::id::Digest;
 use std::collections::HashSet;
 
 use crate::oci::manifest::{self, Parsed};
-use crate::oci::referrers::{self, Kind};
+use crate::oci::referrers::{self, AttachedImage};
 use crate::store::Store;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,24 +38,13 @@ pub struct ImageInfo {
     pub manifests: Vec<ManifestInfo>,
     /// What refers to this image (and to those, recursively): signatures, attestations,
     /// SBOMs, other OCI 1.1 referrers, in push order.
-    pub attached: Vec<AttachedInfo>,
+    pub attached: Vec<AttachedImage>,
     /// When this image is itself attached to another: that one's manifest digest.
     pub attached_to: Option<Digest>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AttachedInfo {
-    pub name: String,
-    pub digest: Digest,
-    pub subject: Digest,
-    pub kind: Kind,
-    pub artifact_type: String,
-    /// Manifest and blobs.
-    pub bytes: u64,
-}
-
 /// The images in the store attached to the manifests `subjects`, recursively.
-pub fn attached_of(store: &Store, subjects: HashSet<Digest>) -> Result<Vec<AttachedInfo>> {
+pub fn attached_of(store: &Store, subjects: HashSet<Digest>) -> Result<Vec<AttachedImage>> {
     let mut candidates = Vec::new();
     let mut media = std::collections::HashMap::new();
     for (name, rec) in store.images()? {
@@ -72,7 +61,7 @@ pub fn attached_of(store: &Store, subjects: HashSet<Digest>) -> Result<Vec<Attac
                 .find(|c| c.1 == digest)
                 .map(|c| referrers::manifest_and_blob_bytes(&c.2, &media[&digest]))
                 .unwrap_or(0);
-            AttachedInfo {
+            AttachedImage {
                 name,
                 digest,
                 subject: a.subject,

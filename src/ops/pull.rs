@@ -14,7 +14,7 @@ use crate::id::Digest;
 use crate::layer::{self, Analysis, BlobOutcome};
 use crate::oci::manifest::{self, Descriptor, MAX_DOC_BLOB, Parsed, Platform};
 use crate::oci::reference::{ImageRef, RegistryRef};
-use crate::oci::referrers::{self, Kind};
+use crate::oci::referrers::{self, AttachedImage};
 use crate::oci::registry::{RawManifest, Registries};
 use crate::oci::source::Source;
 use crate::output;
@@ -159,18 +159,6 @@ pub struct PulledImage {
     pub platform_selected_from: Option<Digest>,
     /// What refers to the image, pulled with it and recorded as images of their own.
     pub attached: Vec<AttachedImage>,
-}
-
-/// A signature, attestation, SBOM or other referrer pulled with its image.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AttachedImage {
-    pub name: String,
-    pub digest: Digest,
-    pub subject: Digest,
-    pub kind: Kind,
-    pub artifact_type: String,
-    /// Manifest and blobs, as the source holds them.
-    pub bytes: u64,
 }
 
 impl PulledImage {

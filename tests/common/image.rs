@@ -152,15 +152,22 @@ pub fn write_multiarch_layout(dir: &Path, reference: &str, amd64: &[Layer], arm6
     di
 }
 
-/// The manifest digest `index.json` of a layout gives for `reference`.
-pub fn layout_digest(dir: &Path, reference: &str) -> String {
+/// The entries of a layout's `index.json`.
+fn index_entries(dir: &Path) -> Vec<serde_json::Value> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
+    index["manifests"].as_array().unwrap().clone()
+}
+
+fn ref_name(entry: &serde_json::Value) -> Option<&str> {
+    entry["annotations"]["org.opencontainers.image.ref.name"].as_str()
+}
+
+/// The manifest digest `index.json` of a layout gives for `reference`.
+pub fn layout_digest(dir: &Path, reference: &str) -> String {
+    index_entries(dir)
         .iter()
-        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(reference))
+        .find(|e| ref_name(e) == Some(reference))
         .unwrap_or_else(|| panic!("no {reference} in {}", dir.display()))["digest"]
         .as_str()
         .unwrap()
@@ -169,17 +176,9 @@ pub fn layout_digest(dir: &Path, reference: &str) -> String {
 
 /// Every name (`org.opencontainers.image.ref.name`) in a layout's `index.json`.
 pub fn layout_names(dir: &Path) -> Vec<String> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
+    index_entries(dir)
         .iter()
-        .filter_map(|e| {
-            e["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .map(str::to_string)
-        })
+        .filter_map(|e| ref_name(e).map(str::to_string))
         .collect()
 }
 

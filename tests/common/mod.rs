@@ -10,6 +10,7 @@ pub mod image;
 pub mod podman;
 pub mod proxy;
 pub mod registry;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -111,15 +111,6 @@ impl Drop for Podman {
     }
 }
 
-/// A free port on 127.0.0.1 (released before the container binds it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The images the container tests run, built once per test process from the test's own
 /// booster binary (stripped) and Debian's docker-registry by scripts/container-image.sh.
 pub struct Images {

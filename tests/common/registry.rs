@@ -15,7 +15,8 @@ pub struct TestRegistry {
     pub auth: Option<(String, String)>,
 }
 
-fn free_port() -> u16 {
+/// A loopback port free right now (another process may take it before it is bound).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
