@@ -270,6 +270,7 @@ fn cmd_rm(dir: &Path, args: &RmArgs, json: bool) -> anyhow::Result<ExitCode> {
     for r in references(&args.images)? {
         let name = image_name(&r);
         if let Some(rec) = store.image(&name)? {
+            gone.insert(rec.digest);
             gone.extend(push::manifest_digests(&store, &rec.digest).unwrap_or_default());
         }
         if store.remove_image(&name)? {
@@ -282,6 +283,9 @@ fn cmd_rm(dir: &Path, args: &RmArgs, json: bool) -> anyhow::Result<ExitCode> {
     // name still holds their subject.
     for (_, rec) in store.images()? {
         gone.remove(&rec.digest);
+        for d in push::manifest_digests(&store, &rec.digest).unwrap_or_default() {
+            gone.remove(&d);
+        }
     }
     for a in inspect::attached_of(&store, gone)? {
         if store.remove_image(&a.name)? {

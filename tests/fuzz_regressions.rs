@@ -114,3 +114,19 @@ fn method_case(name: &str) -> (Vec<u8>, Method) {
     let m = Method::decode(&mut Reader::new(method_bytes)).unwrap();
     (plain.to_vec(), m)
 }
+
+/// A referrers tag-schema index that is JSON but not an object (`1`, found by the
+/// `manifest` target) panicked on indexing; merging into it is now an error.
+#[test]
+fn a_tag_schema_index_that_is_not_an_object_is_refused() {
+    use booster::oci::referrers::{index_entry, merge_into_tag_index};
+    let data = fixture("manifest-not-an-object.json");
+    let entry = index_entry(
+        &booster::id::Digest::of(b"m"),
+        "application/vnd.oci.image.manifest.v1+json",
+        b"{}",
+    );
+    for existing in [data.as_slice(), b"[]", b"null", b"{\"manifests\":1}"] {
+        assert!(merge_into_tag_index(Some(existing), entry.clone()).is_err());
+    }
+}

@@ -366,6 +366,15 @@ fn export_import_carries_a_later_signature_alone() {
     let receiver = tempfile::tempdir().unwrap();
     let b1 = w.join("b1.bkp").display().to_string();
     ok(&booster(sender.path(), &["export", &new, "-o", &b1]));
+    // `--referrers none`: the image alone, nothing attached pushed as an image of its own.
+    let bare = TestRegistry::start();
+    let elsewhere = tempfile::tempdir().unwrap();
+    ok(&booster(
+        elsewhere.path(),
+        &["import", &b1, "--push", &bare.addr, "--referrers", "none"],
+    ));
+    assert_eq!(tags(t, w, &bare.addr, "test/app"), ["v2"]);
+    assert!(discover(t, w, &bare.addr, "test/app", v2).is_empty());
     ok(&booster(receiver.path(), &["import", &b1, "--push", &site.addr]));
     assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", site.addr)), *v2);
     assert_eq!(verify_all(t, &site.addr, "test/app", v2, keys), 4);
@@ -455,8 +464,13 @@ impl ApiRegistry {
                 .spawn()
                 .unwrap();
             let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if std::net::TcpStream::connect(&addr).is_ok() {
+            // Ours answers /v2/ while it runs: a port lost to another process shows as
+            // our child having exited.
+            while start.elapsed() < Duration::from_secs(10) && child.try_wait().ok().flatten().is_none() {
+                if std::net::TcpStream::connect(&addr).is_ok()
+                    && common::http::http(&addr, "GET", "/v2/", None).0 == 200
+                    && child.try_wait().ok().flatten().is_none()
+                {
                     return ApiRegistry {
                         addr,
                         child,
@@ -599,6 +613,24 @@ fn layouts_carry_referrers_both_ways() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["referrers"].as_array().unwrap().len(), 4, "{json}");
+    // A layout written without a name still reads back as its one image: the referrers
+    // and cosign's tags beside it are not images.
+    let unnamed = w.join("unnamed");
+    ok(&booster(
+        store.path(),
+        &[
+            "copy",
+            &format!("docker://{}/test/app:v2", src.addr),
+            &format!("oci:{}", unnamed.display()),
+        ],
+    ));
+    let out = ok(&booster(
+        store.path(),
+        &["--json", "pull", &format!("oci:{}", unnamed.display())],
+    ));
+    let pulled: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(pulled[0]["digest"], *v2, "{out}");
+    assert_eq!(pulled[0]["attached"].as_array().unwrap().len(), 6, "{out}");
     let hex = &v2["sha256:".len()..];
     let names = image::layout_names(&to_layout);
     for tag in [

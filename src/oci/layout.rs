@@ -82,8 +82,8 @@ impl OciLayout {
                 .iter()
                 .find(|e| e["annotations"][REF_NAME].as_str() == Some(r))
                 .ok_or_else(|| Error::format(&what, format!("no image named {r:?} in index.json")))?,
-            None => match entries.as_slice() {
-                [one] => one,
+            None => match self.images_among(&entries).as_slice() {
+                [one] => *one,
                 [] => return Err(Error::format(&what, "index.json lists no images")),
                 _ => {
                     return Err(Error::format(
@@ -120,6 +120,22 @@ impl OciLayout {
             out.push((d, e["annotations"][REF_NAME].as_str().map(str::to_string)));
         }
         Ok(out)
+    }
+
+    /// The entries that are images rather than what refers to one: not named by a cosign or
+    /// tag-schema tag, and (unnamed) naming no subject.
+    fn images_among<'a>(&self, entries: &'a [Value]) -> Vec<&'a Value> {
+        entries
+            .iter()
+            .filter(|e| match e["annotations"][REF_NAME].as_str() {
+                Some(name) => !super::referrers::is_referrer_tag(name),
+                None => e["digest"]
+                    .as_str()
+                    .and_then(|d| d.parse::<Digest>().ok())
+                    .and_then(|d| self.read_blob(&d).ok())
+                    .is_none_or(|bytes| super::referrers::subject_of(&bytes).is_none()),
+            })
+            .collect()
     }
 
     /// A manifest named by its digest (`oci:DIR:sha256:…`): an entry of `index.json`, or

@@ -203,7 +203,9 @@ pub fn subject_of(manifest: &[u8]) -> Option<Digest> {
 }
 
 /// Whether the stored image `name` (top manifest bytes `manifest`) is attached to another
-/// one, and how.
+/// one, and how: named by a cosign tag, or named by its digest and naming a subject. An
+/// image named by any other tag is an image in its own right, whatever its manifest says
+/// (so a tag is never pushed as a mere attachment, past `--verify-key`).
 pub fn attached(name: &str, manifest: &[u8]) -> Option<Attached> {
     let f: ReferrerFields = serde_json::from_slice(manifest).unwrap_or_default();
     let artifact_type = artifact_type_from(&f);
@@ -216,6 +218,9 @@ pub fn attached(name: &str, manifest: &[u8]) -> Option<Attached> {
             kind,
             artifact_type,
         });
+    }
+    if !named_by_digest(name) {
+        return None;
     }
     let subject: Digest = f.subject.as_ref()?.digest.parse().ok()?;
     // cosign stores signatures and attestations alike as sigstore bundles; its annotation
@@ -231,6 +236,30 @@ pub fn attached(name: &str, manifest: &[u8]) -> Option<Attached> {
         kind,
         artifact_type,
     })
+}
+
+/// Whether an image name ends in its digest: `registry/repo@sha256:…` or, in a layout,
+/// `oci:DIR:sha256:…`.
+pub fn named_by_digest(name: &str) -> bool {
+    match name.rsplit_once("sha256:") {
+        Some((before, hex)) => {
+            (before.ends_with('@') || before.ends_with(':'))
+                && hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => false,
+    }
+}
+
+/// The repository part of an image name: without its tag, digest, or layout reference.
+pub fn repository_of(name: &str) -> &str {
+    if named_by_digest(name) {
+        return &name[..name.len() - "sha256:".len() - 64 - 1];
+    }
+    match tag_of(name) {
+        Some(t) => &name[..name.len() - t.len() - 1],
+        None => name,
+    }
 }
 
 /// The tag of an image name (`…/repo:tag`), if it has one.
@@ -346,9 +375,11 @@ pub fn merge_into_tag_index(existing: Option<&[u8]>, entry: serde_json::Value) -
         }),
     };
     let digest = entry["digest"].clone();
-    let manifests = index["manifests"].as_array_mut().ok_or_else(|| {
-        crate::error::Error::format("referrers tag-schema index", "its manifests are not a list")
-    })?;
+    // `get_mut`, not indexing: indexing a JSON value that is not an object panics.
+    let manifests = index
+        .get_mut("manifests")
+        .and_then(|m| m.as_array_mut())
+        .ok_or_else(|| crate::error::Error::format("referrers tag-schema index", "it lists no manifests"))?;
     if manifests.iter().any(|m| m["digest"] == digest) {
         return Ok(None);
     }
@@ -412,6 +443,33 @@ mod tests {
     }
 
     #[test]
+    fn only_cosign_tags_and_digest_names_are_attached() {
+        let s = d(1);
+        let m = format!(
+            r#"{{"subject":{{"digest":"{s}"}},"config":{{"mediaType":"application/vnd.oci.image.config.v1+json"}}}}"#
+        );
+        // A runnable image that names a subject but is asked for by tag stays an image.
+        assert!(attached("reg/app:v1", m.as_bytes()).is_none());
+        assert!(attached(&format!("reg/app@{}", d(2)), m.as_bytes()).is_some());
+        assert!(attached(&format!("oci:/l:{}", d(2)), m.as_bytes()).is_some());
+        assert!(named_by_digest(&format!("reg/app@{s}")) && !named_by_digest("reg/app:sha256"));
+        for name in [
+            format!("reg/app@{s}"),
+            format!("reg/app:{}", cosign_tag(&s, ".sig")),
+            "reg/app:v1".to_string(),
+            format!("oci:/l:{s}"),
+        ] {
+            let want = if name.starts_with("oci:") {
+                "oci:/l"
+            } else {
+                "reg/app"
+            };
+            assert_eq!(repository_of(&name), want, "{name}");
+        }
+        assert_eq!(repository_of("docker://oci:5000/a:v1"), "docker://oci:5000/a");
+    }
+
+    #[test]
     fn push_order_follows_subject_chains() {
         let img = d(1);
         let sbom = format!(r#"{{"artifactType":"application/spdx+json","subject":{{"digest":"{img}"}}}}"#);
@@ -420,20 +478,19 @@ mod tests {
             r#"{{"artifactType":"application/vnd.cncf.notary.signature","subject":{{"digest":"{sbom_d}"}}}}"#
         );
         let unrelated = format!(r#"{{"subject":{{"digest":"{}"}}}}"#, d(9));
+        // Stored under digest names, as pulls record them.
+        let name = |d: Digest| format!("r@{d}");
+        let (sig_d, other_d) = (Digest::of(sig_on_sbom.as_bytes()), d(8));
         let c = vec![
-            (
-                "r@sig".to_string(),
-                Digest::of(sig_on_sbom.as_bytes()),
-                sig_on_sbom.into_bytes(),
-            ),
-            ("r@other".to_string(), d(8), unrelated.into_bytes()),
-            ("r@sbom".to_string(), sbom_d, sbom.into_bytes()),
+            (name(sig_d), sig_d, sig_on_sbom.into_bytes()),
+            (name(other_d), other_d, unrelated.into_bytes()),
+            (name(sbom_d), sbom_d, sbom.into_bytes()),
         ];
         let got: Vec<String> = attached_to(&c, &HashSet::from([img]))
             .into_iter()
             .map(|(n, _, _)| n)
             .collect();
-        assert_eq!(got, ["r@sbom", "r@sig"]);
+        assert_eq!(got, [name(sbom_d), name(sig_d)]);
     }
 
     #[test]

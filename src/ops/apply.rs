@@ -235,7 +235,9 @@ pub async fn apply(
         pushed.push(push::push_image_at(ctx, &t.name, &t.top, &sink, &hints).await?);
         if ctx.referrers {
             let subjects = push::manifest_digests(&ctx.store, &t.top.digest)?;
-            for (_, r) in push_attached::push_attached(ctx, &attachable, &subjects, &sink, &hints).await? {
+            for (_, r) in
+                push_attached::push_attached(ctx, &attachable, &t.name, &subjects, &sink, &hints).await?
+            {
                 pushed.push(r);
             }
         }

@@ -207,6 +207,12 @@ struct Fetched {
 pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<PulledImage> {
     let (mut report, manifests) = pull_one(ctx, r, opts).await?;
     if opts.referrers && ctx.referrers && report.layers_skipped == 0 {
+        if let Some(index) = report.platform_selected_from {
+            tracing::warn!(
+                "{}: --platform keeps one manifest of the index {index}: what refers to the index (a signature of the whole image) stays behind with it",
+                report.name
+            );
+        }
         report.attached = pull_attached(ctx, r, manifests, opts).await?;
     }
     Ok(report)
@@ -318,8 +324,11 @@ async fn pull_one(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<(Pulled
 }
 
 /// Find and pull what refers to the manifests `subjects` of the image `r` (and, to
-/// `referrers::MAX_DEPTH` levels, what refers to those), at most
-/// `referrers::MAX_PER_IMAGE` of them.
+/// `referrers::MAX_DEPTH` levels, what refers to those), trying at most
+/// `referrers::MAX_PER_IMAGE` of them. A referrer that cannot be listed or pulled (a
+/// dangling entry after a registry's garbage collection, a manifest about something
+/// else) is left behind with a warning: the image itself still moves, and `--verify-key`
+/// downstream refuses an image whose signature did not come.
 async fn pull_attached(
     ctx: &Ctx,
     r: &ImageRef,
@@ -327,7 +336,7 @@ async fn pull_attached(
     opts: &PullOptions,
 ) -> Result<Vec<AttachedImage>> {
     let source = Source::open(r, &ctx.registries)?;
-    let Some(mut finder) = Finder::open(&source, r).await else {
+    let Some(finder) = Finder::open(&source, r) else {
         return Ok(Vec::new());
     };
     let plain = PullOptions {
@@ -338,29 +347,40 @@ async fn pull_attached(
     let mut seen: HashSet<Digest> = subjects.iter().copied().collect();
     let mut frontier = subjects;
     let mut out: Vec<AttachedImage> = Vec::new();
+    let mut tried = 0usize;
     for _ in 0..referrers::MAX_DEPTH {
         let mut next = Vec::new();
         for subject in &frontier {
-            let found_all = finder.find(&source, subject).await.map_err(|e| {
-                Error::format(
-                    r.to_string(),
-                    format!(
-                        "looking up the signatures and other referrers of {subject}: {e}; --referrers none moves the image without them"
-                    ),
-                )
-            })?;
-            for found in found_all {
-                if out.len() >= referrers::MAX_PER_IMAGE {
+            for found in finder.find(&source, subject).await {
+                if found.digest.is_some_and(|d| seen.contains(&d)) {
+                    continue;
+                }
+                if tried >= referrers::MAX_PER_IMAGE {
                     tracing::warn!(
                         "{r}: more than {} attached manifests; the rest stay behind",
                         referrers::MAX_PER_IMAGE
                     );
                     return Ok(out);
                 }
-                if found.digest.is_some_and(|d| seen.contains(&d)) {
+                tried += 1;
+                if let Some(d) = found.digest.filter(|_| found.by_subject)
+                    && !names_subject(&source, &d, subject).await
+                {
+                    tracing::warn!(
+                        "{r}: {d} is listed as referring to {subject} but does not name it; left behind"
+                    );
                     continue;
                 }
-                let (pulled, manifests) = pull_one(ctx, &found.reference, &plain).await?;
+                let (pulled, manifests) = match pull_one(ctx, &found.reference, &plain).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(
+                            "{r}: {} (referring to {subject}) cannot be pulled, left behind: {e}",
+                            found.reference
+                        );
+                        continue;
+                    }
+                };
                 if !seen.insert(pulled.digest) {
                     continue;
                 }
@@ -368,10 +388,6 @@ async fn pull_attached(
                     continue;
                 };
                 let Some(a) = referrers::attached(&pulled.name, &doc.data) else {
-                    tracing::warn!(
-                        "{}: listed as referring to {subject}, but names no subject; not kept as attached",
-                        pulled.name
-                    );
                     continue;
                 };
                 tracing::info!(
@@ -399,141 +415,151 @@ async fn pull_attached(
     Ok(out)
 }
 
+/// Whether the manifest `d` at the source names `subject` (read before any of its blobs).
+async fn names_subject(source: &Source, d: &Digest, subject: &Digest) -> bool {
+    match source.manifest(d).await {
+        Ok(m) => referrers::subject_of(&m.bytes) == Some(*subject),
+        Err(_) => false,
+    }
+}
+
 /// A referrer found at a source, as a reference to pull it by.
 struct FoundReferrer {
     reference: ImageRef,
     digest: Option<Digest>,
+    /// Found by its `subject` (a referrers list or index entry), to be checked against
+    /// the manifest itself; cosign's tags name their subject themselves.
+    by_subject: bool,
 }
 
-/// Looks up what refers to a manifest at one source: the registry's referrers API or
-/// tag-schema index plus cosign's tags (from one tag list), or a layout's index.json.
+/// Looks up what refers to a manifest at one source: the registry's referrers API (or its
+/// tag-schema index) and cosign's three tags, or a layout's index.json.
 enum Finder {
     Registry {
         image: RegistryRef,
-        tags: HashSet<String>,
     },
     Layout {
         dir: PathBuf,
-        entries: Vec<LayoutEntryInfo>,
+        entries: Vec<(Digest, Option<String>)>,
     },
 }
 
-struct LayoutEntryInfo {
-    digest: Digest,
-    name: Option<String>,
-}
-
 impl Finder {
-    async fn open(source: &Source, r: &ImageRef) -> Option<Finder> {
+    fn open(source: &Source, r: &ImageRef) -> Option<Finder> {
         match (source, r) {
-            (Source::Registry { registries, image }, _) => {
-                let tags = match registries.tags(image).await {
-                    Ok(t) => t.into_iter().filter(|t| referrers::is_referrer_tag(t)).collect(),
-                    Err(e) => {
-                        tracing::warn!("{image}: listing tags for cosign's signature tags failed: {e}");
-                        HashSet::new()
-                    }
-                };
-                Some(Finder::Registry {
-                    image: RegistryRef {
-                        tag: None,
-                        digest: None,
-                        ..image.clone()
-                    },
-                    tags,
-                })
-            }
-            (Source::Layout { layout, .. }, ImageRef::OciLayout { dir, .. }) => {
-                let entries = layout
-                    .entries()
-                    .ok()?
-                    .into_iter()
-                    .map(|e| LayoutEntryInfo {
-                        digest: e.0,
-                        name: e.1,
-                    })
-                    .collect();
-                Some(Finder::Layout {
-                    dir: dir.clone(),
-                    entries,
-                })
-            }
+            (Source::Registry { image, .. }, _) => Some(Finder::Registry {
+                image: RegistryRef {
+                    tag: None,
+                    digest: None,
+                    ..image.clone()
+                },
+            }),
+            (Source::Layout { layout, .. }, ImageRef::OciLayout { dir, .. }) => Some(Finder::Layout {
+                dir: dir.clone(),
+                entries: layout.entries().ok()?,
+            }),
             _ => None,
         }
     }
 
-    async fn find(&mut self, source: &Source, subject: &Digest) -> Result<Vec<FoundReferrer>> {
-        let mut out = Vec::new();
-        match self {
-            Finder::Registry { image, tags } => {
-                let Source::Registry { registries, .. } = source else {
-                    return Ok(out);
-                };
-                for tag in referrers::cosign_tags(subject) {
-                    if tags.contains(&tag) {
-                        out.push(FoundReferrer {
-                            reference: ImageRef::Registry(RegistryRef {
-                                tag: Some(tag),
-                                ..image.clone()
-                            }),
-                            digest: None,
-                        });
-                    }
-                }
-                for d in registries.referrers(image, subject).await? {
-                    let digest = d.digest()?;
-                    out.push(FoundReferrer {
-                        reference: ImageRef::Registry(RegistryRef {
-                            digest: Some(digest),
-                            ..image.clone()
-                        }),
+    /// What refers to `subject`; what cannot be looked up is said in a warning.
+    async fn find(&self, source: &Source, subject: &Digest) -> Vec<FoundReferrer> {
+        match (self, source) {
+            (Finder::Registry { image }, Source::Registry { registries, .. }) => {
+                find_in_registry(registries, image, subject).await
+            }
+            (Finder::Layout { dir, entries }, Source::Layout { layout, .. }) => {
+                find_in_layout(layout, dir, entries, subject)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+async fn find_in_registry(
+    registries: &Registries,
+    image: &RegistryRef,
+    subject: &Digest,
+) -> Vec<FoundReferrer> {
+    let mut out = Vec::new();
+    // Looked up one by one: a repository's tag list can be long and paged.
+    for tag in referrers::cosign_tags(subject) {
+        match registries.find_manifest_by_tag(image, &tag).await {
+            Ok(Some(m)) => out.push(FoundReferrer {
+                reference: ImageRef::Registry(RegistryRef {
+                    tag: Some(tag),
+                    ..image.clone()
+                }),
+                digest: Some(m.digest),
+                by_subject: false,
+            }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{image}: looking up cosign's tag {tag}: {e}"),
+        }
+    }
+    match registries.referrers(image, subject).await {
+        Ok(list) => {
+            for d in list {
+                let Ok(digest) = d.digest() else { continue };
+                out.push(FoundReferrer {
+                    reference: ImageRef::Registry(RegistryRef {
                         digest: Some(digest),
-                    });
+                        ..image.clone()
+                    }),
+                    digest: Some(digest),
+                    by_subject: true,
+                });
+            }
+        }
+        Err(e) => tracing::warn!("{image}: listing the referrers of {subject}: {e}"),
+    }
+    out
+}
+
+fn find_in_layout(
+    layout: &crate::oci::layout::OciLayout,
+    dir: &std::path::Path,
+    entries: &[(Digest, Option<String>)],
+    subject: &Digest,
+) -> Vec<FoundReferrer> {
+    let at = |reference: String, digest: Digest, by_subject: bool| FoundReferrer {
+        reference: ImageRef::OciLayout {
+            dir: dir.to_path_buf(),
+            reference: Some(reference),
+        },
+        digest: Some(digest),
+        by_subject,
+    };
+    let cosign: Vec<String> = referrers::cosign_tags(subject).collect();
+    let schema = referrers::tag_schema_tag(subject);
+    let mut out = Vec::new();
+    for (digest, name) in entries {
+        match name {
+            Some(n) if cosign.contains(n) => out.push(at(n.clone(), *digest, false)),
+            Some(n) if *n == schema => {
+                let listed = layout
+                    .read_blob(digest)
+                    .and_then(|bytes| manifest::parse(&bytes, None));
+                if let Ok(Parsed::Index { manifests, .. }) = listed {
+                    for m in manifests {
+                        if let Ok(d) = m.digest() {
+                            out.push(at(d.to_string(), d, true));
+                        }
+                    }
                 }
             }
-            Finder::Layout { dir, entries } => {
-                let Source::Layout { layout, .. } = source else {
-                    return Ok(out);
-                };
-                let by_digest = |d: Digest| FoundReferrer {
-                    reference: ImageRef::OciLayout {
-                        dir: dir.clone(),
-                        reference: Some(d.to_string()),
-                    },
-                    digest: Some(d),
-                };
-                let cosign: Vec<String> = referrers::cosign_tags(subject).collect();
-                let schema = referrers::tag_schema_tag(subject);
-                for e in entries.iter() {
-                    match &e.name {
-                        Some(n) if cosign.contains(n) => out.push(FoundReferrer {
-                            reference: ImageRef::OciLayout {
-                                dir: dir.clone(),
-                                reference: Some(n.clone()),
-                            },
-                            digest: Some(e.digest),
-                        }),
-                        Some(n) if *n == schema => {
-                            let bytes = layout.read_blob(&e.digest)?;
-                            if let Parsed::Index { manifests, .. } = manifest::parse(&bytes, None)? {
-                                for m in manifests {
-                                    out.push(by_digest(m.digest()?));
-                                }
-                            }
-                        }
-                        Some(_) => {}
-                        None => {
-                            let bytes = layout.read_blob(&e.digest)?;
-                            if referrers::subject_of(&bytes) == Some(*subject) {
-                                out.push(by_digest(e.digest));
-                            }
-                        }
-                    }
+            Some(_) => {}
+            None => {
+                if layout
+                    .read_blob(digest)
+                    .is_ok_and(|bytes| referrers::subject_of(&bytes) == Some(*subject))
+                {
+                    out.push(at(digest.to_string(), *digest, true));
                 }
             }
         }
-        Ok(out)
     }
+    out
 }
 
 /// Configs and other small JSON blobs are kept as documents.

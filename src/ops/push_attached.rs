@@ -47,23 +47,32 @@ pub fn candidates_of(ctx: &Ctx, records: Vec<(String, ImageRecord)>) -> Result<V
     Ok(out)
 }
 
+/// The candidates from the repository of the image `image`: an image with the same digest
+/// in another repository does not bring its attachments along.
+fn same_repository<'a>(candidates: &'a [Candidate], image: &'a str) -> impl Iterator<Item = &'a Candidate> {
+    let repository = referrers::repository_of(image);
+    candidates
+        .iter()
+        .filter(move |c| referrers::repository_of(&c.name) == repository)
+}
+
 /// Whether a candidate is attached to another image.
 pub fn is_attached(c: &Candidate) -> bool {
     referrers::attached(&c.name, &c.manifest).is_some()
 }
 
-/// Push, after the image whose manifests are `subjects` went to `sink`, every candidate
-/// attached to it (and to those, to `referrers::MAX_DEPTH`). Returns the reports and the
-/// names pushed.
+/// Push, after the image `image` whose manifests are `subjects` went to `sink`, every
+/// candidate of the same repository attached to it (and to those, to
+/// `referrers::MAX_DEPTH`). Returns the reports and the names pushed.
 pub async fn push_attached(
     ctx: &Ctx,
     candidates: &[Candidate],
+    image: &str,
     subjects: &HashSet<Digest>,
     sink: &Sink,
     hints: &MountHints,
 ) -> Result<Vec<(String, PushReport)>> {
-    let listed: Vec<(String, Digest, Vec<u8>)> = candidates
-        .iter()
+    let listed: Vec<(String, Digest, Vec<u8>)> = same_repository(candidates, image)
         .map(|c| (c.name.clone(), c.record.digest, c.manifest.clone()))
         .collect();
     let mut out = Vec::new();
@@ -128,47 +137,62 @@ pub async fn push_one(
 
 /// Make sure the destination lists referrer `c` for its subject: a registry with the
 /// referrers API does so by itself; one without gets the referrer merged into the
-/// subject's tag-schema index, whatever that index already lists staying there.
+/// subject's tag-schema index, whatever that index already lists staying there. The
+/// index is read again after the write: another client (cosign, oras, notation at the
+/// site) may have rewritten it meanwhile from what it read before, and then the merge is
+/// made again on top of theirs.
 async fn ensure_listed(
     registries: &crate::oci::registry::Registries,
     repo: &RegistryRef,
     a: &Attached,
     c: &Candidate,
 ) -> Result<()> {
-    let listed = registries.referrers(repo, &a.subject).await?;
-    if listed.iter().any(|d| d.digest == c.record.digest.to_string()) {
-        return Ok(());
-    }
+    const ATTEMPTS: usize = 3;
     let tag = referrers::tag_schema_tag(&a.subject);
-    let existing = registries.find_manifest_by_tag(repo, &tag).await?;
-    if let Some(e) = &existing
-        && !manifest::is_index(
-            &serde_json::from_slice::<serde_json::Value>(&e.bytes)
-                .ok()
-                .and_then(|v| v["mediaType"].as_str().map(str::to_string))
-                .unwrap_or_default(),
-        )
-    {
-        return Err(Error::format(
-            format!("{}/{}:{tag}", repo.registry, repo.repository),
-            "the referrers tag names something other than an OCI index; booster will not overwrite it",
-        ));
-    }
-    let entry = referrers::index_entry(&c.record.digest, &c.record.media_type, &c.manifest);
-    if let Some(bytes) =
-        referrers::merge_into_tag_index(existing.as_ref().map(|e| e.bytes.as_slice()), entry)?
-    {
+    let what = format!("{}/{}:{tag}", repo.registry, repo.repository);
+    for attempt in 0..=ATTEMPTS {
+        let listed = registries.referrers(repo, &a.subject).await?;
+        if listed.iter().any(|d| d.digest == c.record.digest.to_string()) {
+            return Ok(());
+        }
+        if attempt == ATTEMPTS {
+            break;
+        }
+        let existing = registries.find_manifest_by_tag(repo, &tag).await?;
+        if let Some(e) = &existing
+            && !is_oci_index(&e.bytes)
+        {
+            return Err(Error::format(
+                &what,
+                "the referrers tag names something other than an OCI index; booster will not overwrite it",
+            ));
+        }
+        let entry = referrers::index_entry(&c.record.digest, &c.record.media_type, &c.manifest);
+        let Some(bytes) =
+            referrers::merge_into_tag_index(existing.as_ref().map(|e| e.bytes.as_slice()), entry)?
+        else {
+            return Ok(());
+        };
         registries
             .push_manifest(repo, &tag, &bytes, manifest::OCI_INDEX)
             .await?;
-        tracing::info!(
-            "{}/{}: {} listed in the referrers tag {tag}",
-            repo.registry,
-            repo.repository,
-            c.record.digest.short()
-        );
+        tracing::info!("{what}: lists {} now", c.record.digest.short());
     }
-    Ok(())
+    Err(Error::format(
+        &what,
+        format!(
+            "{} is still not listed after {ATTEMPTS} merges (another client keeps rewriting the index); run the command again",
+            c.record.digest
+        ),
+    ))
+}
+
+fn is_oci_index(bytes: &[u8]) -> bool {
+    let media_type = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    manifest::is_index(&media_type)
 }
 
 /// The destination's cosign tag names other signatures than ours: push ours by digest
@@ -202,6 +226,13 @@ async fn push_cosign_union(
     let bad = |e: String| Error::format(&what, e);
     let mut union: serde_json::Value = serde_json::from_slice(theirs).map_err(|e| bad(e.to_string()))?;
     let ours: serde_json::Value = serde_json::from_slice(&c.manifest).map_err(|e| bad(e.to_string()))?;
+    // Indexing into JSON that is not an object panics on assignment: check the shape first.
+    let shaped = |m: &serde_json::Value| m["layers"].is_array() && m["config"]["digest"].is_string();
+    if !shaped(&union) || !shaped(&ours) {
+        return Err(bad(
+            "not an image manifest with a config and layers; booster will not merge into it".into(),
+        ));
+    }
     // Two signatures over one payload share the layer's digest and differ in their
     // annotations: a layer is the same only when its whole descriptor is.
     let have: Vec<serde_json::Value> = union["layers"].as_array().cloned().unwrap_or_default();
@@ -239,7 +270,11 @@ async fn push_cosign_union(
         let bytes =
             std::fs::read(&scratch).map_err(|e| Error::io(format!("reading {}", scratch.display()), e))?;
         let mut config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
+        if let Some(ids) = config
+            .get_mut("rootfs")
+            .and_then(|r| r.get_mut("diff_ids"))
+            .and_then(|d| d.as_array_mut())
+        {
             ids.extend(added.iter().map(|l| l["digest"].clone()));
         }
         let new_config = serde_json::to_vec(&config).expect("json");
@@ -283,14 +318,14 @@ pub fn refusal(ctx: &Ctx, name: &str, top: &Digest, candidates: &[Candidate]) ->
         return Ok(None);
     };
     let mut doubts = Vec::new();
-    for c in candidates {
+    for c in same_repository(candidates, name) {
         let Some(a) = referrers::attached(&c.name, &c.manifest) else {
             continue;
         };
         if a.subject != *top {
             continue;
         }
-        for f in cosign::check(keys, top, &c.manifest, &mut |d| small_blob(ctx, d))? {
+        for f in cosign::check(keys, top, &c.manifest, &mut |d| small_blob(ctx, d)) {
             match f {
                 Finding::Signed { key, layout } => {
                     tracing::info!(
@@ -354,29 +389,21 @@ pub async fn push_all(
     sink_for: &(dyn Fn(&str) -> Result<Sink> + Sync),
     hints: &MountHints,
 ) -> Result<Vec<PushReport>> {
-    let candidates = if ctx.referrers {
-        stored_candidates(ctx)?
-    } else {
-        Vec::new()
-    };
+    // Known whatever `--referrers` says: attached images are never pushed as images of
+    // their own, and the signature check reads them even when they stay behind.
+    let candidates = stored_candidates(ctx)?;
     let attached_names: HashSet<&str> = candidates
         .iter()
         .filter(|c| is_attached(c))
         .map(|c| c.name.as_str())
         .collect();
-    // With `--referrers none` the signatures stay behind, but the check still reads them.
-    let signatures = match (&ctx.verify_keys, ctx.referrers) {
-        (Some(_), false) => stored_candidates(ctx)?,
-        _ => Vec::new(),
-    };
-    let signatures = if ctx.referrers { &candidates } else { &signatures };
     let mut refused = Vec::new();
     let mut refused_tops = HashSet::new();
     let mut done: HashSet<String> = HashSet::new();
     let mut reports = Vec::new();
     for name in names.iter().filter(|n| !attached_names.contains(n.as_str())) {
         if let Some(rec) = ctx.store.image(name)?
-            && let Some(why) = refusal(ctx, name, &rec.digest, signatures)?
+            && let Some(why) = refusal(ctx, name, &rec.digest, &candidates)?
         {
             refused.push(why);
             refused_tops.insert(rec.digest);
@@ -388,24 +415,25 @@ pub async fn push_all(
         reports.push(report);
         if let Some(top) = top.filter(|_| ctx.referrers) {
             let subjects = push::manifest_digests(&ctx.store, &top)?;
-            for (n, r) in push_attached(ctx, &candidates, &subjects, &sink, hints).await? {
+            for (n, r) in push_attached(ctx, &candidates, name, &subjects, &sink, hints).await? {
                 done.insert(n);
                 reports.push(r);
             }
         }
     }
     // Attached images named on their own (a signature added to an image the destination
-    // already has): beside their subject, wherever the names place it.
-    for name in names
+    // already has): beside their subject, by digest or under cosign's tag, never under a
+    // tag of their own.
+    let alone = names
         .iter()
-        .filter(|n| attached_names.contains(n.as_str()) && !done.contains(*n))
-    {
+        .filter(|n| ctx.referrers && attached_names.contains(n.as_str()) && !done.contains(*n));
+    for name in alone {
         let c = candidates.iter().find(|c| &c.name == name).expect("a candidate");
         let a = referrers::attached(&c.name, &c.manifest).expect("attached");
         if refused_tops.contains(&a.subject) {
             continue;
         }
-        let sink = sink_for(name)?;
+        let sink = sink_beside(&sink_for(name)?, &a.link, &c.record.digest);
         reports.push(push_one(ctx, c, &a, &sink, hints).await?);
     }
     unverified(ctx, &refused)?;
