@@ -277,6 +277,35 @@ fn seed_v1(src: &TestRegistry, dst: &TestRegistry) {
     );
 }
 
+/// A Helm chart pushed as an OCI artifact by oras (`charts/app:0.1.0`); returns its digest.
+fn push_helm_chart(t: &Tools, w: &Path, reg: &str) -> String {
+    let dir = w.join("chart");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tgz = common::image::encode_with(
+        "gzip",
+        &["-9", "-n", "-c"],
+        &common::tar_of(&[("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 0.1.0\n")]),
+    );
+    std::fs::write(dir.join("app-0.1.0.tgz"), tgz).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        br#"{"name":"app","version":"0.1.0","apiVersion":"v2"}"#,
+    )
+    .unwrap();
+    must(
+        client(t, &dir, reg, "oras")
+            .current_dir(&dir)
+            .args(["push", "--plain-http", "--no-tty"])
+            .arg(format!("{reg}/charts/app:0.1.0"))
+            .args(["--config", "config.json:application/vnd.cncf.helm.config.v1+json"])
+            .arg("app-0.1.0.tgz:application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+            .output()
+            .unwrap(),
+        "oras push of a Helm chart",
+    );
+    skopeo_digest(&format!("docker://{reg}/charts/app:0.1.0"))
+}
+
 /// A referrer made at a destination (a scan report, `oras attach`ed to `test/app@digest`
 /// at `reg`); returns the client's work directory.
 fn attach_scan_at(t: &Tools, w: &Path, reg: &str, digest: &str) -> PathBuf {
@@ -361,7 +390,14 @@ fn export_import_carries_a_later_signature_alone() {
     let s = signed_source();
     let (t, src, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let site = TestRegistry::start();
-    let new = write_list(&w.join("new.txt"), &[format!("{}/test/app:v2", src.addr)]);
+    let chart = push_helm_chart(t, w, &src.addr);
+    let new = write_list(
+        &w.join("new.txt"),
+        &[
+            format!("{}/test/app:v2", src.addr),
+            format!("{}/charts/app:0.1.0", src.addr),
+        ],
+    );
     let sender = tempfile::tempdir().unwrap();
     let receiver = tempfile::tempdir().unwrap();
     let b1 = w.join("b1.bkp").display().to_string();
@@ -377,12 +413,16 @@ fn export_import_carries_a_later_signature_alone() {
     assert!(discover(t, w, &bare.addr, "test/app", v2).is_empty());
     ok(&booster(receiver.path(), &["import", &b1, "--push", &site.addr]));
     assert_eq!(skopeo_digest(&format!("docker://{}/test/app:v2", site.addr)), *v2);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/charts/app:0.1.0", site.addr)),
+        chart
+    );
     assert_eq!(verify_all(t, &site.addr, "test/app", v2, keys), 4);
     let images = ok(&booster(receiver.path(), &["images"]));
     assert_eq!(
         images.lines().count(),
-        7,
-        "the image, four referrers, .sig and .att:\n{images}"
+        8,
+        "the image, four referrers, .sig and .att, the chart:\n{images}"
     );
     let name = format!("{}/test/app:v2", src.addr);
     let info: serde_json::Value =

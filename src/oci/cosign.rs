@@ -403,6 +403,63 @@ mod tests {
         }
     }
 
+    /// Ed25519 and RSA keys (cosign imports both with `import-key-pair`), checked against
+    /// signatures OpenSSL makes the way cosign does: a legacy payload, and a DSSE envelope.
+    #[test]
+    fn ed25519_and_rsa_keys_verify_both_layouts() {
+        use openssl::pkey::Private;
+        let subject = image();
+        let payload = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"r/a"}},"image":{{"docker-manifest-digest":"{subject}"}},"type":"{SIMPLESIGNING_TYPE}"}},"optional":null}}"#
+        );
+        let statement = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"{SIGN_PREDICATE}","predicate":{{}}}}"#,
+            subject.hex()
+        );
+        let sign = |key: &PKey<Private>, msg: &[u8]| -> Vec<u8> {
+            let mut s = match key.id() {
+                Id::ED25519 => openssl::sign::Signer::new_without_digest(key).unwrap(),
+                _ => openssl::sign::Signer::new(MessageDigest::sha256(), key).unwrap(),
+            };
+            s.sign_oneshot_to_vec(msg).unwrap()
+        };
+        let b64e = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        for key in [
+            PKey::generate_ed25519().unwrap(),
+            PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(),
+        ] {
+            let keys = TrustedKeys::from_pem("k.pub", &key.public_key_to_pem().unwrap()).unwrap();
+            let sig = b64e(&sign(&key, payload.as_bytes()));
+            let legacy = check_simplesigning(&keys, &subject, payload.as_bytes(), Some(&sig));
+            assert!(
+                matches!(legacy, Finding::Signed { .. }),
+                "{:?}: {legacy:?}",
+                key.id()
+            );
+            let pae = dsse_pae("application/vnd.in-toto+json", statement.as_bytes());
+            let bundle = format!(
+                r#"{{"dsseEnvelope":{{"payload":"{}","payloadType":"application/vnd.in-toto+json","signatures":[{{"sig":"{}"}}]}}}}"#,
+                b64e(statement.as_bytes()),
+                b64e(&sign(&key, &pae))
+            );
+            let found = check_sigstore_bundle(&keys, &subject, bundle.as_bytes());
+            assert!(
+                matches!(found, Finding::Signed { .. }),
+                "{:?}: {found:?}",
+                key.id()
+            );
+            let other = check_simplesigning(&keys, &Digest::of(b"other"), payload.as_bytes(), Some(&sig));
+            assert!(matches!(other, Finding::Rejected(_)));
+        }
+        // A P-384 key is refused when loaded: cosign signs with it over SHA-384.
+        let p384 = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).unwrap(),
+        )
+        .unwrap();
+        let pem = PKey::from_ec_key(p384).unwrap().public_key_to_pem().unwrap();
+        assert!(TrustedKeys::from_pem("p384.pub", &pem).is_err());
+    }
+
     #[test]
     fn pae_is_dsse_v1() {
         assert_eq!(dsse_pae("t", b"ab"), b"DSSEv1 1 t 2 ab");
