@@ -75,9 +75,15 @@ impl RegistryRef {
     }
 }
 
+/// `localhost`, or an address in 127.0.0.0/8 or `[::1]`: exactly, so that a name such as
+/// `127.example.com` is not taken for loopback (and sent plain http).
 pub fn is_loopback_host(registry: &str) -> bool {
     let host = host_part(registry);
-    host == "localhost" || host == "127.0.0.1" || host == "[::1]" || host.starts_with("127.")
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback() && (host.starts_with('[') == a.is_ipv6()))
 }
 
 fn host_part(registry: &str) -> &str {
@@ -467,6 +473,28 @@ mod tests {
             "docker.io/library/ubuntu:22.04"
         );
         assert_eq!(reg("index.docker.io/library/ubuntu").registry, "docker.io");
+    }
+
+    #[test]
+    fn loopback_is_exact() {
+        for yes in [
+            "localhost:5000",
+            "127.0.0.1",
+            "127.8.9.10:80",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(yes), "{yes}");
+        }
+        for no in [
+            "127.example.com",
+            "127.0.0.1.nip.io:5000",
+            "localhost.example",
+            "10.0.0.1",
+            "[::2]",
+        ] {
+            assert!(!is_loopback_host(no), "{no}");
+        }
     }
 
     #[test]
