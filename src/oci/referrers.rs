@@ -253,9 +253,11 @@ pub fn named_by_digest(name: &str) -> bool {
 
 /// The repository part of an image name: without its tag, digest, or layout reference.
 pub fn repository_of(name: &str) -> &str {
-    if named_by_digest(name) {
-        return &name[..name.len() - "sha256:".len() - 64 - 1];
-    }
+    let name = if named_by_digest(name) {
+        &name[..name.len() - "sha256:".len() - 64 - 1]
+    } else {
+        name
+    };
     match tag_of(name) {
         Some(t) => &name[..name.len() - t.len() - 1],
         None => name,
@@ -272,32 +274,35 @@ pub fn tag_of(name: &str) -> Option<&str> {
 /// Attached manifests among `candidates` (stored or bundled images: name, top digest, top
 /// manifest bytes) whose subject chain leads to one of `subjects`, in push order: every
 /// one after its subject. Depth-bounded by [`MAX_DEPTH`].
-pub fn attached_to(
-    candidates: &[(String, Digest, Vec<u8>)],
+/// `parts` gives a candidate's name, top digest and top manifest bytes.
+pub fn attached_to<'a, T>(
+    candidates: &'a [T],
+    parts: impl Fn(&'a T) -> (&'a str, Digest, &'a [u8]),
     subjects: &HashSet<Digest>,
-) -> Vec<(String, Digest, Attached)> {
+) -> Vec<(&'a T, Attached)> {
     let mut known: HashSet<Digest> = subjects.clone();
-    let mut out: Vec<(String, Digest, Attached)> = Vec::new();
+    let mut out: Vec<(&'a T, Attached)> = Vec::new();
     let mut taken: HashSet<&str> = HashSet::new();
     for _ in 0..MAX_DEPTH {
         let mut found = Vec::new();
-        for (name, digest, bytes) in candidates {
-            if taken.contains(name.as_str()) {
+        for c in candidates {
+            let (name, digest, bytes) = parts(c);
+            if taken.contains(name) {
                 continue;
             }
             if let Some(a) = attached(name, bytes)
                 && known.contains(&a.subject)
             {
-                found.push((name, *digest, a));
+                found.push((c, name, digest, a));
             }
         }
         if found.is_empty() {
             break;
         }
-        for (name, digest, a) in found {
-            taken.insert(name.as_str());
+        for (c, name, digest, a) in found {
+            taken.insert(name);
             known.insert(digest);
-            out.push((name.clone(), digest, a));
+            out.push((c, a));
         }
     }
     out
@@ -467,6 +472,7 @@ mod tests {
             assert_eq!(repository_of(&name), want, "{name}");
         }
         assert_eq!(repository_of("docker://oci:5000/a:v1"), "docker://oci:5000/a");
+        assert_eq!(repository_of(&format!("reg/app:v1@{s}")), "reg/app");
     }
 
     #[test]
@@ -486,9 +492,9 @@ mod tests {
             (name(other_d), other_d, unrelated.into_bytes()),
             (name(sbom_d), sbom_d, sbom.into_bytes()),
         ];
-        let got: Vec<String> = attached_to(&c, &HashSet::from([img]))
+        let got: Vec<String> = attached_to(&c, |c| (&c.0, c.1, &c.2), &HashSet::from([img]))
             .into_iter()
-            .map(|(n, _, _)| n)
+            .map(|(c, _)| c.0.clone())
             .collect();
         assert_eq!(got, [name(sbom_d), name(sig_d)]);
     }

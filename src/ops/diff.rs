@@ -13,6 +13,7 @@ use crate::id::Digest;
 use crate::layer::Analysis;
 use crate::oci::manifest::{self, Parsed};
 use crate::oci::reference::ImageRef;
+use crate::oci::referrers::repository_of;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -167,7 +168,7 @@ pub fn base_of(store: &Store, old_names: &[String], new_names: &[String]) -> Res
                 }
             }
         }
-        per_old.push((repository_of(name), layers));
+        per_old.push((repository_of(name).to_string(), layers));
     }
     for (i, name) in new_names.iter().enumerate() {
         let Some(rec) = store.image(name)? else { continue };
@@ -208,14 +209,6 @@ fn unattached(store: &Store, names: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-pub fn repository_of(name: &str) -> String {
-    let no_digest = name.split('@').next().unwrap_or(name);
-    match no_digest.rfind(':') {
-        Some(i) if !no_digest[i..].contains('/') => no_digest[..i].to_string(),
-        _ => no_digest.to_string(),
-    }
 }
 
 /// Distinct blobs (configs and layers) of a set of images: (compressed, uncompressed).

@@ -46,31 +46,24 @@ pub struct ImageInfo {
 /// The images in the store attached to the manifests `subjects`, recursively.
 pub fn attached_of(store: &Store, subjects: HashSet<Digest>) -> Result<Vec<AttachedImage>> {
     let mut candidates = Vec::new();
-    let mut media = std::collections::HashMap::new();
     for (name, rec) in store.images()? {
         if let Some(doc) = store.doc(&rec.digest)? {
-            media.insert(rec.digest, doc.media_type);
-            candidates.push((name, rec.digest, doc.data));
+            candidates.push((name, rec.digest, doc));
         }
     }
-    Ok(referrers::attached_to(&candidates, &subjects)
-        .into_iter()
-        .map(|(name, digest, a)| {
-            let bytes = candidates
-                .iter()
-                .find(|c| c.1 == digest)
-                .map(|c| referrers::manifest_and_blob_bytes(&c.2, &media[&digest]))
-                .unwrap_or(0);
-            AttachedImage {
-                name,
-                digest,
+    Ok(
+        referrers::attached_to(&candidates, |c| (&c.0, c.1, &c.2.data), &subjects)
+            .into_iter()
+            .map(|((name, digest, doc), a)| AttachedImage {
+                name: name.clone(),
+                digest: *digest,
                 subject: a.subject,
                 kind: a.kind,
                 artifact_type: a.artifact_type,
-                bytes,
-            }
-        })
-        .collect())
+                bytes: referrers::manifest_and_blob_bytes(&doc.data, &doc.media_type),
+            })
+            .collect(),
+    )
 }
 
 pub fn inspect(store: &Store, name: &str) -> Result<ImageInfo> {

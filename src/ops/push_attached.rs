@@ -72,15 +72,12 @@ pub async fn push_attached(
     sink: &Sink,
     hints: &MountHints,
 ) -> Result<Vec<(String, PushReport)>> {
-    let listed: Vec<(String, Digest, Vec<u8>)> = same_repository(candidates, image)
-        .map(|c| (c.name.clone(), c.record.digest, c.manifest.clone()))
-        .collect();
+    let listed: Vec<&Candidate> = same_repository(candidates, image).collect();
     let mut out = Vec::new();
-    for (name, _, a) in referrers::attached_to(&listed, subjects) {
-        let c = candidates.iter().find(|c| c.name == name).expect("listed above");
+    for (c, a) in referrers::attached_to(&listed, |c| (&c.name, c.record.digest, &c.manifest), subjects) {
         let target = sink_beside(sink, &a.link, &c.record.digest);
         let report = push_one(ctx, c, &a, &target, hints).await?;
-        out.push((name, report));
+        out.push((c.name.clone(), report));
     }
     Ok(out)
 }
@@ -188,11 +185,7 @@ async fn ensure_listed(
 }
 
 fn is_oci_index(bytes: &[u8]) -> bool {
-    let media_type = serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|v| v["mediaType"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    manifest::is_index(&media_type)
+    matches!(manifest::parse(bytes, None), Ok(manifest::Parsed::Index { .. }))
 }
 
 /// The destination's cosign tag names other signatures than ours: push ours by digest
@@ -210,17 +203,7 @@ async fn push_cosign_union(
     theirs: &[u8],
     hints: &MountHints,
 ) -> Result<PushReport> {
-    let by_digest = Sink::Registry {
-        registries: match sink {
-            Sink::Registry { registries, .. } => registries.clone(),
-            Sink::Layout { .. } => unreachable!("registry sinks only"),
-        },
-        image: RegistryRef {
-            tag: None,
-            digest: Some(c.record.digest),
-            ..image.clone()
-        },
-    };
+    let by_digest = sink_beside(sink, &Link::Subject, &c.record.digest);
     let report = push::push_image_at(ctx, &c.name, &c.record, &by_digest, hints).await?;
     let what = format!("{}/{}:{tag}", image.registry, image.repository);
     let bad = |e: String| Error::format(&what, e);
