@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The primary under a fleet (issue 22): one `booster serve` primary beside a registry, and
-# REPLICAS replicas (default 50) asking it at once for their bundle — POST /bundles with
+# The primary under a fleet (issues 22, 34): one `booster serve` primary beside a registry,
+# and REPLICAS replicas (default 50) asking it at once for their bundle — POST /bundles with
 # their inventory, then GET /bundles/KEY — in three states: an empty store, a store with
-# v1, a store with v1 and v2 (the registry holds v1, v2, v3). Loopback only. The replicas
-# are bundle fetchers (curl): their own stores and registries are not needed to load the
-# primary's side.
+# v1, a store with v1 and v2 (the registry holds v1, v2, v3). Each replica has its own
+# inventory, taken at its own time (as each replica of a fleet makes its own), so the
+# primary must tell states apart by what they hold, not by the request's bytes. Loopback
+# only. The replicas are bundle fetchers (curl): their own stores and registries are not
+# needed to load the primary's side.
 #
 #   bench/fleet-load.sh          REPLICAS=N  MAX_BUILDS=N (the primary's --max-builds)
 #
@@ -61,15 +63,19 @@ for v in 1 2 3; do
 done
 LAYER_MB=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$W/v3.tar.gz")/1e6}")
 
-# The replicas' states, as inventories.
-"$B" -q --store "$W/s0" inventory -o "$W/state0.inv"
+# The replicas' states, and each replica's own inventory of its state, one after the other
+# (their timestamps differ: a second or more from the first to the last).
 "$B" -q --store "$W/s1" pull "docker://$REG/fleet/app:1" > /dev/null
-"$B" -q --store "$W/s1" inventory -o "$W/state1.inv"
 "$B" -q --store "$W/s2" pull "docker://$REG/fleet/app:1" "docker://$REG/fleet/app:2" > /dev/null
-"$B" -q --store "$W/s2" inventory -o "$W/state2.inv"
+for i in $(seq "$REPLICAS"); do
+  "$B" -q --store "$W/s$((i % 3))" inventory -o "$W/r$i.inv"
+  [ $((i % 10)) = 0 ] && sleep 0.3
+done
+BODIES=$(sha256sum "$W"/r*.inv | cut -c1-64 | sort -u | wc -l)
 
 # The primary, cold: nothing pulled, no bundle built.
-echo t0ken > "$W/token"
+TOKEN=$(openssl rand -hex 32)
+echo "$TOKEN" > "$W/token"
 PPORT=$(free_port)
 "$B" --store "$W/primary" serve --registry "$REG" --listen "127.0.0.1:$PPORT" \
   --token-file "$W/token" --max-builds "$MAX_BUILDS" --publish "docker://$REG/fleet/bundles" \
@@ -84,12 +90,12 @@ T0=$(cpu_ticks)
 replica() {  # I: POST the state's inventory, GET the bundle; writes $W/r$I.{key,size,got,secs}
   local i=$1 state=$(($1 % 3)) start end
   start=$(date +%s.%N)
-  curl -fsS -H "Authorization: Bearer t0ken" --data-binary "@$W/state$state.inv" \
+  curl -fsS -H "Authorization: Bearer $TOKEN" --data-binary "@$W/r$i.inv" \
     "$P/bundles" > "$W/r$i.json"
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["key"], j["size"])' \
     "$W/r$i.json" > "$W/r$i.key"
   read -r key size < "$W/r$i.key"
-  curl -fsS -H "Authorization: Bearer t0ken" "$P/bundles/$key" -o "$W/r$i.bkp"
+  curl -fsS -H "Authorization: Bearer $TOKEN" "$P/bundles/$key" -o "$W/r$i.bkp"
   end=$(date +%s.%N)
   echo "$state $key $size $(stat -c %s "$W/r$i.bkp") $(sha256sum < "$W/r$i.bkp" | cut -c1-64)" > "$W/r$i.got"
   awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f\n", b - a}' > "$W/r$i.secs"
@@ -99,7 +105,7 @@ wait_ok=0
 for job in $(jobs -p); do [ "$job" = "$PRIMARY" ] && continue; [ "$job" = "${PIDS[0]}" ] && continue; wait "$job" || wait_ok=1; done
 CPU=$(awk -v a="$T0" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", (b - a) / hz}')
 RSS=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PRIMARY/status")
-METRICS=$(curl -fsS -H "Authorization: Bearer t0ken" "$P/metrics")
+METRICS=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$P/metrics")
 metric() { awk -v n="$1" '$1 == n {print $2}' <<< "$METRICS"; }
 
 # Checks: every replica answered; in each state one key and one sha256; every file as long
@@ -121,7 +127,7 @@ MEDIAN=$(sort -n "$W"/r*.secs | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
 for _ in $(seq 600); do
   [ "$(metric booster_bundles_published_total)" = "$(metric booster_bundles_built_total)" ] && break
   sleep 0.5
-  METRICS=$(curl -fsS -H "Authorization: Bearer t0ken" "$P/metrics")
+  METRICS=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$P/metrics")
 done
 PUBLISHED=$(metric booster_bundles_published_total)
 REFRESHES=$(metric booster_offer_refreshes_total)
@@ -167,8 +173,9 @@ R_BYTES=$(cat "$W"/g*.got | awk '{b += $2} END{printf "%.1f MB", b/1e6}')
 R_SLOWEST=$(sort -n "$W"/g*.secs | tail -1)
 R_MEDIAN=$(sort -n "$W"/g*.secs | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
 
-echo "One primary (--max-builds $MAX_BUILDS, cold, --publish), $REPLICAS replicas at once in 3 states; registry holds 3 versions of a ${LAYER_MB} MB layer"
+echo "One primary (--max-builds $MAX_BUILDS, cold, --publish), $REPLICAS replicas at once in 3 states, each with its own inventory ($BODIES distinct inventory files); registry holds 3 versions of a ${LAYER_MB} MB layer"
 echo
+[ "$(metric booster_bundles_built_total)" = 3 ] || { echo "$(metric booster_bundles_built_total) builds for 3 states" >&2; fail=1; }
 echo "| replicas | states | bundle builds | cache hits | offer walks | primary CPU | primary peak RSS | bytes served | bundle per state | median fetch | slowest fetch | wrong or partial |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "| $REPLICAS | 3 | $(metric booster_bundles_built_total) | $(metric booster_bundle_cache_hits_total) | $REFRESHES | $CPU s | $RSS MiB | $(awk -v b="$(metric booster_bytes_out_total)" 'BEGIN{printf "%.1f MB", b/1e6}') | $sizes | $MEDIAN s | $SLOWEST s | $([ "$fail" = 0 ] && echo none || echo SEE ERRORS) |"

@@ -163,7 +163,7 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run the companion service beside a registry (primary, or replica with --primary)
     #[command(
-        after_help = "Examples:\n  booster serve --registry 127.0.0.1:5000 --listen 127.0.0.1:8080\n  booster serve --registry 127.0.0.1:5001 --listen 127.0.0.1:8081 --primary http://127.0.0.1:8080\n  curl -X POST http://127.0.0.1:8081/sync"
+        after_help = "Examples:\n  booster serve --registry 127.0.0.1:5000 --listen 127.0.0.1:8080\n  booster serve --registry 127.0.0.1:5001 --listen 127.0.0.1:8081 --primary http://127.0.0.1:8080 --allow-unsigned\n  curl -X POST http://127.0.0.1:8081/sync\n\nBeyond loopback: --token-file FILE (16+ characters, e.g. `openssl rand -hex 32`), and --signing-key on the primary with --primary-key on its replicas."
     )]
     Serve(Box<ServeArgs>),
     /// Probe a companion service's /healthz: exit 0 when it answers 200 (container health checks)
@@ -393,6 +393,9 @@ pub struct ExportArgs {
     /// (tagged TARGETS-BASE, and TAG; moves the repository's `current` release pointer)
     #[arg(long, value_name = "REF")]
     pub to: Option<String>,
+    /// With --to a registry: sign the bundle and the release pointer (cosign's .sig layout) with this PEM private key, for replicas with --primary-key
+    #[arg(long, value_name = "KEY", requires = "to")]
+    pub signing_key: Option<std::path::PathBuf>,
     /// Split into volumes of at most SIZE (e.g. 4G for FAT32 sticks: use 4095M; with --to: 128M)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_size: Option<u64>,
@@ -451,9 +454,29 @@ pub struct ServeArgs {
     /// Image list to offer replicas [default: every tag in the registry's catalog]
     #[arg(long, env = "BOOSTER_IMAGES", value_name = "LIST")]
     pub images: Option<std::path::PathBuf>,
-    /// File holding a bearer token required on every endpoint but /healthz (and sent to the primary)
+    /// File holding a bearer token (16+ characters) required on every endpoint but /healthz (and sent to the primary); required to listen beyond loopback
     #[arg(long, env = "BOOSTER_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Listen beyond loopback without a token (when something in front of the service authenticates)
+    #[arg(long, env = "BOOSTER_NO_AUTH", conflicts_with = "token_file")]
+    pub no_auth: bool,
+    /// Send the token to an http:// primary beyond loopback (in clear)
+    #[arg(long, env = "BOOSTER_INSECURE")]
+    pub insecure: bool,
+    /// Primary: sign the bundles served and published with this PEM private key (ECDSA P-256 or Ed25519)
+    #[arg(long, env = "BOOSTER_SIGNING_KEY", value_name = "KEY")]
+    pub signing_key: Option<std::path::PathBuf>,
+    /// Replica: import only bundles signed by one of these PEM public keys (the primary's --signing-key)
+    #[arg(
+        long = "primary-key",
+        env = "BOOSTER_PRIMARY_KEY",
+        value_name = "KEY.pub",
+        value_delimiter = ','
+    )]
+    pub primary_key: Vec<std::path::PathBuf>,
+    /// Replica: import bundles without checking who made them (no --primary-key)
+    #[arg(long, env = "BOOSTER_ALLOW_UNSIGNED", conflicts_with = "primary_key")]
+    pub allow_unsigned: bool,
     /// Bundle builds a primary runs at once; replicas asking for the same bundle share one
     #[arg(long, env = "BOOSTER_MAX_BUILDS", default_value_t = 2, value_name = "N")]
     pub max_builds: usize,
@@ -494,19 +517,19 @@ pub struct ServeTlsArgs {
     /// Client certificate (PEM) this replica shows its primary
     #[arg(
         long,
-        env = "BOOSTER_PRIMARY_CERT",
+        env = "BOOSTER_PRIMARY_CLIENT_CERT",
         value_name = "FILE",
-        requires = "primary_key"
+        requires = "primary_client_key"
     )]
-    pub primary_cert: Option<std::path::PathBuf>,
-    /// The PKCS#8 PEM private key of --primary-cert
+    pub primary_client_cert: Option<std::path::PathBuf>,
+    /// The PKCS#8 PEM private key of --primary-client-cert
     #[arg(
         long,
-        env = "BOOSTER_PRIMARY_KEY",
+        env = "BOOSTER_PRIMARY_CLIENT_KEY",
         value_name = "FILE",
-        requires = "primary_cert"
+        requires = "primary_client_cert"
     )]
-    pub primary_key: Option<std::path::PathBuf>,
+    pub primary_client_key: Option<std::path::PathBuf>,
 }
 
 /// Bounds on what clients may ask of the service.
@@ -516,6 +539,12 @@ pub struct ServeLimitArgs {
     /// Largest inventory POST /bundles accepts (413 beyond)
     #[arg(long, default_value = "256M", value_name = "SIZE", value_parser = parse_size)]
     pub max_inventory: u64,
+    /// Bytes of inventories held in memory at once over all requests (more wait their turn)
+    #[arg(long, default_value = "512M", value_name = "SIZE", value_parser = parse_size)]
+    pub inventory_memory: u64,
+    /// Seconds a response write may make no progress before the connection is closed
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub write_timeout: u64,
     /// Seconds a client has to send a request head (then the connection is closed) and an inventory (408 beyond)
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub request_timeout: u64,

@@ -728,14 +728,12 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
     if let Some(to) = &args.push {
         let dest = Destination::parse(to)?;
         let rt = runtime()?;
-        let hints = MountHints::default();
-        let place = |name: &str| -> crate::Result<Sink> {
-            Ok(Sink::Registry {
-                registries: ctx.registries.clone(),
-                image: destination_for(name, &dest)?,
-            })
-        };
-        pushed = rt.block_on(push_attached::push_all(&ctx, &report.images, &place, &hints))?;
+        pushed = rt.block_on(push_attached::push_all_to(
+            &ctx,
+            &report.images,
+            &dest,
+            &MountHints::default(),
+        ))?;
     }
     if json {
         let artifact = fetched
@@ -838,8 +836,21 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
             (dir.join("bundle.bkp"), Some(dir))
         }
     };
+    let signer = args
+        .signing_key
+        .as_deref()
+        .map(crate::oci::cosign::SigningKey::load)
+        .transpose()?;
     let rt = runtime()?;
-    let r = rt.block_on(export::export(&ctx, &since, &new, &output, &opts, to.as_ref()));
+    let r = rt.block_on(export::export(
+        &ctx,
+        &since,
+        &new,
+        &output,
+        &opts,
+        to.as_ref(),
+        signer.as_ref(),
+    ));
     if let Some(dir) = &scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -978,24 +989,33 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         None => args.registry.strip_prefix("https://").unwrap_or(&args.registry),
     };
     let registry = Destination::parse(registry)?;
-    let token = match &args.token_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading token file {}", f.display()))?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
+    let token = args
+        .token_file
+        .as_deref()
+        .map(crate::serve::read_token_file)
+        .transpose()?;
+    crate::serve::check_exposure(&args.listen, token.is_some(), args.no_auth)?;
+    let upstreams = args
+        .primary
+        .iter()
+        .map(|p| crate::serve::Upstream::parse(p))
+        .collect::<crate::error::Result<Vec<_>>>()?;
+    crate::serve::check_upstreams(&upstreams, token.is_some(), args.insecure)?;
+    let signing_key = args
+        .signing_key
+        .as_deref()
+        .map(crate::oci::cosign::SigningKey::load)
+        .transpose()?
+        .map(std::sync::Arc::new);
+    let primary_keys = (!args.primary_key.is_empty())
+        .then(|| TrustedKeys::load_for("--primary-key", &args.primary_key))
+        .transpose()?
+        .map(std::sync::Arc::new);
     let ctx = context(dir, &reg_args)?.with_verify_keys(TrustedKeys::load(&args.verify_key)?);
     let config = crate::serve::ServeConfig {
         registry,
         images: args.images.clone(),
-        primary: args
-            .primary
-            .iter()
-            .map(|p| crate::serve::Upstream::parse(p))
-            .collect::<crate::error::Result<Vec<_>>>()?,
+        primary: upstreams,
         publish: args
             .publish
             .as_deref()
@@ -1009,6 +1029,9 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             })
             .transpose()?,
         token,
+        signing_key,
+        primary_keys,
+        allow_unsigned: args.allow_unsigned,
         bundle: bundle_options(&args.bundle, None, false),
         max_builds: args.max_builds,
         bundle_cache_bytes: args.bundle_cache,
@@ -1022,11 +1045,13 @@ fn cmd_serve(dir: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
         primary_tls: crate::serve::ClientTls {
             ca: args.tls.primary_ca.clone(),
-            cert: args.tls.primary_cert.clone(),
-            key: args.tls.primary_key.clone(),
+            cert: args.tls.primary_client_cert.clone(),
+            key: args.tls.primary_client_key.clone(),
         },
         limits: crate::serve::Limits {
             max_inventory: args.limits.max_inventory,
+            inventory_memory: args.limits.inventory_memory,
+            write_timeout: std::time::Duration::from_secs(args.limits.write_timeout),
             body_timeout: std::time::Duration::from_secs(args.limits.request_timeout),
             max_connections: args.limits.max_connections,
         },

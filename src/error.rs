@@ -127,6 +127,15 @@ pub enum Error {
     )]
     Unverified { keys: String, images: String },
 
+    #[error(
+        "refusing the bundle {what}: {reason} (the replica trusts --primary-key {keys}; the primary signs with --signing-key)"
+    )]
+    BundleNotSigned {
+        what: String,
+        keys: String,
+        reason: String,
+    },
+
     #[error("interrupted")]
     Interrupted,
 }

@@ -46,6 +46,8 @@ pub fn ingest_blob_file(
     analysis: Analysis,
     progress: &mut dyn FnMut(u64),
 ) -> Result<BlobOutcome> {
+    // Chunks and recipes before the blob record that links them: one gc-free stretch.
+    let _session = store.writer_gate();
     let size = std::fs::metadata(path)
         .ctx(|| format!("reading {}", path.display()))?
         .len();

@@ -17,7 +17,7 @@ use common::registry::free_port;
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
 use common::{booster, ok, pseudo_random, pseudo_text, tar_of};
 
-const TOKEN: &str = "c0ntainer-t0ken";
+const TOKEN: &str = "c0ntainer-t0ken-0123";
 
 fn manifest_digest(layout: &Path, tag: &str) -> String {
     image::layout_digest(layout, tag)
@@ -164,6 +164,13 @@ fn companions_in_containers_sync_a_replica() {
     let token = work.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     let token_mount = format!("{}:/etc/booster/token:ro", token.display());
+    // The primary signs, the replica checks (files readable by the containers' user).
+    let (key, public) = common::service::key_pair(work.path(), "signing");
+    for f in [&key, &public] {
+        let mut p = std::fs::metadata(f).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o644);
+        std::fs::set_permissions(f, p).unwrap();
+    }
 
     let (r1, r2) = (
         format!("127.0.0.1:{}", free_port()),
@@ -207,8 +214,21 @@ fn companions_in_containers_sync_a_replica() {
             "-e".into(),
             "BOOSTER_TOKEN_FILE=/etc/booster/token".into(),
         ];
-        if let Some(p) = primary {
-            args.extend(["-e".into(), format!("BOOSTER_PRIMARY=http://{p}")]);
+        match primary {
+            Some(p) => args.extend([
+                "-e".into(),
+                format!("BOOSTER_PRIMARY=http://{p}"),
+                "-v".into(),
+                format!("{}:/etc/booster/signing.pub:ro", public.display()),
+                "-e".into(),
+                "BOOSTER_PRIMARY_KEY=/etc/booster/signing.pub".into(),
+            ]),
+            None => args.extend([
+                "-v".into(),
+                format!("{}:/etc/booster/signing.key:ro", key.display()),
+                "-e".into(),
+                "BOOSTER_SIGNING_KEY=/etc/booster/signing.key".into(),
+            ]),
         }
         args.push(booster_image.clone());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -240,6 +260,7 @@ fn render(
     registry_port: u16,
     booster_port: u16,
     primary: Option<u16>,
+    signing_dir: &Path,
 ) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("deploy/kubernetes")
@@ -313,7 +334,15 @@ fn render(
     if let Some(p) = primary {
         y = y.replace("http://booster-primary:8080", &format!("http://127.0.0.1:{p}"));
     }
-    y
+    let secret = "      secret:\n        secretName: booster-signing\n        optional: false\n";
+    assert!(y.contains(secret), "{name} mounts the booster-signing secret");
+    y.replace(
+        secret,
+        &format!(
+            "      hostPath:\n        path: {}\n        type: Directory\n",
+            signing_dir.display()
+        ),
+    )
 }
 
 #[test]
@@ -334,12 +363,28 @@ fn the_kubernetes_manifests_run_under_podman_kube_play() {
     // podman 4.3 writes a Secret's `data` values into the volume without decoding their
     // base64 (a cluster decodes them): the services share the encoded form, so that is the
     // token this test sends.
-    let token = "YzBudGFpbmVyLXQwa2Vu"; // base64 of TOKEN
+    let token = "YzBudGFpbmVyLXQwa2VuLTAxMjM="; // base64 of TOKEN
     let secret = secret.replace(&placeholder, token);
+    // That quirk would hand booster a key file in base64: the signing keys come from a
+    // host directory instead (in a cluster, the booster-signing Secret).
+    let signing = work.path().join("signing");
+    std::fs::create_dir(&signing).unwrap();
+    let (key, public) = common::service::key_pair(&signing, "signing");
+    for f in [&key, &public, &signing] {
+        let mut p = std::fs::metadata(f).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, if f.is_dir() { 0o755 } else { 0o644 });
+        std::fs::set_permissions(f, p).unwrap();
+    }
     let files = [
         ("secret.yaml", secret),
-        ("primary.yaml", render("primary.yaml", &images, r1, b1, None)),
-        ("replica.yaml", render("replica.yaml", &images, r2, b2, Some(b1))),
+        (
+            "primary.yaml",
+            render("primary.yaml", &images, r1, b1, None, &signing),
+        ),
+        (
+            "replica.yaml",
+            render("replica.yaml", &images, r2, b2, Some(b1), &signing),
+        ),
     ];
     for (name, text) in &files {
         let path = work.path().join(name);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::image::{self, Layer, sample_tar};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
-use common::service::start_service_with;
+use common::service::{TOKEN, start_service_with, token_file};
 use common::{booster, ok, stderr};
 
 /// Where scripts/sig-tools.sh put the clients.
@@ -772,18 +772,17 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
     let (t, primary_reg, w, keys, v2) = (&s.t, &s.src, s.work.path(), &s.keys, &s.v2);
     let replica_reg = TestRegistry::start();
     let guarded_reg = TestRegistry::start();
-    let token = w.join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(w);
 
     let primary = start_service_with(&w.join("primary-store"), &primary_reg.addr, &[], &token);
     let url = format!("http://{}", primary.addr);
     let replica = start_service_with(
         &w.join("replica-store"),
         &replica_reg.addr,
-        &["--primary", &url],
+        &["--primary", &url, "--allow-unsigned"],
         &token,
     );
-    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     eprintln!(
         "SYNC {body}\nPRIMARY {}\nREPLICA {}",
@@ -798,7 +797,7 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
     let site = attach_scan_at(t, w, &replica_reg.addr, v2);
     let key2 = w.join("key2");
     cosign_sign_with_new_key(t, &key2, &primary_reg.addr, "test/app", v2, false);
-    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = common::http::http(&replica.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     assert!(cosign_verifies(
         t,
@@ -816,10 +815,10 @@ fn a_replica_sync_carries_signatures_and_checks_them() {
     let guarded = start_service_with(
         &w.join("guarded-store"),
         &guarded_reg.addr,
-        &["--primary", &url, "--verify-key", &right],
+        &["--primary", &url, "--allow-unsigned", "--verify-key", &right],
         &token,
     );
-    let (code, body) = common::http::http(&guarded.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = common::http::http(&guarded.addr, "POST", "/sync", Some(TOKEN));
     assert_ne!(code, 200, "{body}");
     assert!(body.contains("refusing to push"), "{body}");
     assert!(

@@ -13,14 +13,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use booster::oci::reference::Destination;
 use booster::oci::registry::{Registries, RegistryOptions};
-use booster::ops::make_bundle::BundleOptions;
 use booster::ops::pull::Ctx;
 use booster::serve::{AppState, ServeConfig, Upstream, app, evict_bundles};
 use booster::store::Store;
 use common::http::{http, http_with_body};
 use common::image::{self, Layer};
 use common::registry::{TestRegistry, skopeo_copy, skopeo_digest};
-use common::service::{start_service, start_service_with};
+use common::service::{TOKEN, key_pair, start_service, start_service_with, token_file};
 use common::{pseudo_random, pseudo_text, tar_of};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -31,23 +30,11 @@ fn state(dir: &Path, primary: Option<&str>, token: Option<&str>) -> Arc<AppState
         Arc::new(Registries::new(RegistryOptions::default())),
         2,
     );
-    AppState::new(
-        ctx,
-        ServeConfig {
-            registry: Destination::parse("127.0.0.1:1").unwrap(),
-            images: None,
-            primary: primary.iter().map(|p| Upstream::parse(p).unwrap()).collect(),
-            publish: None,
-            token: token.map(str::to_string),
-            bundle: BundleOptions::default(),
-            max_builds: 2,
-            bundle_cache_bytes: 10 << 30,
-            tls: None,
-            primary_tls: Default::default(),
-            limits: Default::default(),
-        },
-    )
-    .unwrap()
+    let mut config = ServeConfig::new(Destination::parse("127.0.0.1:1").unwrap());
+    config.primary = primary.iter().map(|p| Upstream::parse(p).unwrap()).collect();
+    config.allow_unsigned = true;
+    config.token = token.map(str::to_string);
+    AppState::new(ctx, config).unwrap()
 }
 
 async fn call(state: Arc<AppState>, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, String) {
@@ -92,10 +79,6 @@ async fn handlers_without_a_socket() {
         call(s.clone(), "POST", "/sync", Some("sekrit")).await.0,
         StatusCode::CONFLICT
     );
-    assert_eq!(
-        call(s.clone(), "POST", "/cleanup", Some("sekrit")).await.0,
-        StatusCode::CONFLICT
-    );
     drop(held);
     // A primary that cannot be reached: the sync fails with a clear error, not a hang.
     let (st, body) = call(s.clone(), "POST", "/sync", Some("sekrit")).await;
@@ -113,6 +96,19 @@ async fn handlers_without_a_socket() {
     assert_eq!(
         call(not_replica, "POST", "/sync", None).await.0,
         StatusCode::BAD_REQUEST
+    );
+    // A replica must be told whose bundles to trust, or that any will do.
+    let ctx = Ctx::new(
+        Arc::new(Store::open(tempfile::tempdir().unwrap().path()).unwrap()),
+        Arc::new(Registries::new(RegistryOptions::default())),
+        2,
+    );
+    let mut config = ServeConfig::new(Destination::parse("127.0.0.1:1").unwrap());
+    config.primary = vec![Upstream::parse("http://127.0.0.1:1").unwrap()];
+    let e = AppState::new(ctx, config).err().unwrap().to_string();
+    assert!(
+        e.contains("--primary-key") && e.contains("--allow-unsigned"),
+        "{e}"
     );
 }
 
@@ -143,20 +139,31 @@ fn a_replica_syncs_from_its_primary() {
     let primary_reg = TestRegistry::start();
     let replica_reg = TestRegistry::start();
     let work = tempfile::tempdir().unwrap();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let mut big = pseudo_text(4 << 20, 5);
     big.extend(pseudo_random(4 << 20, 6));
     publish_app(work.path(), &primary_reg.addr, "v1", &big);
 
     let primary_store = work.path().join("primary-store");
     let replica_store = work.path().join("replica-store");
-    let mut primary = start_service(&primary_store, &primary_reg.addr, None, &token);
+    // The primary signs what it serves; the replica takes only what its key signed.
+    let (key, public) = key_pair(work.path(), "primary");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
+    let signing = ["--signing-key", key];
+    let mut primary = start_service_with(&primary_store, &primary_reg.addr, &signing, &token);
     let primary_url = format!("http://{}", primary.addr);
-    let replica = start_service(&replica_store, &replica_reg.addr, Some(&primary_url), &token);
+    let replica_of = |url: &str| {
+        start_service_with(
+            &replica_store,
+            &replica_reg.addr,
+            &["--primary", url, "--primary-key", public],
+            &token,
+        )
+    };
+    let replica = replica_of(&primary_url);
 
     assert_eq!(http(&replica.addr, "POST", "/sync", Some("wrong")).0, 401);
-    let (code, body) = http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let first: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(first["images_synced"], 1);
@@ -173,7 +180,7 @@ fn a_replica_syncs_from_its_primary() {
     let layers = publish_app(work.path(), &primary_reg.addr, "v2", &big2);
     let pull_update = layers[1].blob.len() as u64;
     // The seed's form: a plain GET.
-    let (code, body) = http(&replica.addr, "GET", "/sync", Some("t0ken"));
+    let (code, body) = http(&replica.addr, "GET", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let second: serde_json::Value = serde_json::from_str(&body).unwrap();
     let transferred = second["bytes_transferred"].as_u64().unwrap();
@@ -193,7 +200,7 @@ fn a_replica_syncs_from_its_primary() {
     big3[100..200].copy_from_slice(&pseudo_random(100, 78));
     publish_app(work.path(), &primary_reg.addr, "v3", &big3);
     let replica_addr = replica.addr.clone();
-    let pending = std::thread::spawn(move || http(&replica_addr, "POST", "/sync", Some("t0ken")));
+    let pending = std::thread::spawn(move || http(&replica_addr, "POST", "/sync", Some(TOKEN)));
     std::thread::sleep(Duration::from_millis(150));
     let _ = primary.child.kill();
     let _ = primary.child.wait();
@@ -202,61 +209,71 @@ fn a_replica_syncs_from_its_primary() {
         assert_eq!(code, 502, "{body}");
         assert!(body.contains("error"), "{body}");
     }
-    let (code, status) = http(&replica.addr, "GET", "/status", Some("t0ken"));
+    let (code, status) = http(&replica.addr, "GET", "/status", Some(TOKEN));
     assert_eq!(code, 200);
     assert!(status.contains("\"running\":false"), "{status}");
     drop(primary);
-    let primary = start_service(&primary_store, &primary_reg.addr, None, &token);
+    let primary = start_service_with(&primary_store, &primary_reg.addr, &signing, &token);
     let replica_primary_url = format!("http://{}", primary.addr);
     // The replica was started with the old primary address: start a new one pointing here,
     // on the same store (the old one must release it first).
     drop(replica);
-    let replica = start_service(
-        &replica_store,
-        &replica_reg.addr,
-        Some(&replica_primary_url),
-        &token,
-    );
-    let (code, body) = http(&replica.addr, "POST", "/sync", Some("t0ken"));
+    let replica = replica_of(&replica_primary_url);
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         skopeo_digest(&format!("docker://{}/demo/app:v3", replica_reg.addr)),
         skopeo_digest(&format!("docker://{}/demo/app:v3", primary_reg.addr))
     );
-    let (_, metrics) = http(&replica.addr, "GET", "/metrics", Some("t0ken"));
+    let (_, metrics) = http(&replica.addr, "GET", "/metrics", Some(TOKEN));
     assert!(metrics.contains("booster_syncs_total 1"), "{metrics}");
-    let (code, body) = http(&replica.addr, "POST", "/cleanup", Some("t0ken"));
+    let (code, body) = http(&replica.addr, "POST", "/cleanup", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     drop(replica);
     drop(primary);
     common::ok(&common::booster(&replica_store, &["fsck"]));
 }
 
-/// Replicas in the same state asking at the same time: the primary builds their bundle once,
-/// every one of them gets the same key, and the bundle on disk is whole.
+/// Replicas in the same state asking at the same time, each with its own inventory taken
+/// at its own time: the primary builds their bundle once (the key is the state, not the
+/// request's bytes), every one of them gets the same key, and the bundle on disk is whole.
+/// An offered image that cannot be pulled is left out and reported, not a failure for all.
 #[test]
 fn replicas_in_one_state_share_one_build() {
     let reg = TestRegistry::start();
     let work = tempfile::tempdir().unwrap();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let mut big = pseudo_text(2 << 20, 8);
     big.extend(pseudo_random(2 << 20, 9));
     publish_app(work.path(), &reg.addr, "v1", &big);
+    let list = work.path().join("offer.txt");
+    std::fs::write(&list, format!("{0}/demo/app:v1\n{0}/demo/gone:v1\n", reg.addr)).unwrap();
     let primary_store = work.path().join("primary-store");
-    let primary = start_service(&primary_store, &reg.addr, None, &token);
-    let inventory = work.path().join("empty.inventory");
-    common::ok(&common::booster(
-        &work.path().join("empty-store"),
-        &["inventory", "-o", inventory.to_str().unwrap()],
-    ));
-    let body = std::fs::read(&inventory).unwrap();
+    let primary = start_service_with(
+        &primary_store,
+        &reg.addr,
+        &["--images", list.to_str().unwrap()],
+        &token,
+    );
+    // Two replicas' inventories of one (empty) state, taken more than a second apart: their
+    // bytes differ in the timestamp.
+    let mut bodies = Vec::new();
+    for i in 0..2 {
+        let inventory = work.path().join(format!("empty-{i}.inventory"));
+        common::ok(&common::booster(
+            &work.path().join(format!("empty-store-{i}")),
+            &["inventory", "-o", inventory.to_str().unwrap()],
+        ));
+        bodies.push(std::fs::read(&inventory).unwrap());
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    assert_ne!(bodies[0], bodies[1]);
 
     const REPLICAS: usize = 6;
     let askers: Vec<_> = (0..REPLICAS)
-        .map(|_| {
-            let (addr, body) = (primary.addr.clone(), body.clone());
-            std::thread::spawn(move || http_with_body(&addr, "POST", "/bundles", Some("t0ken"), &body))
+        .map(|i| {
+            let (addr, body) = (primary.addr.clone(), bodies[i % 2].clone());
+            std::thread::spawn(move || http_with_body(&addr, "POST", "/bundles", Some(TOKEN), &body))
         })
         .collect();
     let mut keys = std::collections::BTreeSet::new();
@@ -265,13 +282,22 @@ fn replicas_in_one_state_share_one_build() {
         assert_eq!(code, 200, "{answer}");
         let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
         keys.insert(v["key"].as_str().unwrap().to_string());
+        assert_eq!(v["images"].as_array().unwrap().len(), 1, "{answer}");
     }
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let (_, metrics) = http(&primary.addr, "GET", "/metrics", Some("t0ken"));
+    let (_, metrics) = http(&primary.addr, "GET", "/metrics", Some(TOKEN));
     assert!(metrics.contains("\nbooster_bundles_built_total 1\n"), "{metrics}");
     assert!(
         metrics.contains(&format!("\nbooster_bundle_cache_hits_total {}\n", REPLICAS - 1)),
         "{metrics}"
+    );
+    let (_, status) = http(&primary.addr, "GET", "/status", Some(TOKEN));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let skipped = status["offer_skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{status}");
+    assert!(
+        skipped[0]["image"].as_str().unwrap().contains("demo/gone:v1"),
+        "{status}"
     );
 
     let key = keys.pop_first().unwrap();
@@ -466,32 +492,40 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     let r1_reg = TestRegistry::start();
     let r2_reg = TestRegistry::start();
     let work = tempfile::tempdir().unwrap();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let mut big = pseudo_text(3 << 20, 31);
     big.extend(pseudo_random(3 << 20, 32));
     publish_app(work.path(), &primary_reg.addr, "v1", &big);
     let repo = format!("docker://{}/fleet/bundles", bundles.addr);
 
+    let (key, public) = key_pair(work.path(), "primary");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
     let primary = start_service_with(
         &work.path().join("primary"),
         &primary_reg.addr,
-        &["--publish", &repo],
+        &["--publish", &repo, "--signing-key", key],
         &token,
     );
     let primary_url = format!("http://{}", primary.addr);
-    let upstreams = ["--primary", &repo, "--primary", &primary_url];
+    let upstreams = [
+        "--primary",
+        &repo,
+        "--primary",
+        &primary_url,
+        "--primary-key",
+        public,
+    ];
     let r1 = start_service_with(&work.path().join("r1"), &r1_reg.addr, &upstreams, &token);
     // The registry has no bundles yet: the replica falls back to the primary, which builds
     // and publishes one.
-    let (code, body) = http(&r1.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = http(&r1.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["source"], primary_url.as_str(), "{body}");
     // Publishing runs after the answer: wait for it before stopping the primary.
     let mut metrics = String::new();
     for _ in 0..300 {
-        metrics = http(&primary.addr, "GET", "/metrics", Some("t0ken")).1;
+        metrics = http(&primary.addr, "GET", "/metrics", Some(TOKEN)).1;
         if metrics.contains("\nbooster_bundles_published_total 1\n") {
             break;
         }
@@ -505,7 +539,7 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
 
     // Same state (empty), primary stopped: the registry alone.
     let r2 = start_service_with(&work.path().join("r2"), &r2_reg.addr, &upstreams, &token);
-    let (code, body) = http(&r2.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = http(&r2.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -517,7 +551,7 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
         skopeo_digest(&format!("docker://{}/demo/app:v1", r2_reg.addr)),
         want
     );
-    let (code, body) = http(&r2.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = http(&r2.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["up_to_date"], true, "{body}");
@@ -535,8 +569,13 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
             &format!("docker://{}/demo/app:v2", primary_reg.addr),
             "--to",
             &repo,
+            "--signing-key",
+            key,
         ],
     ));
+    // What the replicas check, a stock client checks too.
+    let current = skopeo_digest(&format!("{repo}:current"));
+    cosign_verifies(public, &format!("{}/fleet/bundles@{current}", bundles.addr));
     // The v2 bundle says which streams it relies on; a store without v1 finds no bundle
     // that fits it, and says what to do.
     let release = artifact_manifest(&format!("{repo}:current"));
@@ -582,13 +621,45 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     );
     let want = skopeo_digest(&format!("docker://{}/demo/app:v2", primary_reg.addr));
     for (r, reg) in [(&r1, &r1_reg), (&r2, &r2_reg)] {
-        let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+        let (code, body) = http(&r.addr, "POST", "/sync", Some(TOKEN));
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(v["source"].as_str().unwrap().starts_with(&repo), "{body}");
         let transferred = v["bytes_transferred"].as_u64().unwrap();
         assert!(transferred * 20 < layers[1].blob.len() as u64, "{body}");
         assert_eq!(skopeo_digest(&format!("docker://{}/demo/app:v2", reg.addr)), want);
+    }
+    // Someone who can push to the registry of bundles forges v3 there, signed with a key of
+    // their own, and moves `current` to it: the replicas refuse it before importing anything.
+    let mut big3 = big2.clone();
+    big3[..100].copy_from_slice(&pseudo_random(100, 34));
+    publish_app(work.path(), &primary_reg.addr, "v3", &big3);
+    let (forger, _) = key_pair(work.path(), "forger");
+    for signing in [Some(forger.to_str().unwrap()), None] {
+        let mut args = vec![
+            "export".to_string(),
+            format!("docker://{}/demo/app:v3", primary_reg.addr),
+            "--to".into(),
+            repo.clone(),
+        ];
+        if let Some(k) = signing {
+            args.extend(["--signing-key".into(), k.into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::ok(&common::booster(&work.path().join("forger"), &args));
+        let (code, body) = http(&r1.addr, "POST", "/sync", Some(TOKEN));
+        assert_eq!(code, 502, "{body}");
+        assert!(body.contains("refusing the bundle"), "{body}");
+        let (_, metrics) = http(&r1.addr, "GET", "/metrics", Some(TOKEN));
+        assert!(
+            !metrics.contains("booster_bundles_refused_total 0\n"),
+            "{metrics}"
+        );
+        let tags = Command::new("curl")
+            .args(["-s", &format!("http://{}/v2/demo/app/tags/list", r1_reg.addr)])
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&tags.stdout).contains("v3"));
     }
     // A replica whose only upstreams cannot help says why, naming each.
     let r3 = start_service_with(
@@ -599,10 +670,11 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
             &format!("docker://{}/nothing/here", bundles.addr),
             "--primary",
             &primary_url,
+            "--allow-unsigned",
         ],
         &token,
     );
-    let (code, body) = http(&r3.addr, "POST", "/sync", Some("t0ken"));
+    let (code, body) = http(&r3.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 502, "{body}");
     assert!(
         body.contains("nothing/here") && body.contains(&primary_url),
@@ -610,6 +682,34 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     );
     drop((r1, r2, r3));
     common::ok(&common::booster(&work.path().join("r2"), &["fsck"]));
+}
+
+/// `cosign verify --key` accepts the signature on `reference` (cosign from
+/// scripts/sig-tools.sh; key-based, so no transparency log).
+fn cosign_verifies(public: &str, reference: &str) {
+    let dir = std::env::var("BOOSTER_SIG_TOOLS").unwrap_or_else(|_| "/var/tmp/booster-sigtools".into());
+    let env = std::fs::read_to_string(Path::new(&dir).join("tools.env")).unwrap_or_else(|_| {
+        panic!("{dir}/tools.env is missing: run scripts/sig-tools.sh (scripts/test.sh does)")
+    });
+    let bin = env.lines().find_map(|l| l.strip_prefix("BIN=")).unwrap();
+    let out = Command::new(Path::new(bin).join("cosign"))
+        .args([
+            "verify",
+            "--key",
+            public,
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            "--new-bundle-format=false",
+            reference,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cosign verify {reference}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA; a server certificate for 127.0.0.1 and a client certificate, both signed by it; and
@@ -704,8 +804,7 @@ fn mutual_tls_admits_only_the_primarys_own_replicas() {
     std::fs::create_dir_all(&pki).unwrap();
     make_pki(&pki);
     let f = |n: &str| pki.join(n).to_str().unwrap().to_string();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let mut big = pseudo_text(2 << 20, 41);
     big.extend(pseudo_random(2 << 20, 42));
     publish_app(work.path(), &primary_reg.addr, "v1", &big);
@@ -756,7 +855,13 @@ fn mutual_tls_admits_only_the_primarys_own_replicas() {
     drop(tls_only);
 
     let replica_with = |name: &str, extra: &[&str]| {
-        let mut args = vec!["--primary", url.as_str(), "--primary-ca", ca.as_str()];
+        let mut args = vec![
+            "--primary",
+            url.as_str(),
+            "--primary-ca",
+            ca.as_str(),
+            "--allow-unsigned",
+        ];
         args.extend(extra);
         start_service_with(&work.path().join(name), &replica_reg.addr, &args, &token)
     };
@@ -770,17 +875,25 @@ fn mutual_tls_admits_only_the_primarys_own_replicas() {
         ("no-cert", vec![]),
         (
             "stranger",
-            vec!["--primary-cert", sc.as_str(), "--primary-key", sk.as_str()],
+            vec![
+                "--primary-client-cert",
+                sc.as_str(),
+                "--primary-client-key",
+                sk.as_str(),
+            ],
         ),
     ] {
         let r = replica_with(name, &extra);
-        let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+        let (code, body) = http(&r.addr, "POST", "/sync", Some(TOKEN));
         assert_eq!(code, 502, "{name}: {body}");
         assert!(body.contains(&url), "{name}: {body}");
         eprintln!("{name}: {body}");
     }
-    let r = replica_with("replica", &["--primary-cert", &rc, "--primary-key", &rk]);
-    let (code, body) = http(&r.addr, "POST", "/sync", Some("t0ken"));
+    let r = replica_with(
+        "replica",
+        &["--primary-client-cert", &rc, "--primary-client-key", &rk],
+    );
+    let (code, body) = http(&r.addr, "POST", "/sync", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
@@ -796,8 +909,7 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
     let primary_reg = TestRegistry::start();
     let replica_reg = TestRegistry::start();
     let work = tempfile::tempdir().unwrap();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let mut big = pseudo_text(3 << 20, 51);
     big.extend(pseudo_random(3 << 20, 52));
     publish_app(work.path(), &primary_reg.addr, "v1", &big);
@@ -814,10 +926,10 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
         &token,
     );
     let raddr = replica.addr.clone();
-    let syncing = std::thread::spawn(move || http(&raddr, "POST", "/sync", Some("t0ken")));
+    let syncing = std::thread::spawn(move || http(&raddr, "POST", "/sync", Some(TOKEN)));
 
     let p = primary.addr.as_str();
-    let t = Some("t0ken");
+    let t = Some(TOKEN);
     let cases: Vec<(&str, (u16, String), u16)> = vec![
         (
             "garbage inventory",
@@ -848,7 +960,7 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "POST /bundles HTTP/1.1\r\nHost: {p}\r\nAuthorization: Bearer t0ken\r\nContent-Length: 1000\r\n\r\nBOOSTINV"
+        "POST /bundles HTTP/1.1\r\nHost: {p}\r\nAuthorization: Bearer t0ken-t0ken-t0ken-t0ken\r\nContent-Length: 1000\r\n\r\nBOOSTINV"
     )
     .unwrap();
     let mut answer = String::new();
@@ -871,8 +983,7 @@ fn bad_requests_get_clear_4xx_without_harming_a_sync() {
 fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let reg = TestRegistry::start();
     let work = tempfile::tempdir().unwrap();
-    let token = work.path().join("token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    let token = token_file(work.path());
     let service = start_service_with(
         &work.path().join("store"),
         &reg.addr,
@@ -909,4 +1020,361 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     drop(idle);
     let (code, body) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(code, 200, "{body}");
+}
+
+/// A replica takes only bundles its primary signed, for this request: one signed by
+/// another key, one altered on the way, and one from a primary that does not sign are all
+/// refused before anything is imported; the same replica then syncs from the real thing.
+#[test]
+fn a_replica_refuses_bundles_its_primary_did_not_sign() {
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let mut big = pseudo_text(1 << 20, 41);
+    big.extend(pseudo_random(1 << 20, 42));
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
+    let (key, public) = key_pair(work.path(), "primary");
+    let (_, stranger) = key_pair(work.path(), "stranger");
+    let primary = start_service_with(
+        &work.path().join("primary"),
+        &primary_reg.addr,
+        &["--signing-key", key.to_str().unwrap()],
+        &token,
+    );
+    let unsigned = start_service(&work.path().join("unsigned"), &primary_reg.addr, None, &token);
+    let tamper = common::proxy::FaultProxy::start(&primary.addr);
+    let replica_store = work.path().join("replica");
+    let replica = |upstream: &str, trusted: &Path| {
+        start_service_with(
+            &replica_store,
+            &replica_reg.addr,
+            &["--primary", upstream, "--primary-key", trusted.to_str().unwrap()],
+            &token,
+        )
+    };
+    let catalog = || {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://{}/v2/_catalog", replica_reg.addr)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let refused = |r: &common::service::Service, why: &str| {
+        let (code, body) = http(&r.addr, "POST", "/sync", Some(TOKEN));
+        assert_eq!(code, 502, "{body}");
+        assert!(
+            body.contains("refusing the bundle") && body.contains(why),
+            "{body}"
+        );
+        assert!(!catalog().contains("demo/app"), "{}", catalog());
+    };
+
+    let r = replica(&format!("http://{}", primary.addr), &stranger);
+    refused(&r, "none of the keys");
+    drop(r);
+    let r = replica(&format!("http://{}", unsigned.addr), &public);
+    refused(&r, "not signed");
+    drop(r);
+    // One byte flipped in the bundle on its way: the sha256 the primary signed catches it.
+    tamper.add("GET /bundles/", common::proxy::Fault::FlipByte(5000), 1);
+    let r = replica(&format!("http://{}", tamper.addr), &public);
+    refused(&r, "altered on the way");
+    let (_, metrics) = http(&r.addr, "GET", "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("\nbooster_bundles_refused_total 1\n"),
+        "{metrics}"
+    );
+    // The proxy now passes bytes as they are.
+    let (code, body) = http(&r.addr, "POST", "/sync", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr))
+    );
+    drop(r);
+    common::ok(&common::booster(&replica_store, &["fsck"]));
+}
+
+/// A primary that announces a 1000-byte bundle and then sends a gigabyte: the replica
+/// stops at 1000 bytes and refuses it; a bundle key outside the grammar (a path) is
+/// refused before it names a file.
+#[test]
+fn a_rogue_primary_is_cut_off_at_the_size_it_announced() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rogue = listener.local_addr().unwrap().to_string();
+    let sent = Arc::new(AtomicU64::new(0));
+    let answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s2, a2) = (sent.clone(), answers.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut w = conn;
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push(line);
+            }
+            let len = head
+                .iter()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<u64>().unwrap())
+                })
+                .unwrap_or(0);
+            let _ = std::io::copy(&mut (&mut r).take(len), &mut std::io::sink());
+            if head[0].starts_with("POST /bundles") {
+                let key = if a2.fetch_add(1, Ordering::SeqCst) == 0 {
+                    "../../../../etc/booster"
+                } else {
+                    "0123456789abcdef0123456789abcdef"
+                };
+                let body = format!("{{\"key\":\"{key}\",\"size\":1000,\"images\":[]}}");
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\nConnection: close\r\n\r\n"
+                );
+                let zeros = vec![0u8; 64 << 10];
+                while w.write_all(&zeros).is_ok() {
+                    s2.fetch_add(zeros.len() as u64, Ordering::Relaxed);
+                    if s2.load(Ordering::Relaxed) >= 1 << 30 {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let replica = start_service(
+        &work.path().join("replica"),
+        &replica_reg.addr,
+        Some(&format!("http://{rogue}")),
+        &token,
+    );
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some(TOKEN));
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("not a bundle key"), "{body}");
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some(TOKEN));
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("more than the 1000 bytes it announced"), "{body}");
+    let (_, metrics) = http(&replica.addr, "GET", "/metrics", Some(TOKEN));
+    assert!(metrics.contains("\nbooster_bytes_in_total 1000\n"), "{metrics}");
+    let incoming: Vec<_> = std::fs::read_dir(work.path().join("replica/tmp/bundles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(incoming.is_empty(), "{incoming:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let rogue_sent = sent.load(Ordering::Relaxed);
+    eprintln!("the rogue primary got {rogue_sent} bytes out before the replica hung up");
+    assert!(rogue_sent < 256 << 20, "{rogue_sent}");
+}
+
+/// A client that hangs up right after asking for a sync: the sync goes on in its own task,
+/// finishes, and `/status` says so.
+#[test]
+fn a_sync_outlives_a_client_that_hangs_up() {
+    use std::io::Write;
+    let primary_reg = TestRegistry::start();
+    let replica_reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let mut big = pseudo_text(3 << 20, 51);
+    big.extend(pseudo_random(3 << 20, 52));
+    publish_app(work.path(), &primary_reg.addr, "v1", &big);
+    let primary = start_service(&work.path().join("primary"), &primary_reg.addr, None, &token);
+    let replica = start_service(
+        &work.path().join("replica"),
+        &replica_reg.addr,
+        Some(&format!("http://{}", primary.addr)),
+        &token,
+    );
+    {
+        let mut c = TcpStream::connect(&replica.addr).unwrap();
+        write!(
+            c,
+            "POST /sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut status = serde_json::Value::Null;
+    for _ in 0..1200 {
+        let (_, body) = http(&replica.addr, "GET", "/status", Some(TOKEN));
+        status = serde_json::from_str(&body).unwrap();
+        if status["sync"]["running"] == false && !status["sync"]["last"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status["sync"]["last"]["images_synced"], 1, "{status}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/demo/app:v1", replica_reg.addr)),
+        skopeo_digest(&format!("docker://{}/demo/app:v1", primary_reg.addr))
+    );
+    // And the slot is free again.
+    let (code, body) = http(&replica.addr, "POST", "/sync", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+}
+
+/// 100 rounds of pulls (new tags arriving all the time), bundle builds and `/cleanup` on one
+/// primary, all at once: the store stays consistent (`fsck`), and every image it holds can
+/// be pushed whole.
+#[test]
+fn cleanup_never_races_pulls_and_builds() {
+    const ROUNDS: usize = 100;
+    let reg = TestRegistry::start();
+    let elsewhere = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let base = tar_of(&[
+        ("etc/os-release", b"race\n"),
+        ("usr/share/doc/x", &pseudo_text(200_000, 60)),
+    ]);
+    let base = Layer::gzip_by(&base, "gzip", &["-n", "-c"]);
+    // The offer is the three newest tags (each walk pulls what is new, and stays short).
+    let offer = work.path().join("offer.txt");
+    let publish = |i: usize| {
+        let app = tar_of(&[("opt/app.bin", &pseudo_random(96 << 10, 1000 + i as u64))]);
+        let layers = vec![base.clone(), Layer::gzip_by(&app, "gzip", &["-n", "-c"])];
+        let dir = work.path().join(format!("r{i}"));
+        image::write_image_layout(&dir, "t", &layers);
+        skopeo_copy(
+            &format!("oci:{}:t", dir.display()),
+            &format!("docker://{}/race/app:r{i}", reg.addr),
+            &[],
+        );
+        let list: String = (i.saturating_sub(2)..=i)
+            .map(|t| format!("{}/race/app:r{t}\n", reg.addr))
+            .collect();
+        let tmp = offer.with_extension("partial");
+        std::fs::write(&tmp, list).unwrap();
+        std::fs::rename(&tmp, &offer).unwrap();
+    };
+    publish(0);
+    let store = work.path().join("primary");
+    let primary = start_service_with(&store, &reg.addr, &["--images", offer.to_str().unwrap()], &token);
+    let inventory = work.path().join("empty.inventory");
+    common::ok(&common::booster(
+        &work.path().join("empty-store"),
+        &["inventory", "-o", inventory.to_str().unwrap()],
+    ));
+    let body = std::fs::read(&inventory).unwrap();
+    let addr = primary.addr.clone();
+    std::thread::scope(|scope| {
+        let publisher = scope.spawn(|| (1..ROUNDS).for_each(publish));
+        for round in 0..ROUNDS {
+            let jobs: Vec<_> = [
+                ("/bundles", &body[..]),
+                ("/cleanup", &[][..]),
+                ("/bundles", &body[..]),
+            ]
+            .into_iter()
+            .map(|(path, b)| {
+                let addr = addr.clone();
+                scope.spawn(move || (path, http_with_body(&addr, "POST", path, Some(TOKEN), b)))
+            })
+            .collect();
+            for j in jobs {
+                let (path, (code, answer)) = j.join().unwrap();
+                assert_eq!(code, 200, "round {round}, {path}: {answer}");
+            }
+        }
+        publisher.join().unwrap();
+    });
+    drop(primary);
+    common::ok(&common::booster(&store, &["fsck"]));
+    let listed = common::ok(&common::booster(&store, &["images", "--json"]));
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&listed)
+        .unwrap()
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(names.len() > 1, "{listed}");
+    let mut args = vec!["push".to_string()];
+    args.extend(names.iter().cloned());
+    args.extend(["--to".into(), elsewhere.addr.clone()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::ok(&common::booster(&store, &args));
+    let last = names.last().unwrap();
+    let (_, repo_tag) = last.split_once('/').unwrap();
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/{repo_tag}", elsewhere.addr)),
+        skopeo_digest(&format!("docker://{last}"))
+    );
+}
+
+/// Safe by default: beyond loopback without a token, with a short token, or sending the
+/// token in clear to a primary elsewhere, `serve` refuses to start and says what to do.
+#[test]
+fn serve_refuses_unsafe_setups_and_says_how() {
+    let work = tempfile::tempdir().unwrap();
+    let short = work.path().join("short");
+    std::fs::write(&short, "t0ken\n").unwrap();
+    let empty = work.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let token = token_file(work.path());
+    let port = common::registry::free_port().to_string();
+    let wild = format!("0.0.0.0:{port}");
+    let local = format!("127.0.0.1:{port}");
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec!["--listen", &wild],
+            &["--token-file", "--no-auth", "openssl rand"],
+        ),
+        (
+            vec!["--listen", &local, "--token-file", short.to_str().unwrap()],
+            &["at least 16"],
+        ),
+        (
+            vec!["--listen", &local, "--token-file", empty.to_str().unwrap()],
+            &["at least 16"],
+        ),
+        (
+            vec![
+                "--listen",
+                &local,
+                "--token-file",
+                token.to_str().unwrap(),
+                "--primary",
+                "http://primary.example:8080",
+                "--allow-unsigned",
+            ],
+            &["in clear", "--insecure"],
+        ),
+        (
+            vec!["--listen", &local, "--primary", "http://127.0.0.1:1"],
+            &["--primary-key", "--allow-unsigned"],
+        ),
+    ];
+    for (args, says) in cases {
+        let mut full = vec!["serve", "--registry", "127.0.0.1:1"];
+        full.extend(args.iter().copied());
+        let out = common::booster(&work.path().join("store"), &full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{full:?} started");
+        for s in says {
+            assert!(err.contains(s), "{full:?}: {err}");
+        }
+    }
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{Id, PKey, Public};
-use openssl::sign::Verifier;
+use openssl::pkey::{Id, PKey, Private, Public};
+use openssl::sign::{Signer, Verifier};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -36,15 +36,20 @@ pub struct TrustedKeys {
 
 impl TrustedKeys {
     pub fn load(paths: &[PathBuf]) -> Result<TrustedKeys> {
+        TrustedKeys::load_for("--verify-key", paths)
+    }
+
+    /// The keys of the option `flag` (named in errors).
+    pub fn load_for(flag: &str, paths: &[PathBuf]) -> Result<TrustedKeys> {
         let mut keys = Vec::new();
         for p in paths {
-            keys.push((p.clone(), read_key(p)?));
+            keys.push((p.clone(), read_key(flag, p)?));
         }
         Ok(TrustedKeys { keys })
     }
 
     pub fn from_pem(name: &str, pem: &[u8]) -> Result<TrustedKeys> {
-        let key = parse_key(Path::new(name), pem)?;
+        let key = parse_key("--verify-key", Path::new(name), pem)?;
         Ok(TrustedKeys {
             keys: vec![(PathBuf::from(name), key)],
         })
@@ -72,15 +77,121 @@ impl TrustedKeys {
     }
 }
 
-fn read_key(path: &Path) -> Result<PKey<Public>> {
-    let pem = std::fs::read(path).map_err(|e| Error::io(format!("reading key {}", path.display()), e))?;
-    parse_key(path, &pem)
+/// A private key booster signs with (`serve --signing-key`): what a primary publishes and
+/// serves, so that its replicas (`--primary-key`) and `cosign verify --key` can tell its
+/// bundles from anyone else's. PEM, unencrypted: PKCS#8 `PRIVATE KEY` or SEC1
+/// `EC PRIVATE KEY`, ECDSA P-256 or Ed25519 (the kinds a replica checks).
+pub struct SigningKey {
+    path: PathBuf,
+    key: PKey<Private>,
 }
 
-fn parse_key(path: &Path, pem: &[u8]) -> Result<PKey<Public>> {
+/// Names the key file only: never its bytes.
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.path.display())
+    }
+}
+
+impl std::fmt::Debug for TrustedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustedKeys({})", self.describe())
+    }
+}
+
+impl SigningKey {
+    pub fn load(path: &Path) -> Result<SigningKey> {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::io(format!("reading signing key {}", path.display()), e))?;
+        SigningKey::from_pem(path, &pem)
+    }
+
+    pub fn from_pem(path: &Path, pem: &[u8]) -> Result<SigningKey> {
+        let bad = |why: String| Error::Usage(format!("--signing-key {}: {why}", path.display()));
+        if pem.windows(9).any(|w| w == b"ENCRYPTED") {
+            return Err(bad(
+                "an encrypted key (cosign's own keys are): give an unencrypted PEM key, made with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out primary.key` (and `openssl pkey -in primary.key -pubout -out primary.pub` for the replicas)".into(),
+            ));
+        }
+        let key = PKey::private_key_from_pem(pem).map_err(|e| bad(format!("not a PEM private key ({e})")))?;
+        let p256 = key.id() == Id::EC
+            && key.ec_key().ok().and_then(|k| k.group().curve_name())
+                == Some(openssl::nid::Nid::X9_62_PRIME256V1);
+        if !p256 && key.id() != Id::ED25519 {
+            return Err(bad(format!(
+                "key type {:?}: sign with ECDSA P-256 or Ed25519",
+                key.id()
+            )));
+        }
+        Ok(SigningKey {
+            path: path.to_path_buf(),
+            key,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The public half, PEM, for the replicas' `--primary-key`.
+    pub fn public_pem(&self) -> Vec<u8> {
+        self.key
+            .public_key_to_pem()
+            .expect("a loaded private key has a public half")
+    }
+
+    /// A signature over `message` as cosign makes one: ECDSA over SHA-256 (DER), or
+    /// Ed25519 over the message itself.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let signed = match self.key.id() {
+            Id::ED25519 => {
+                Signer::new_without_digest(&self.key).and_then(|mut s| s.sign_oneshot_to_vec(message))
+            }
+            _ => Signer::new(MessageDigest::sha256(), &self.key).and_then(|mut s| {
+                s.update(message)?;
+                s.sign_to_vec()
+            }),
+        };
+        signed.expect("signing with a key checked at load")
+    }
+
+    /// A cosign simplesigning payload naming `digest` as the signed manifest of
+    /// `reference`, with `optional` claims, and its signature (base64), ready to go in a
+    /// `.sig` layer and its `dev.cosignproject.cosign/signature` annotation.
+    pub fn sign_simplesigning(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        optional: serde_json::Value,
+    ) -> (Vec<u8>, String) {
+        let payload = simplesigning_payload(reference, digest, optional);
+        let sig = base64::engine::general_purpose::STANDARD.encode(self.sign(&payload));
+        (payload, sig)
+    }
+}
+
+/// cosign's simplesigning payload (the "critical" part is what a verifier checks).
+pub fn simplesigning_payload(reference: &str, digest: &Digest, optional: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": digest.to_string()},
+            "type": SIMPLESIGNING_TYPE,
+        },
+        "optional": optional,
+    }))
+    .expect("json")
+}
+
+fn read_key(flag: &str, path: &Path) -> Result<PKey<Public>> {
+    let pem = std::fs::read(path).map_err(|e| Error::io(format!("reading key {}", path.display()), e))?;
+    parse_key(flag, path, &pem)
+}
+
+fn parse_key(flag: &str, path: &Path, pem: &[u8]) -> Result<PKey<Public>> {
     let key = PKey::public_key_from_pem(pem).map_err(|e| {
         Error::Usage(format!(
-            "--verify-key {}: not a PEM public key ({e}); give the .pub file `cosign generate-key-pair` wrote",
+            "{flag} {}: not a PEM public key ({e}); give the .pub file `cosign generate-key-pair` wrote",
             path.display()
         ))
     })?;
@@ -92,14 +203,14 @@ fn parse_key(path: &Path, pem: &[u8]) -> Result<PKey<Public>> {
                 Ok(key)
             } else {
                 Err(Error::Usage(format!(
-                    "--verify-key {}: only P-256 ECDSA keys are supported (this one is {curve:?})",
+                    "{flag} {}: only P-256 ECDSA keys are supported (this one is {curve:?})",
                     path.display()
                 )))
             }
         }
         Id::ED25519 | Id::RSA => Ok(key),
         other => Err(Error::Usage(format!(
-            "--verify-key {}: key type {other:?} is not supported (ECDSA P-256, Ed25519, RSA)",
+            "{flag} {}: key type {other:?} is not supported (ECDSA P-256, Ed25519, RSA)",
             path.display()
         ))),
     }
@@ -295,6 +406,47 @@ pub fn dsse_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fresh_key(ed25519: bool) -> SigningKey {
+        let key = if ed25519 {
+            PKey::generate_ed25519().unwrap()
+        } else {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap()
+        };
+        SigningKey::from_pem(Path::new("k.pem"), &key.private_key_to_pem_pkcs8().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn what_booster_signs_its_keys_verify_and_others_do_not() {
+        for ed in [false, true] {
+            let key = fresh_key(ed);
+            let d = Digest::of(b"bundle");
+            let (payload, sig) = key.sign_simplesigning("booster/bundle", &d, serde_json::json!({"n": 1}));
+            let trusted = TrustedKeys::from_pem("k.pub", &key.public_pem()).unwrap();
+            assert!(matches!(
+                check_simplesigning(&trusted, &d, &payload, Some(&sig)),
+                Finding::Signed { .. }
+            ));
+            let other = TrustedKeys::from_pem("o.pub", &fresh_key(ed).public_pem()).unwrap();
+            assert!(matches!(
+                check_simplesigning(&other, &d, &payload, Some(&sig)),
+                Finding::Rejected(_)
+            ));
+            assert!(matches!(
+                check_simplesigning(&trusted, &Digest::of(b"other"), &payload, Some(&sig)),
+                Finding::Rejected(_)
+            ));
+        }
+        let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let e = SigningKey::from_pem(Path::new("r.pem"), &rsa.private_key_to_pem_pkcs8().unwrap());
+        assert!(e.is_err());
+        let e = SigningKey::from_pem(
+            Path::new("c.key"),
+            b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+        );
+        assert!(e.err().unwrap().to_string().contains("genpkey"));
+    }
 
     fn golden(name: &str) -> Vec<u8> {
         std::fs::read(

@@ -71,6 +71,19 @@ pub struct RawManifest {
     pub digest: Digest,
 }
 
+/// How long credentials from `--creds`, auth files and helpers are used before they are
+/// looked up again.
+pub const CREDENTIAL_TTL: Duration = Duration::from_secs(300);
+
+fn same_auth(a: &RegistryAuth, b: &RegistryAuth) -> bool {
+    match (a, b) {
+        (RegistryAuth::Anonymous, RegistryAuth::Anonymous) => true,
+        (RegistryAuth::Basic(u1, p1), RegistryAuth::Basic(u2, p2)) => u1 == u2 && p1 == p2,
+        (RegistryAuth::Bearer(t1), RegistryAuth::Bearer(t2)) => t1 == t2,
+        _ => false,
+    }
+}
+
 /// Registry access for one process: one oci-client per host (the protocol is fixed per
 /// client), credentials resolved once per host.
 pub struct Registries {
@@ -79,8 +92,10 @@ pub struct Registries {
     /// milliseconds of CPU (the TLS backend parses the whole system CA bundle, twice per
     /// oci-client, even for a plain-HTTP registry).
     clients: Mutex<HashMap<String, Arc<OnceLock<Arc<Client>>>>>,
-    /// Resolved on first use only: a credential helper may be a process that prompts.
-    auths: Mutex<HashMap<String, RegistryAuth>>,
+    /// Resolved on first use, then again once [`CREDENTIAL_TTL`] old: credential helpers
+    /// hand out short-lived passwords (cloud registries' last hours), and a long-running
+    /// `serve` must not keep a stale one.
+    auths: Mutex<HashMap<String, (RegistryAuth, std::time::Instant)>>,
 }
 
 impl Registries {
@@ -148,7 +163,9 @@ impl Registries {
 
     fn auth(&self, registry: &str) -> Result<RegistryAuth> {
         let mut map = self.auths.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(a) = map.get(registry) {
+        if let Some((a, at)) = map.get(registry)
+            && at.elapsed() < CREDENTIAL_TTL
+        {
             return Ok(a.clone());
         }
         let auth = match self.opts.auth.lookup(registry)? {
@@ -156,7 +173,18 @@ impl Registries {
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credentials::IdentityToken(t) => RegistryAuth::Basic("<token>".into(), t),
         };
-        map.insert(registry.to_string(), auth.clone());
+        let changed = map.get(registry).is_some_and(|(old, _)| !same_auth(old, &auth));
+        map.insert(registry.to_string(), (auth.clone(), std::time::Instant::now()));
+        drop(map);
+        if changed {
+            // oci-client keeps the first credentials it was given (and the tokens they
+            // bought): a new client for the host starts from the new ones.
+            tracing::info!("credentials for {registry} changed: using the new ones");
+            self.clients
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(registry);
+        }
         Ok(auth)
     }
 
@@ -221,6 +249,7 @@ impl Registries {
                 client.pull_manifest_raw(&reference, &auth, &ACCEPTED_MANIFEST_TYPES)
             })
             .await?;
+        check_manifest_size(r, by, bytes.len())?;
         let digest = Digest::of(&bytes);
         if let Ok(pinned) = by.parse::<Digest>()
             && pinned != digest
@@ -254,6 +283,9 @@ impl Registries {
                 }
             })
             .await?;
+        if let Some(b) = &got {
+            check_manifest_size(r, tag, b.len())?;
+        }
         Ok(got.map(|bytes| RawManifest {
             digest: Digest::of(&bytes),
             bytes: bytes.to_vec(),
@@ -618,29 +650,24 @@ impl Registries {
         };
         let (client, auth) = self.client(registry)?;
         let reference = Self::reference(&r, "latest");
-        let mut out = Vec::new();
-        let mut last: Option<String> = None;
+        let mut out: Vec<String> = Vec::new();
         loop {
+            let last = out.last().cloned();
             let page = self
                 .retry(&r, "listing repositories", || {
-                    client.catalog(&reference, &auth, Some(1000), last.as_deref())
+                    client.catalog(&reference, &auth, Some(PAGE), last.as_deref())
                 })
                 .await?;
-            let n = page.repositories.len();
-            out.extend(page.repositories);
-            if n < 1000 {
+            if !next_page(&mut out, page.repositories) {
                 break;
             }
-            last = out.last().cloned();
         }
         Ok(out)
     }
 
-    /// Tags of a repository.
     /// Tags of a repository, all pages (registries that page their lists stop at 100 or
     /// 1000 otherwise).
     pub async fn tags(&self, r: &RegistryRef) -> Result<Vec<String>> {
-        const PAGE: usize = 1000;
         let (client, auth) = self.client(&r.registry)?;
         let reference = Self::reference(r, "latest");
         let mut out: Vec<String> = Vec::new();
@@ -651,18 +678,55 @@ impl Registries {
                     client.list_tags(&reference, &auth, Some(PAGE), last.as_deref())
                 })
                 .await?;
-            let n = page.tags.len();
-            // A registry that ignores `last` would repeat its first page forever.
-            if n == 0 || out.contains(&page.tags[0]) {
-                break;
-            }
-            out.extend(page.tags);
-            if n < PAGE {
+            if !next_page(&mut out, page.tags) {
                 break;
             }
         }
         Ok(out)
     }
+}
+
+/// The largest manifest or index booster accepts, as registries do (distribution's default
+/// limit is 4 MiB): a bigger one is refused by name rather than parsed and stored.
+pub const MAX_MANIFEST: usize = 4 << 20;
+
+fn check_manifest_size(r: &RegistryRef, by: &str, len: usize) -> Result<()> {
+    if len <= MAX_MANIFEST {
+        return Ok(());
+    }
+    Err(Error::Registry {
+        registry: r.registry.clone(),
+        image: format!("{}/{}", r.registry, r.repository),
+        message: format!(
+            "the manifest {by} is {len} bytes, over the {MAX_MANIFEST}-byte limit registries keep"
+        ),
+    })
+}
+
+/// Entries asked for per page of a catalog or tag list. A registry may answer fewer (it
+/// caps pages at 100, say) with more to come.
+const PAGE: usize = 1000;
+
+/// Appends one page of a `?n=&last=` listing to `out`; false when the listing is over. It
+/// is over only at an empty page: a registry whose pages are capped below `PAGE` answers
+/// short pages before the end, and the `Link` header that says so is not visible through
+/// oci-client, so one more request with `last` is how the end is found. A page that does
+/// not move past `last` (a registry that ignores it) also ends the listing, instead of
+/// looping on the same page forever.
+fn next_page(out: &mut Vec<String>, page: Vec<String>) -> bool {
+    // Listings are lexically sorted (distribution spec), so `out` stays sorted and its last
+    // entry is the greatest seen.
+    let mut fresh: Vec<String> = match out.last() {
+        Some(l) => page.into_iter().filter(|e| e > l).collect(),
+        None => page,
+    };
+    if fresh.is_empty() {
+        return false;
+    }
+    fresh.sort();
+    fresh.dedup();
+    out.extend(fresh);
+    true
 }
 
 enum FetchError {
@@ -772,4 +836,28 @@ fn hint(e: &OciDistributionError, attempt: u32, attempts: u32) -> String {
         _ => "",
     };
     format!("{tries}{what}")
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::next_page;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn short_pages_do_not_end_a_listing_and_repeats_do() {
+        let mut out = Vec::new();
+        // A registry capping pages at 2 while 1000 were asked for.
+        assert!(next_page(&mut out, v(&["a", "b"])));
+        assert!(next_page(&mut out, v(&["c", "d"])));
+        assert!(!next_page(&mut out, v(&[])));
+        assert_eq!(out, v(&["a", "b", "c", "d"]));
+        // One that ignores `last` and answers its first page again.
+        let mut out = Vec::new();
+        assert!(next_page(&mut out, v(&["a", "b"])));
+        assert!(!next_page(&mut out, v(&["a", "b"])));
+        assert_eq!(out, v(&["a", "b"]));
+    }
 }

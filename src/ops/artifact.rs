@@ -350,6 +350,7 @@ pub async fn publish(
     labels: &Labels,
     to: &Place,
     release: bool,
+    signer: Option<&crate::oci::cosign::SigningKey>,
     progress: Progress<'_>,
 ) -> Result<Published> {
     let vols = {
@@ -375,7 +376,20 @@ pub async fn publish(
     tags.extend(to.user_tag().filter(|t| *t != labels.tag()));
     let uploaded = match to {
         Place::Registry(r) => {
+            // Signatures first (a tag may name a manifest not pushed yet): a replica that
+            // checks them never finds a bundle or release pointer of this primary unsigned.
+            if let Some(key) = signer {
+                super::signed::push_signature(ctx, r, &Digest::of(&manifest), key).await?;
+                if let Some(release) = &release {
+                    super::signed::push_signature(ctx, r, &Digest::of(release), key).await?;
+                }
+            }
             publish_to_registry(ctx, r, &vols, &manifest, release.as_deref(), &tags, progress).await?
+        }
+        Place::Layout { .. } if signer.is_some() => {
+            return Err(Error::Usage(
+                "signed bundles are published to registries only (docker://REGISTRY/REPO)".into(),
+            ));
         }
         Place::Layout { dir, .. } => publish_to_layout(dir, &vols, &manifest, release.as_deref(), &tags)?,
     };
@@ -605,7 +619,7 @@ pub async fn resolve_for_store(ctx: &Ctx, place: Place) -> Result<Option<Place>>
         return Ok(Some(place));
     }
     let held = held_images(&ctx.store)?;
-    match find_bundle(ctx, &place, &held).await? {
+    match find_bundle(ctx, &place, &held, None).await? {
         Found::UpToDate => Ok(None),
         Found::Bundle { place, .. } => Ok(Some(place)),
         Found::NoFit { targets, base } => Err(Error::Usage(format!(
@@ -805,9 +819,17 @@ async fn tags_of(ctx: &Ctx, place: &Place) -> Result<Vec<String>> {
 
 /// Finds, in the repository `place`, the bundle that brings a store holding `held` to the
 /// release `current` names (6.6: exact tag, else the smallest bundle whose base it holds).
-pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Found> {
+/// With `trust`, the release pointer and the bundle must be signed by one of its keys
+/// (6.7): an unsigned or foreign one is passed over, and when nothing signed fits, the
+/// error says why the others were refused.
+pub async fn find_bundle(
+    ctx: &Ctx,
+    place: &Place,
+    held: &[Digest],
+    trust: Option<&crate::oci::cosign::TrustedKeys>,
+) -> Result<Found> {
     let what = place.describe(RELEASE_TAG);
-    let (bytes, _) = manifest_at(ctx, place, RELEASE_TAG).await.map_err(|e| {
+    let (bytes, release_digest) = manifest_at(ctx, place, RELEASE_TAG).await.map_err(|e| {
         Error::format(
             &what,
             format!(
@@ -825,6 +847,21 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
     if labels.images.is_empty() {
         return Err(Error::format(what, "the release lists no images"));
     }
+    if let Some(keys) = trust {
+        super::signed::check_signed(ctx, place, &release_digest, keys).await?;
+    }
+    let mut refused: Option<Error> = None;
+    let mut signed = async |digest: &Digest| -> bool {
+        let Some(keys) = trust else { return true };
+        match super::signed::check_signed(ctx, place, digest, keys).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("{e}");
+                refused.get_or_insert(e);
+                false
+            }
+        }
+    };
     let held_set: std::collections::HashSet<Digest> = held.iter().copied().collect();
     if labels.image_digests().iter().all(|d| held_set.contains(d)) {
         return Ok(Found::UpToDate);
@@ -846,6 +883,7 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
     let exact = format!("{targets}-{base}");
     if let Ok((bytes, digest)) = manifest_at(ctx, place, &exact).await
         && let Some(a) = fits(&exact, &bytes)
+        && signed(&digest).await
     {
         return Ok(Found::Bundle {
             place: pinned(place, &exact, digest),
@@ -853,7 +891,7 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
         });
     }
     let prefix = format!("{targets}-");
-    let mut best: Option<(u64, Place)> = None;
+    let mut fitting: Vec<(u64, String, Digest)> = Vec::new();
     for tag in tags_of(ctx, place).await? {
         // Only the tag grammar: a tag may name a local file later, never a path.
         if tag == exact
@@ -865,16 +903,24 @@ pub async fn find_bundle(ctx: &Ctx, place: &Place, held: &[Digest]) -> Result<Fo
         let Ok((bytes, digest)) = manifest_at(ctx, place, &tag).await else {
             continue;
         };
-        if let Some(a) = fits(&tag, &bytes)
-            && best.as_ref().is_none_or(|(b, _)| a.bytes < *b)
-        {
-            best = Some((a.bytes, pinned(place, &tag, digest)));
+        if let Some(a) = fits(&tag, &bytes) {
+            fitting.push((a.bytes, tag, digest));
         }
     }
-    Ok(match best {
-        Some((bytes, place)) => Found::Bundle { place, bytes },
-        None => Found::NoFit { targets, base },
-    })
+    // The smallest that is signed as it must be.
+    fitting.sort();
+    for (bytes, tag, digest) in fitting {
+        if signed(&digest).await {
+            return Ok(Found::Bundle {
+                place: pinned(place, &tag, digest),
+                bytes,
+            });
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(Found::NoFit { targets, base }),
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub async fn export(
     out: &Path,
     opts: &BundleOptions,
     to: Option<&Place>,
+    signer: Option<&crate::oci::cosign::SigningKey>,
 ) -> Result<ExportReport> {
     if new.is_empty() {
         return Err(Error::Usage("nothing to export: name the new images".into()));
@@ -84,7 +85,7 @@ pub async fn export(
     let published = match to {
         Some(place) if !bundle.files.is_empty() => {
             let bar = crate::output::bytes_bar(bundle.bundle_bytes, "pushing bundle");
-            let p = artifact::publish(ctx, &bundle.files, &labels, place, true, &|a, b| {
+            let p = artifact::publish(ctx, &bundle.files, &labels, place, true, signer, &|a, b| {
                 crate::output::progress_to(&bar, a, b)
             })
             .await;

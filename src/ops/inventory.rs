@@ -51,6 +51,29 @@ impl Inventory {
         })
     }
 
+    /// What this inventory says the store holds, in canonical form: equal for any two
+    /// inventories of one state, whenever they were taken and in whatever order their
+    /// lists came (`created_unix` is left out). The primary keys its bundle cache on it.
+    pub fn state_digest(&self) -> blake3::Hash {
+        let mut images: Vec<&BundleImage> = self.images.iter().collect();
+        images.sort_by(|a, b| (&a.name, &a.digest.0).cmp(&(&b.name, &b.digest.0)));
+        images.dedup();
+        let mut contents: Vec<&(Digest, u64)> = self.contents.iter().collect();
+        contents.sort_by_key(|(d, len)| (d.0, *len));
+        contents.dedup();
+        let mut w = Writer::new();
+        self.chunker.write_to(&mut w);
+        w.varint(images.len() as u64);
+        for i in images {
+            w.str(&i.name).digest(&i.digest).str(&i.media_type);
+        }
+        w.varint(contents.len() as u64);
+        for (d, len) in contents {
+            w.digest(d).varint(*len);
+        }
+        blake3::hash(&w.into_inner())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Writer::new();
         self.chunker.write_to(&mut body);
@@ -160,5 +183,35 @@ mod tests {
         bad[n - 3] ^= 1;
         assert!(Inventory::decode(&bad).unwrap_err().0.contains("damaged"));
         assert!(Inventory::decode(&bytes[..20]).is_err());
+    }
+
+    #[test]
+    fn one_state_has_one_digest_whenever_it_was_taken() {
+        let a = Inventory {
+            chunker: ChunkerParams::DEFAULT,
+            created_unix: 1_700_000_000,
+            images: vec![
+                BundleImage {
+                    name: "r/app:1".into(),
+                    digest: Digest::of(b"m"),
+                    media_type: "m".into(),
+                },
+                BundleImage {
+                    name: "r/app:0".into(),
+                    digest: Digest::of(b"n"),
+                    media_type: "m".into(),
+                },
+            ],
+            contents: vec![(Digest::of(b"a"), 10), (Digest::of(b"b"), 20)],
+        };
+        let mut later = a.clone();
+        later.created_unix += 5;
+        later.images.reverse();
+        later.contents.reverse();
+        assert_ne!(a.encode(), later.encode());
+        assert_eq!(a.state_digest(), later.state_digest());
+        let mut other = a.clone();
+        other.contents.pop();
+        assert_ne!(a.state_digest(), other.state_digest());
     }
 }

@@ -13,4 +13,5 @@ pub mod make_bundle;
 pub mod pull;
 pub mod push;
 pub mod push_attached;
+pub mod signed;
 pub mod stats;

@@ -205,6 +205,9 @@ struct Fetched {
 
 /// Pull one image and, unless turned off, what refers to it.
 pub async fn pull_image(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<PulledImage> {
+    // From the first chunk to the last image record: gc must not sweep a layer stored
+    // (or found stored) here before the image record that links it is written.
+    let _session = ctx.store.writer_gate();
     let (mut report, manifests) = pull_one(ctx, r, opts).await?;
     if opts.referrers && ctx.referrers && report.layers_skipped == 0 {
         if let Some(index) = report.platform_selected_from {

@@ -363,6 +363,23 @@ fn small_blob(ctx: &Ctx, d: &Digest) -> Result<Vec<u8>> {
     bytes
 }
 
+/// [`push_all`] into the registry `dest`, each image under its own repository and tag
+/// rehomed there (`push::destination_for`): what `import --push`, `apply` and a replica do.
+pub async fn push_all_to(
+    ctx: &Ctx,
+    names: &[String],
+    dest: &crate::oci::reference::Destination,
+    hints: &MountHints,
+) -> Result<Vec<PushReport>> {
+    let sink_for = |name: &str| -> Result<Sink> {
+        Ok(Sink::Registry {
+            registries: ctx.registries.clone(),
+            image: push::destination_for(name, dest)?,
+        })
+    };
+    push_all(ctx, names, &sink_for, hints).await
+}
+
 /// Push the images `names` from the store, each followed by what is attached to it; an
 /// attached image whose subject is not among `names` goes beside its own subject
 /// (placed by `sink_for` like any image).

@@ -6,6 +6,7 @@
 //! silent client cannot hold up the others. A plain-HTTP request sent to the TLS port gets
 //! a `400` saying to use https (as nginx does), not a hang or a reset.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -62,20 +63,36 @@ pub const TLS_ONLY: &str = "this booster service speaks TLS only";
 /// How long a client has for its TLS handshake.
 const HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
+/// Bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    /// For a request head to arrive (hyper's header read timeout).
+    pub request_timeout: Duration,
+    /// For a response write to make progress.
+    pub write_timeout: Duration,
+}
+
 /// Accepts connections on `tcp` until `shutdown`, at most `max_connections` open at once
 /// (the slot is taken before the accept, so neither silent clients nor slow handshakes can
 /// pile up beyond it; the rest wait in the kernel's backlog), each served over HTTP/1 with
 /// `request_timeout` for a request head to arrive (hyper's header read timeout: a client
-/// that trickles headers, or sits idle on a kept-alive connection, loses its slot).
-/// Returns once the connections still open have finished their requests.
+/// that trickles headers, or sits idle on a kept-alive connection, loses its slot) and
+/// `write_timeout` for each write to make progress (a client that stops reading a bundle
+/// loses its slot too). Returns once the connections still open have finished their
+/// requests.
 pub async fn serve_connections(
     tcp: TcpListener,
     tls: Option<SslAcceptor>,
-    max_connections: usize,
-    request_timeout: Duration,
+    limits: ConnectionLimits,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let ConnectionLimits {
+        max_connections,
+        request_timeout,
+        write_timeout,
+    } = limits;
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     let tls = tls.map(Arc::new);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -106,6 +123,7 @@ pub async fn serve_connections(
             let service = hyper_util::service::TowerToHyperService::new(router);
             let served = match tls {
                 None => {
+                    let stream = WriteTimeout::new(stream, write_timeout);
                     let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     watcher.watch(conn).await
                 }
@@ -113,6 +131,7 @@ pub async fn serve_connections(
                     let limit = Duration::from_secs(HANDSHAKE_TIMEOUT_SECS);
                     match tokio::time::timeout(limit, handshake(&acceptor, stream)).await {
                         Ok(Ok(Some(s))) => {
+                            let s = WriteTimeout::new(s, write_timeout);
                             let conn = http.serve_connection(hyper_util::rt::TokioIo::new(s), service);
                             watcher.watch(conn).await
                         }
@@ -139,6 +158,93 @@ pub async fn serve_connections(
     drop(tcp);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A stream whose writes fail with `TimedOut` once one has made no progress for `limit`.
+struct WriteTimeout<S> {
+    inner: S,
+    limit: Duration,
+    /// Armed when a write first returns pending; reset by any progress.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteTimeout<S> {
+    fn new(inner: S, limit: Duration) -> WriteTimeout<S> {
+        WriteTimeout {
+            inner,
+            limit,
+            deadline: None,
+        }
+    }
+
+    /// Called when the inner write is pending: the error once the deadline has passed.
+    fn check(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Error> {
+        let limit = self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read nothing for {limit:?}"),
+            )),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => match self.check(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+            done => {
+                self.deadline = None;
+                done
+            }
+        }
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => match self.check(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+            done => {
+                self.deadline = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The TLS handshake, or `None` after answering a plain-HTTP request with a 400.

@@ -11,12 +11,12 @@
 //! are missing; the records that finish a unit of work are written with `sync` so that a
 //! finished command survives power loss too.
 
+mod gate;
 mod lock;
 pub mod records;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 use rocksdb::{
     BoundColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, DBWithThreadMode,
@@ -28,6 +28,7 @@ use crate::codec::{Reader, Writer};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{ChunkId, Digest};
 use crate::tarindex::TarEntry;
+pub use gate::WriterSession;
 pub use records::{BlobRecord, ChunkInfo, Doc, ImageRecord, Recipe};
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -72,10 +73,10 @@ pub struct Store {
     path: PathBuf,
     db: Db,
     params: ChunkerParams,
-    /// Held shared by every operation that adds records, exclusively by gc: inside one
-    /// process (the companion service) gc never sweeps a chunk that an import has written
-    /// but not yet linked from a recipe.
-    gc_gate: RwLock<()>,
+    /// Open by every operation that adds records, from its first chunk to its image
+    /// record; gc runs only when none is: inside one process (the companion service) gc
+    /// never sweeps a chunk or recipe that a pull or import has written but not yet linked.
+    gc_gate: gate::Gate,
     blob_write: std::sync::Mutex<()>,
     /// New chunks were written by this process (see `Drop`).
     wrote_chunks: std::sync::atomic::AtomicBool,
@@ -129,7 +130,7 @@ impl Store {
             path: path.to_path_buf(),
             db,
             params,
-            gc_gate: RwLock::new(()),
+            gc_gate: gate::Gate::default(),
             blob_write: std::sync::Mutex::new(()),
             wrote_chunks: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
@@ -183,14 +184,20 @@ impl Store {
         self.params
     }
 
-    /// Shared side of the gc interlock: hold it while adding records.
-    pub fn writer_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
-        self.gc_gate.read().unwrap_or_else(|e| e.into_inner())
+    /// Writer side of the gc interlock: hold it from before the first chunk write until
+    /// the last record that links what was written. Sessions nest.
+    pub fn writer_gate(&self) -> WriterSession {
+        self.gc_gate.writer()
     }
 
-    /// Exclusive side of the gc interlock.
-    pub fn gc_gate(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
-        self.gc_gate.write().unwrap_or_else(|e| e.into_inner())
+    /// gc's side of the interlock: waits for every writer session to close.
+    pub fn gc_gate(&self) -> gate::Collecting {
+        self.gc_gate.collect()
+    }
+
+    /// Writer sessions open now.
+    pub fn open_writers(&self) -> usize {
+        self.gc_gate.writers()
     }
 
     fn cf(&self, name: &str) -> std::sync::Arc<BoundColumnFamily<'_>> {

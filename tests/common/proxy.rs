@@ -17,6 +17,8 @@ pub enum Fault {
     CutAfter(usize),
     /// Forward after sleeping.
     Stall(Duration),
+    /// Forward, with the response body's byte at this offset flipped (tampering in transit).
+    FlipByte(usize),
 }
 
 /// Which requests a fault applies to.
@@ -190,6 +192,11 @@ fn handle(
         Some(Fault::CutAfter(n)) => n,
         _ => usize::MAX,
     };
+    let flip_at = match fault {
+        Some(Fault::FlipByte(n)) => Some(n),
+        _ => None,
+    };
+    let mut body_at = 0usize;
     let mut sent = 0usize;
     let head_bytes = out.len().min(limit);
     client_w.write_all(&out[..head_bytes])?;
@@ -204,6 +211,12 @@ fn handle(
             break;
         }
         let n = n.min(limit - sent);
+        if let Some(at) = flip_at
+            && (body_at..body_at + n).contains(&at)
+        {
+            buf[at - body_at] ^= 0x40;
+        }
+        body_at += n;
         client_w.write_all(&buf[..n])?;
         sent += n;
         if sent >= limit {

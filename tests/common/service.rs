@@ -19,9 +19,54 @@ impl Drop for Service {
     }
 }
 
+/// The token the service tests share (a service refuses one under 16 characters).
+pub const TOKEN: &str = "t0ken-t0ken-t0ken-t0ken";
+
+/// A primary, or an unsigned replica of `primary` (`--allow-unsigned`).
 pub fn start_service(store: &Path, registry: &str, primary: Option<&str>, token_file: &Path) -> Service {
-    let args: Vec<&str> = primary.map(|p| vec!["--primary", p]).unwrap_or_default();
+    let args: Vec<&str> = primary
+        .map(|p| vec!["--primary", p, "--allow-unsigned"])
+        .unwrap_or_default();
     start_service_with(store, registry, &args, token_file)
+}
+
+/// Writes [`TOKEN`] to `dir/token` and returns its path.
+pub fn token_file(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("token");
+    std::fs::write(&p, format!("{TOKEN}\n")).unwrap();
+    p
+}
+
+/// A fresh ECDSA P-256 key pair made by openssl: (private PEM, public PEM) in `dir`.
+pub fn key_pair(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    run(&[
+        "pkey",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (key, public)
 }
 
 pub fn start_service_with(store: &Path, registry: &str, args: &[&str], token_file: &Path) -> Service {
