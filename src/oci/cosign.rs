@@ -189,6 +189,13 @@ fn read_key(flag: &str, path: &Path) -> Result<PKey<Public>> {
 }
 
 fn parse_key(flag: &str, path: &Path, pem: &[u8]) -> Result<PKey<Public>> {
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(Error::Usage(format!(
+            "{flag} {}: this is a private key; give the public key (`openssl pkey -in KEY -pubout`). \
+             (`serve --primary-key` is the primary's public signing key since booster 0.2; a replica's TLS client key is --primary-client-key)",
+            path.display()
+        )));
+    }
     let key = PKey::public_key_from_pem(pem).map_err(|e| {
         Error::Usage(format!(
             "{flag} {}: not a PEM public key ({e}); give the .pub file `cosign generate-key-pair` wrote",

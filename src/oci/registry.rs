@@ -162,20 +162,33 @@ impl Registries {
     }
 
     fn auth(&self, registry: &str) -> Result<RegistryAuth> {
-        let mut map = self.auths.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((a, at)) = map.get(registry)
-            && at.elapsed() < CREDENTIAL_TTL
-        {
-            return Ok(a.clone());
-        }
-        let auth = match self.opts.auth.lookup(registry)? {
+        let cached = {
+            let map = self.auths.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(registry) {
+                Some((a, at)) if at.elapsed() < CREDENTIAL_TTL => return Ok(a.clone()),
+                other => other.map(|(a, _)| a.clone()),
+            }
+        };
+        // Outside the lock: a helper is a process, and other registries' calls go on.
+        let looked_up = self.opts.auth.lookup(registry).map(|c| match c {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credentials::IdentityToken(t) => RegistryAuth::Basic("<token>".into(), t),
+        });
+        let auth = match (looked_up, cached.clone()) {
+            (Ok(a), _) => a,
+            // A helper that fails now: the credentials it gave last time may still work.
+            (Err(e), Some(old)) => {
+                tracing::warn!("looking up credentials for {registry} again: {e}; keeping the previous ones");
+                old
+            }
+            (Err(e), None) => return Err(e),
         };
-        let changed = map.get(registry).is_some_and(|(old, _)| !same_auth(old, &auth));
-        map.insert(registry.to_string(), (auth.clone(), std::time::Instant::now()));
-        drop(map);
+        let changed = cached.is_some_and(|old| !same_auth(&old, &auth));
+        self.auths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(registry.to_string(), (auth.clone(), std::time::Instant::now()));
         if changed {
             // oci-client keeps the first credentials it was given (and the tokens they
             // bought): a new client for the host starts from the new ones.
@@ -650,15 +663,15 @@ impl Registries {
         };
         let (client, auth) = self.client(registry)?;
         let reference = Self::reference(&r, "latest");
-        let mut out: Vec<String> = Vec::new();
+        let (mut out, mut seen, mut last) = (Vec::new(), std::collections::HashSet::new(), None::<String>);
         loop {
-            let last = out.last().cloned();
             let page = self
                 .retry(&r, "listing repositories", || {
                     client.catalog(&reference, &auth, Some(PAGE), last.as_deref())
                 })
                 .await?;
-            if !next_page(&mut out, page.repositories) {
+            last = next_page(&mut out, &mut seen, page.repositories);
+            if last.is_none() {
                 break;
             }
         }
@@ -670,15 +683,15 @@ impl Registries {
     pub async fn tags(&self, r: &RegistryRef) -> Result<Vec<String>> {
         let (client, auth) = self.client(&r.registry)?;
         let reference = Self::reference(r, "latest");
-        let mut out: Vec<String> = Vec::new();
+        let (mut out, mut seen, mut last) = (Vec::new(), std::collections::HashSet::new(), None::<String>);
         loop {
-            let last = out.last().cloned();
             let page = self
                 .retry(r, "listing tags", || {
                     client.list_tags(&reference, &auth, Some(PAGE), last.as_deref())
                 })
                 .await?;
-            if !next_page(&mut out, page.tags) {
+            last = next_page(&mut out, &mut seen, page.tags);
+            if last.is_none() {
                 break;
             }
         }
@@ -707,26 +720,26 @@ fn check_manifest_size(r: &RegistryRef, by: &str, len: usize) -> Result<()> {
 /// caps pages at 100, say) with more to come.
 const PAGE: usize = 1000;
 
-/// Appends one page of a `?n=&last=` listing to `out`; false when the listing is over. It
-/// is over only at an empty page: a registry whose pages are capped below `PAGE` answers
-/// short pages before the end, and the `Link` header that says so is not visible through
-/// oci-client, so one more request with `last` is how the end is found. A page that does
-/// not move past `last` (a registry that ignores it) also ends the listing, instead of
-/// looping on the same page forever.
-fn next_page(out: &mut Vec<String>, page: Vec<String>) -> bool {
-    // Listings are lexically sorted (distribution spec), so `out` stays sorted and its last
-    // entry is the greatest seen.
-    let mut fresh: Vec<String> = match out.last() {
-        Some(l) => page.into_iter().filter(|e| e > l).collect(),
-        None => page,
-    };
-    if fresh.is_empty() {
-        return false;
+/// Appends one page of a `?n=&last=` listing to `out`; returns the `last` to ask the next
+/// page with, or None when the listing is over. It is over only at a page that brings
+/// nothing new: a registry whose pages are capped below `PAGE` answers short pages before
+/// the end, and the `Link` header that says so is not visible through oci-client, so one
+/// more request is how the end is found. The next page starts after this page's own last
+/// entry (whatever order the registry lists in); a registry that ignores `last` repeats a
+/// page, brings nothing new, and ends the listing instead of looping.
+fn next_page(
+    out: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<String>,
+    page: Vec<String>,
+) -> Option<String> {
+    let last = page.last().cloned()?;
+    let before = out.len();
+    for e in page {
+        if seen.insert(e.clone()) {
+            out.push(e);
+        }
     }
-    fresh.sort();
-    fresh.dedup();
-    out.extend(fresh);
-    true
+    (out.len() > before).then_some(last)
 }
 
 enum FetchError {
@@ -848,16 +861,16 @@ mod paging_tests {
 
     #[test]
     fn short_pages_do_not_end_a_listing_and_repeats_do() {
-        let mut out = Vec::new();
-        // A registry capping pages at 2 while 1000 were asked for.
-        assert!(next_page(&mut out, v(&["a", "b"])));
-        assert!(next_page(&mut out, v(&["c", "d"])));
-        assert!(!next_page(&mut out, v(&[])));
-        assert_eq!(out, v(&["a", "b", "c", "d"]));
+        let (mut out, mut seen) = (Vec::new(), Default::default());
+        // A registry capping pages at 2 while 1000 were asked for, in its own order.
+        assert_eq!(next_page(&mut out, &mut seen, v(&["b", "a"])), Some("a".into()));
+        assert_eq!(next_page(&mut out, &mut seen, v(&["d", "c"])), Some("c".into()));
+        assert_eq!(next_page(&mut out, &mut seen, v(&[])), None);
+        assert_eq!(out, v(&["b", "a", "d", "c"]));
         // One that ignores `last` and answers its first page again.
-        let mut out = Vec::new();
-        assert!(next_page(&mut out, v(&["a", "b"])));
-        assert!(!next_page(&mut out, v(&["a", "b"])));
+        let (mut out, mut seen) = (Vec::new(), Default::default());
+        assert!(next_page(&mut out, &mut seen, v(&["a", "b"])).is_some());
+        assert_eq!(next_page(&mut out, &mut seen, v(&["a", "b"])), None);
         assert_eq!(out, v(&["a", "b"]));
     }
 }

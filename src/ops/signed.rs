@@ -105,11 +105,27 @@ pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &Tru
         let _ = std::fs::remove_file(&path);
         blobs.insert(d, bytes?);
     }
-    let findings = cosign::check(keys, subject, &sig.bytes, &mut |d| {
-        blobs
-            .get(d)
-            .cloned()
-            .ok_or_else(|| Error::format(d.to_string(), "a signature layer not fetched"))
+    // A signature made for another repository (a staging one signed with the same key)
+    // does not count here: the payload names the repository it was made for. The host is
+    // not compared, so a mirror of the repository serves as well.
+    let for_here = |payload: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| {
+                v["critical"]["identity"]["docker-reference"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .and_then(|r| r.split_once('/').map(|(_, repo)| repo.to_string()))
+            .is_some_and(|repo| repo == r.repository)
+    };
+    let findings = cosign::check(keys, subject, &sig.bytes, &mut |d| match blobs.get(d) {
+        Some(b) if for_here(b) => Ok(b.clone()),
+        Some(_) => Err(Error::format(
+            d.to_string(),
+            format!("a signature made for another repository than {}", r.repository),
+        )),
+        None => Err(Error::format(d.to_string(), "a signature layer not fetched")),
     });
     if findings.iter().any(|f| matches!(f, Finding::Signed { .. })) {
         return Ok(());

@@ -105,7 +105,12 @@ pub fn evict_bundles(dir: &Path, limit: u64, keep: &Path) -> u64 {
     evict_unless(dir, limit, &|p| p == keep)
 }
 
-/// [`evict_bundles`], keeping also every bundle `keep` names (those being streamed).
+/// A bundle used (built, found or served) this recently stays: a replica that was just
+/// answered has not started its download yet.
+const EVICTION_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`evict_bundles`], keeping also every bundle `keep` names (those being streamed) and
+/// those used within [`EVICTION_GRACE`].
 pub fn evict_unless(dir: &Path, limit: u64, keep: &dyn Fn(&Path) -> bool) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -131,7 +136,14 @@ pub fn evict_unless(dir: &Path, limit: u64, keep: &dyn Fn(&Path) -> bool) -> u64
         if total <= limit {
             break;
         }
-        if keep(&path) {
+        let recent = std::time::SystemTime::now()
+            .duration_since(
+                std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH),
+            )
+            .is_ok_and(|age| age < EVICTION_GRACE);
+        if keep(&path) || recent {
             continue;
         }
         if std::fs::remove_file(&path).is_ok() {

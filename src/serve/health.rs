@@ -123,11 +123,24 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
-/// `POST /cleanup`: drop cached bundles and temp files, then gc. It waits for the work in
-/// progress (pulls, builds, publications, a sync) to finish and holds new work off while
-/// it runs; bundles being streamed to replicas stay.
+/// How long `/cleanup` waits for the work in progress before it answers 409 (while it
+/// waits, new work waits behind it).
+const CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `POST /cleanup`: drop cached bundles and temp files, then gc. It waits (up to
+/// [`CLEANUP_WAIT`], then 409) for the work in progress (pulls, builds, publications, a
+/// sync) to finish and holds new work off while it runs; bundles being streamed to
+/// replicas stay.
 pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
-    let _exclusive = state.work.write().await;
+    let Ok(_exclusive) = tokio::time::timeout(CLEANUP_WAIT, state.work.write()).await else {
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({"error": format!(
+                "work in progress (a sync, a build or a pull) for over {CLEANUP_WAIT:?}: clean up after it (see GET /status)"
+            )})),
+        )
+            .into_response();
+    };
     let tmp = match state.ctx.store.tmp_dir() {
         Ok(t) => t,
         Err(e) => return error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),

@@ -243,13 +243,29 @@ struct HeldBody {
 
 /// Reads an inventory body within `--max-inventory`, `--request-timeout` and the budget
 /// all requests share (`--inventory-memory`): each piece takes its room before it is kept.
-async fn read_inventory(state: &AppState, body: Body) -> std::result::Result<HeldBody, Response> {
+async fn read_inventory(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> std::result::Result<HeldBody, Response> {
     let limits = &state.config.limits;
     let budget = state.primary.inventory_budget.clone();
+    // A body that says its length takes its whole room at once: requests that each held
+    // part of the budget while waiting for the rest would all time out together.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n <= limits.max_inventory)
+        .unwrap_or(0);
     let read = async {
         let mut body = body;
-        let mut bytes = Vec::new();
-        let mut held = budget.clone().acquire_many_owned(0).await.expect("never closed");
+        let mut bytes = Vec::with_capacity(announced as usize);
+        let mut held = budget
+            .clone()
+            .acquire_many_owned(budget_permits(announced) as u32)
+            .await
+            .expect("never closed");
         while let Some(frame) = body.frame().await {
             let frame =
                 frame.map_err(|e| (StatusCode::BAD_REQUEST, format!("reading the inventory: {e}")))?;
@@ -323,7 +339,7 @@ pub async fn create_bundle(State(state): State<Arc<AppState>>, headers: HeaderMa
             );
         }
     };
-    let body = match read_inventory(&state, body).await {
+    let body = match read_inventory(&state, &headers, body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -443,9 +459,20 @@ async fn ensure_bundle(
                 Since::Inventory(Box::new(inv.clone())),
                 names.clone(),
             );
+            let (s, k, inv2) = (state.clone(), key.clone(), inv.clone());
             blocking("bundle", move || {
                 let base = crate::ops::export::base_for(&store, &since, &[], &names)?;
                 make_bundle::make_bundle(&store, &names, &base, &p, &opts, &mut |_, _, _| {})?;
+                // An offer walk may have moved a tag while this built: the file must hold
+                // what its key says, or it would be served to the wrong state later.
+                if bundle_key(&s, &inv2, &names) != k {
+                    let _ = std::fs::remove_file(&p);
+                    return Err(Error::Registry {
+                        registry: s.config.registry.registry.clone(),
+                        image: "the offered images".into(),
+                        message: "a tag moved while the bundle was built; ask again".into(),
+                    });
+                }
                 crate::oci::source::sha256_of_file(&p)
             })
             .await?
@@ -522,6 +549,9 @@ async fn publish_bundle(
         .acquire()
         .await
         .expect("the publish semaphore is never closed");
+    // Before the work lock: the offer's mutex is held by a walk that waits for the work
+    // lock, and a cleanup queued for it would then wait for this task forever.
+    let newest = current_targets(state).await;
     let _work = state.work.read().await;
     let dir = state.ctx.store.tmp_dir()?.join(format!("publish-{key}"));
     let (store, p, d) = (state.ctx.store.clone(), path.to_path_buf(), dir.clone());
@@ -544,7 +574,7 @@ async fn publish_bundle(
         let (files, labels) = prepared?;
         // Only the newest offer moves the release pointer: a bundle for an older offer,
         // finished late, must not send replicas back.
-        let release = current_targets(state).await.as_deref() == Some(labels.targets_id().as_str());
+        let release = newest.as_deref() == Some(labels.targets_id().as_str());
         artifact::publish(
             &state.ctx,
             &files,

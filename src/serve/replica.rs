@@ -250,7 +250,9 @@ fn check_answer(
         return Err(refused("the primary gave no size".into()));
     };
     let Some(keys) = &state.config.primary_keys else {
-        return Ok((key, size, None));
+        // Unsigned (--allow-unsigned): the sha256 still catches damage on the way.
+        let announced = info["sha256"].as_str().and_then(|d| d.parse().ok());
+        return Ok((key, size, announced));
     };
     let sig = &info["signature"];
     let (Some(payload_b64), Some(signature)) = (sig["payload"].as_str(), sig["signature"].as_str()) else {
@@ -327,7 +329,14 @@ async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Inco
             return Err(primary_error(
                 primary,
                 "refusing the bundle",
-                format!("its sha256 is {actual}, the primary signed {expected}: altered on the way"),
+                format!(
+                    "its sha256 is {actual}, the primary {} {expected}: altered on the way",
+                    if state.config.primary_keys.is_some() {
+                        "signed"
+                    } else {
+                        "announced"
+                    }
+                ),
             ));
         }
     }
@@ -489,6 +498,21 @@ async fn download(state: &AppState, primary: &str, key: &str, size: u64, path: &
             if st == reqwest::StatusCode::OK && have > 0 {
                 file.set_len(0).await.map_err(|e| Attempt::Retry(e.to_string()))?;
                 have = 0;
+            }
+            // A partial answer must start where this file ends, or the two would not join.
+            if st == reqwest::StatusCode::PARTIAL_CONTENT {
+                let range = resp
+                    .headers()
+                    .get(header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !range.starts_with(&format!("bytes {have}-")) {
+                    file.set_len(0).await.map_err(|e| Attempt::Retry(e.to_string()))?;
+                    have = 0;
+                    return Err(Attempt::Retry(format!(
+                        "a range {range:?} that does not start at {have}"
+                    )));
+                }
             }
             let mut stream = resp.bytes_stream();
             while let Some(chunk) = stream.next().await {
