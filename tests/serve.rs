@@ -556,7 +556,10 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["up_to_date"], true, "{body}");
 
-    // v2, exported by an operator against v1: both replicas take the small bundle.
+    // v2, exported by an operator against v1: both replicas take the small bundle. (A
+    // second later than v1's release: signing times are in seconds.)
+    let v1_release = skopeo_digest(&format!("{repo}:current"));
+    std::thread::sleep(Duration::from_millis(1100));
     let mut big2 = big.clone();
     big2[1 << 20..(1 << 20) + 100].copy_from_slice(&pseudo_random(100, 33));
     let layers = publish_app(work.path(), &primary_reg.addr, "v2", &big2);
@@ -629,6 +632,41 @@ fn a_replica_syncs_from_a_registry_of_bundles_with_the_primary_stopped() {
         assert!(transferred * 20 < layers[1].blob.len() as u64, "{body}");
         assert_eq!(skopeo_digest(&format!("docker://{}/demo/app:v2", reg.addr)), want);
     }
+    // Someone who can push to the registry of bundles moves `current` back to v1's release
+    // pointer, whose signature is genuine but older than the release the replicas took.
+    let manifest = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{}/v2/fleet/bundles/manifests/{v1_release}", bundles.addr),
+        ])
+        .output()
+        .unwrap();
+    assert!(manifest.status.success());
+    let put = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            "@-",
+            &format!("http://{}/v2/fleet/bundles/manifests/current", bundles.addr),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(&manifest.stdout)?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(put.success());
+    let (code, body) = http(&r1.addr, "POST", "/sync", Some(TOKEN));
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("a rollback"), "{body}");
     // Someone who can push to the registry of bundles forges v3 there, signed with a key of
     // their own, and moves `current` to it: the replicas refuse it before importing anything.
     let mut big3 = big2.clone();

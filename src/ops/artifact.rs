@@ -620,7 +620,7 @@ pub async fn resolve_for_store(ctx: &Ctx, place: Place) -> Result<Option<Place>>
     }
     let held = held_images(&ctx.store)?;
     match find_bundle(ctx, &place, &held, None).await? {
-        Found::UpToDate => Ok(None),
+        Found::UpToDate { .. } => Ok(None),
         Found::Bundle { place, .. } => Ok(Some(place)),
         Found::NoFit { targets, base } => Err(Error::Usage(format!(
             "no bundle in {repo} fits this store (release {targets}, this store's base {base}); \
@@ -761,14 +761,26 @@ fn remove_stale_volumes(dir: &Path, count: usize) {
     }
 }
 
+/// What a replica trusts in a registry of bundles (6.7): signatures by `keys`, on a
+/// release pointer signed no earlier than `not_before` (the newest it took from there).
+pub struct Trust<'a> {
+    pub keys: &'a crate::oci::cosign::TrustedKeys,
+    pub not_before: u64,
+}
+
 /// What a registry (or layout) of bundles holds for a store in some state.
 #[derive(Debug, Clone)]
 pub enum Found {
     /// The store already holds every image of the release.
-    UpToDate,
+    UpToDate { released: Option<u64> },
     /// This bundle fits: the store holds its whole base. `place` pins it (by digest in a
-    /// registry), so what is fetched is what was chosen.
-    Bundle { place: Place, bytes: u64 },
+    /// registry), so what is fetched is what was chosen. `released`: when the release
+    /// pointer was signed, with [`Trust`].
+    Bundle {
+        place: Place,
+        bytes: u64,
+        released: Option<u64>,
+    },
     /// The release needs a bundle this repository does not have for this state.
     NoFit { targets: String, base: String },
 }
@@ -826,7 +838,7 @@ pub async fn find_bundle(
     ctx: &Ctx,
     place: &Place,
     held: &[Digest],
-    trust: Option<&crate::oci::cosign::TrustedKeys>,
+    trust: Option<&Trust<'_>>,
 ) -> Result<Found> {
     let what = place.describe(RELEASE_TAG);
     let (bytes, release_digest) = manifest_at(ctx, place, RELEASE_TAG).await.map_err(|e| {
@@ -847,14 +859,28 @@ pub async fn find_bundle(
     if labels.images.is_empty() {
         return Err(Error::format(what, "the release lists no images"));
     }
-    if let Some(keys) = trust {
-        super::signed::check_signed(ctx, place, &release_digest, keys).await?;
-    }
+    let released = match trust {
+        Some(t) => {
+            let at = super::signed::check_signed(ctx, place, &release_digest, t.keys).await?;
+            if at < t.not_before {
+                return Err(Error::BundleNotSigned {
+                    what: what.clone(),
+                    keys: t.keys.describe(),
+                    reason: format!(
+                        "its release pointer was signed at {at}, before the release this replica already took from there (signed at {}): a rollback",
+                        t.not_before
+                    ),
+                });
+            }
+            Some(at)
+        }
+        None => None,
+    };
     let mut refused: Option<Error> = None;
     let mut signed = async |digest: &Digest| -> bool {
-        let Some(keys) = trust else { return true };
-        match super::signed::check_signed(ctx, place, digest, keys).await {
-            Ok(()) => true,
+        let Some(t) = trust else { return true };
+        match super::signed::check_signed(ctx, place, digest, t.keys).await {
+            Ok(_) => true,
             Err(e) => {
                 tracing::warn!("{e}");
                 refused.get_or_insert(e);
@@ -864,7 +890,7 @@ pub async fn find_bundle(
     };
     let held_set: std::collections::HashSet<Digest> = held.iter().copied().collect();
     if labels.image_digests().iter().all(|d| held_set.contains(d)) {
-        return Ok(Found::UpToDate);
+        return Ok(Found::UpToDate { released });
     }
     let base = base_id(held);
     let store = &ctx.store;
@@ -888,6 +914,7 @@ pub async fn find_bundle(
         return Ok(Found::Bundle {
             place: pinned(place, &exact, digest),
             bytes: a.bytes,
+            released,
         });
     }
     let prefix = format!("{targets}-");
@@ -914,6 +941,7 @@ pub async fn find_bundle(
             return Ok(Found::Bundle {
                 place: pinned(place, &tag, digest),
                 bytes,
+                released,
             });
         }
     }

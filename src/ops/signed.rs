@@ -42,11 +42,23 @@ fn signature_image(payload: &[u8], sig: &str) -> (Vec<u8>, Vec<u8>) {
     (config, manifest)
 }
 
-/// Signs the manifest `subject` of the repository `r` and pushes the signature under
-/// cosign's tag for it.
+/// The claim a signature carries its signing time in (unix seconds, as a string).
+pub const SIGNED_AT: &str = "io.booster.signed-at";
+
+/// Signs the manifest `subject` of the repository `r`, with the time of signing, and
+/// pushes the signature under cosign's tag for it (replacing an earlier one: a release
+/// pointer re-signed now is newer than any copy of its old signature).
 pub async fn push_signature(ctx: &Ctx, r: &RegistryRef, subject: &Digest, key: &SigningKey) -> Result<()> {
     let reference = format!("{}/{}", r.registry, r.repository);
-    let (payload, sig) = key.sign_simplesigning(&reference, subject, serde_json::Value::Null);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (payload, sig) = key.sign_simplesigning(
+        &reference,
+        subject,
+        serde_json::json!({SIGNED_AT: now.to_string()}),
+    );
     let (config, manifest) = signature_image(&payload, &sig);
     for blob in [&payload, &config] {
         let d = Digest::of(blob);
@@ -67,9 +79,11 @@ pub async fn push_signature(ctx: &Ctx, r: &RegistryRef, subject: &Digest, key: &
         .await
 }
 
-/// Checks that the manifest `subject` in `place` carries a cosign signature by one of
-/// `keys`; the error says what was found instead.
-pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &TrustedKeys) -> Result<()> {
+/// Checks that the manifest `subject` in `place` carries a cosign signature (legacy
+/// layout) by one of `keys`, made for this repository; returns the latest signing time
+/// the valid signatures claim (0 for signatures without one). The error says what was
+/// found instead.
+pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &TrustedKeys) -> Result<u64> {
     let not_signed = |reason: String| Error::BundleNotSigned {
         what: format!("{} ({subject})", place.repository()),
         keys: keys.describe(),
@@ -84,62 +98,67 @@ pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &Tru
     let Some(sig) = ctx.registries.find_manifest_by_tag(r, &tag).await? else {
         return Err(not_signed(format!("it has no signature (no tag {tag})")));
     };
-    // Signature layers are small (checked against MAX_PAYLOAD in `check`): fetched first,
-    // each against its digest, then checked together.
-    let layers: Vec<(Digest, u64)> = serde_json::from_slice::<serde_json::Value>(&sig.bytes)
+    let layers: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(&sig.bytes)
         .ok()
         .and_then(|m| m["layers"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|l| Some((l["digest"].as_str()?.parse().ok()?, l["size"].as_u64()?)))
-        .filter(|(_, size)| *size <= cosign::MAX_PAYLOAD)
-        .collect();
-    let mut blobs = std::collections::HashMap::new();
-    for (d, size) in layers {
+        .unwrap_or_default();
+    let mut why = Vec::new();
+    let mut signed_at: Option<u64> = None;
+    for l in layers {
+        let (Some(d), Some(size)) = (
+            l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()),
+            l["size"].as_u64(),
+        ) else {
+            continue;
+        };
+        if l["mediaType"].as_str() != Some(cosign::SIMPLESIGNING) || size > cosign::MAX_PAYLOAD {
+            continue;
+        }
         let path = ctx
             .store
             .tmp_dir()?
             .join(format!("signature-{}-{}", d.hex(), std::process::id()));
         let fetched = ctx.registries.fetch_blob(r, &d, Some(size), &path, &|_| {}).await;
-        let bytes = fetched.and_then(|_| std::fs::read(&path).ctx(|| format!("reading {}", path.display())));
+        let payload =
+            fetched.and_then(|_| std::fs::read(&path).ctx(|| format!("reading {}", path.display())));
         let _ = std::fs::remove_file(&path);
-        blobs.insert(d, bytes?);
+        let payload = payload?;
+        let sig = l["annotations"][cosign::SIGNATURE_ANNOTATION]
+            .as_str()
+            .map(str::to_string);
+        match cosign::check_simplesigning(keys, subject, &payload, sig.as_ref()) {
+            Finding::Signed { .. } => {}
+            Finding::Rejected(w) => {
+                why.push(w);
+                continue;
+            }
+            Finding::NotASignature => continue,
+        }
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+        // A signature made for another repository (a staging one signed with the same
+        // key) does not count here. The host is not compared: a mirror serves as well.
+        let made_for = claims["critical"]["identity"]["docker-reference"]
+            .as_str()
+            .and_then(|r| r.split_once('/').map(|(_, repo)| repo.to_string()));
+        if made_for.as_deref() != Some(r.repository.as_str()) {
+            why.push(format!(
+                "a signature made for {}, not {}",
+                made_for.as_deref().unwrap_or("no repository"),
+                r.repository
+            ));
+            continue;
+        }
+        let at = claims["optional"][SIGNED_AT]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        signed_at = Some(signed_at.map_or(at, |s: u64| s.max(at)));
     }
-    // A signature made for another repository (a staging one signed with the same key)
-    // does not count here: the payload names the repository it was made for. The host is
-    // not compared, so a mirror of the repository serves as well.
-    let for_here = |payload: &[u8]| {
-        serde_json::from_slice::<serde_json::Value>(payload)
-            .ok()
-            .and_then(|v| {
-                v["critical"]["identity"]["docker-reference"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .and_then(|r| r.split_once('/').map(|(_, repo)| repo.to_string()))
-            .is_some_and(|repo| repo == r.repository)
-    };
-    let findings = cosign::check(keys, subject, &sig.bytes, &mut |d| match blobs.get(d) {
-        Some(b) if for_here(b) => Ok(b.clone()),
-        Some(_) => Err(Error::format(
-            d.to_string(),
-            format!("a signature made for another repository than {}", r.repository),
-        )),
-        None => Err(Error::format(d.to_string(), "a signature layer not fetched")),
-    });
-    if findings.iter().any(|f| matches!(f, Finding::Signed { .. })) {
-        return Ok(());
-    }
-    let why: Vec<String> = findings
-        .into_iter()
-        .filter_map(|f| match f {
-            Finding::Rejected(why) => Some(why),
-            _ => None,
+    signed_at.ok_or_else(|| {
+        not_signed(if why.is_empty() {
+            format!("{tag} holds no signature")
+        } else {
+            why.join("; ")
         })
-        .collect();
-    Err(not_signed(if why.is_empty() {
-        format!("{tag} holds no signature")
-    } else {
-        why.join("; ")
-    }))
+    })
 }

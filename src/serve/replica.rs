@@ -160,13 +160,50 @@ struct Incoming {
     transferred: u64,
     size: u64,
     from: String,
+    /// The upstream and the signing time of the release this bundle brings (registries of
+    /// bundles, with `--primary-key`): remembered once imported.
+    release: Option<(String, u64)>,
 }
 
 /// What one upstream has for this replica.
 enum Offered {
     Bundle(Incoming),
-    UpToDate,
+    UpToDate(Option<(String, u64)>),
     NoFit,
+}
+
+/// Where a replica remembers, per registry of bundles, the signing time of the newest
+/// release it took (store-format.md 6.7): an older one is a rollback.
+fn releases_path(state: &AppState) -> PathBuf {
+    state.ctx.store.path().join("replica-releases.json")
+}
+
+fn taken_releases(state: &AppState) -> serde_json::Map<String, serde_json::Value> {
+    std::fs::read(releases_path(state))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn remember_release(state: &AppState, release: &Option<(String, u64)>) -> Result<()> {
+    let Some((upstream, at)) = release else {
+        return Ok(());
+    };
+    let mut all = taken_releases(state);
+    if all
+        .get(upstream)
+        .and_then(|v| v.as_u64())
+        .is_some_and(|old| old >= *at)
+    {
+        return Ok(());
+    }
+    all.insert(upstream.clone(), serde_json::json!(at));
+    let path = releases_path(state);
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&all).expect("json"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Tries each upstream in order; the first whose bundle imports (or that says this replica
@@ -182,7 +219,9 @@ async fn run_sync(state: &Arc<AppState>) -> Result<serde_json::Value> {
         };
         let incoming = match offered {
             Ok(Offered::Bundle(i)) => i,
-            Ok(Offered::UpToDate) => {
+            Ok(Offered::UpToDate(release)) => {
+                let s = state.clone();
+                blocking("remembering the release", move || remember_release(&s, &release)).await?;
                 return Ok(
                     serde_json::json!({"images_synced": 0, "up_to_date": true, "source": up.to_string(), "bytes_transferred": 0}),
                 );
@@ -346,6 +385,7 @@ async fn fetch_from_service(state: &Arc<AppState>, primary: &str) -> Result<Inco
         transferred,
         size,
         from: primary.to_string(),
+        release: None,
     })
 }
 
@@ -356,12 +396,26 @@ async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result
     state.set_phase("looking for a bundle in the registry", 0);
     let store = state.ctx.store.clone();
     let held = blocking("inventory", move || artifact::held_images(&store)).await?;
-    let trust = state.config.primary_keys.as_deref();
-    let found = artifact::find_bundle(&state.ctx, &Place::Registry(repo.clone()), &held, trust).await;
-    let (place, size) = match found {
-        Ok(Found::UpToDate) => return Ok(Offered::UpToDate),
+    let upstream = Upstream::Bundles(repo.clone()).to_string();
+    let not_before = taken_releases(state)
+        .get(&upstream)
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let trust = state
+        .config
+        .primary_keys
+        .as_deref()
+        .map(|keys| artifact::Trust { keys, not_before });
+    let found =
+        artifact::find_bundle(&state.ctx, &Place::Registry(repo.clone()), &held, trust.as_ref()).await;
+    let (place, size, release) = match found {
+        Ok(Found::UpToDate { released }) => return Ok(Offered::UpToDate(released.map(|at| (upstream, at)))),
         Ok(Found::NoFit { .. }) => return Ok(Offered::NoFit),
-        Ok(Found::Bundle { place, bytes }) => (place, bytes),
+        Ok(Found::Bundle {
+            place,
+            bytes,
+            released,
+        }) => (place, bytes, released.map(|at| (upstream, at))),
         Err(e) => {
             if matches!(e, Error::BundleNotSigned { .. }) {
                 state.metrics.bundles_refused.fetch_add(1, Ordering::Relaxed);
@@ -401,6 +455,7 @@ async fn fetch_from_bundles(state: &Arc<AppState>, repo: &RegistryRef) -> Result
             reference.repository,
             reference.tag.as_deref().unwrap_or_default()
         ),
+        release,
     }))
 }
 
@@ -452,6 +507,8 @@ async fn push_imported(
     .map(|r| serde_json::json!({"image": r.destination, "digest": r.digest, "blobs_uploaded": r.blobs_uploaded}))
     .collect();
     remove_incoming(&incoming).await;
+    let (s, release) = (state.clone(), incoming.release.clone());
+    blocking("remembering the release", move || remember_release(&s, &release)).await?;
     Ok(serde_json::json!({
         "images_synced": pushed.len(),
         "images": pushed,
