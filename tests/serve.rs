@@ -1472,3 +1472,52 @@ fn a_reader_that_stops_reading_loses_its_slot() {
     assert!(waited < Duration::from_secs(30), "{waited:?}");
     drop(stalled);
 }
+
+/// Inventories being received share one memory budget: while one request holds most of
+/// `--inventory-memory`, another waits for room; when the first runs out of time (408,
+/// naming the budget) its room goes to the second.
+#[test]
+fn inventories_share_one_memory_budget() {
+    use std::io::{Read, Write};
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let primary = start_service_with(
+        &work.path().join("primary"),
+        "127.0.0.1:1",
+        &[
+            "--max-inventory",
+            "1M",
+            "--inventory-memory",
+            "1M",
+            "--request-timeout",
+            "3",
+        ],
+        &token,
+    );
+    // A: announces most of the budget (900 kB), sends ten bytes, then nothing.
+    let mut a = TcpStream::connect(&primary.addr).unwrap();
+    write!(
+        a,
+        "POST /bundles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 900000\r\nConnection: close\r\n\r\nBOOSTINV.."
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // B: 200 kB at once: no room until A's time is up, 2 s later; then B is read (and
+    // refused as no inventory: 400, not 408).
+    let started = std::time::Instant::now();
+    let (code, body) = http_with_body(
+        &primary.addr,
+        "POST",
+        "/bundles",
+        Some(TOKEN),
+        &vec![b'x'; 200_000],
+    );
+    let waited = started.elapsed();
+    assert_eq!(code, 400, "{body}");
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    let mut answer = String::new();
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = a.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--inventory-memory"), "{answer}");
+}

@@ -98,16 +98,7 @@ pub fn diff_stored(
     opts: &BundleOptions,
 ) -> Result<DiffReport> {
     let base = base_of(store, old_names, new_names)?;
-    // Planning (finding references, comparing unchanged files) comes before any byte is
-    // encoded; the bar says which phase runs.
-    let bar = crate::output::bytes_bar(0, "planning patch");
-    let bundle = make_bundle::make_bundle(store, new_names, &base, out, opts, &mut |phase, done, total| {
-        if phase == "encoding" && bar.message() != "encoding patch" {
-            bar.set_message("encoding patch");
-        }
-        crate::output::progress_to(&bar, done, total);
-    })?;
-    bar.finish_and_clear();
+    let bundle = make_bundle::make_bundle_shown(store, new_names, &base, out, opts, "patch")?;
     let old_blobs = blob_sizes(store, old_names)?;
     let new_blobs = blob_sizes(store, new_names)?;
     let sizes = |m: &BTreeMap<Digest, (u64, u64)>, images: usize| SetSizes {

@@ -70,15 +70,7 @@ pub async fn export(
     let out = out.to_path_buf();
     let opts = opts.clone();
     let bundle = tokio::task::spawn_blocking(move || {
-        let bar = crate::output::bytes_bar(0, "planning bundle");
-        let r = make_bundle::make_bundle(&store, &new_names, &base, &out, &opts, &mut |phase, a, b| {
-            if phase == "encoding" && bar.message() != "encoding bundle" {
-                bar.set_message("encoding bundle");
-            }
-            crate::output::progress_to(&bar, a, b);
-        });
-        bar.finish_and_clear();
-        r
+        make_bundle::make_bundle_shown(&store, &new_names, &base, &out, &opts, "bundle")
     })
     .await
     .map_err(|e| Error::io("export task", std::io::Error::other(e.to_string())))??;

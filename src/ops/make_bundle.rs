@@ -99,6 +99,29 @@ struct Target {
     media_type: String,
 }
 
+/// [`make_bundle`] with a progress bar (shown on a terminal only): "planning NOUN" while
+/// references are found and unchanged files compared, then "encoding NOUN". What `diff`
+/// ("patch") and `export` ("bundle") show; the service builds with [`make_bundle`] alone.
+pub fn make_bundle_shown(
+    store: &Store,
+    images: &[String],
+    base: &Base,
+    path: &Path,
+    opts: &BundleOptions,
+    noun: &str,
+) -> Result<BundleReport> {
+    let bar = crate::output::bytes_bar(0, format!("planning {noun}"));
+    let encoding = format!("encoding {noun}");
+    let r = make_bundle(store, images, base, path, opts, &mut |phase, done, total| {
+        if phase == "encoding" && bar.message() != encoding {
+            bar.set_message(encoding.clone());
+        }
+        crate::output::progress_to(&bar, done, total);
+    });
+    bar.finish_and_clear();
+    r
+}
+
 pub fn make_bundle(
     store: &Store,
     images: &[String],
