@@ -257,7 +257,7 @@ async fn pull_one(ctx: &Ctx, r: &ImageRef, opts: &PullOptions) -> Result<(Pulled
         if ctx.store.doc(d)?.is_some() {
             continue;
         }
-        let bytes = fetch_small_blob(ctx, &source, d, desc).await?;
+        let bytes = fetch_small_blob(ctx, &source, d, desc.size).await?;
         report.bytes_downloaded += bytes.len() as u64;
         ctx.store.put_doc(
             d,
@@ -709,9 +709,10 @@ fn spool_path(store: &Store, d: &Digest) -> Result<PathBuf> {
         .join(format!("{}.{}.{n}.blob", d.hex(), std::process::id())))
 }
 
-async fn fetch_small_blob(ctx: &Ctx, source: &Source, d: &Digest, desc: &Descriptor) -> Result<Vec<u8>> {
+/// A small blob's bytes (a config, a signature payload), checked against `d` and `size`.
+pub async fn fetch_small_blob(ctx: &Ctx, source: &Source, d: &Digest, size: u64) -> Result<Vec<u8>> {
     let path = spool_path(&ctx.store, d)?;
-    let res = source.fetch_blob(d, Some(desc.size), &path, &|_| {}).await;
+    let res = source.fetch_blob(d, Some(size), &path, &|_| {}).await;
     let bytes = res
         .and_then(|_| std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e)));
     let _ = std::fs::remove_file(&path);

@@ -102,6 +102,10 @@ pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &Tru
         .ok()
         .and_then(|m| m["layers"].as_array().cloned())
         .unwrap_or_default();
+    let source = crate::oci::source::Source::Registry {
+        registries: ctx.registries.clone(),
+        image: r.clone(),
+    };
     let mut why = Vec::new();
     let mut signed_at: Option<u64> = None;
     for l in layers {
@@ -114,15 +118,7 @@ pub async fn check_signed(ctx: &Ctx, place: &Place, subject: &Digest, keys: &Tru
         if l["mediaType"].as_str() != Some(cosign::SIMPLESIGNING) || size > cosign::MAX_PAYLOAD {
             continue;
         }
-        let path = ctx
-            .store
-            .tmp_dir()?
-            .join(format!("signature-{}-{}", d.hex(), std::process::id()));
-        let fetched = ctx.registries.fetch_blob(r, &d, Some(size), &path, &|_| {}).await;
-        let payload =
-            fetched.and_then(|_| std::fs::read(&path).ctx(|| format!("reading {}", path.display())));
-        let _ = std::fs::remove_file(&path);
-        let payload = payload?;
+        let payload = super::pull::fetch_small_blob(ctx, &source, &d, size).await?;
         let sig = l["annotations"][cosign::SIGNATURE_ANNOTATION]
             .as_str()
             .map(str::to_string);

@@ -177,18 +177,28 @@ impl<S> WriteTimeout<S> {
         }
     }
 
-    /// Called when the inner write is pending: the error once the deadline has passed.
-    fn check(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Error> {
+    /// What an inner write, flush or shutdown `polled` means under the deadline: progress
+    /// disarms it; pending arms it, and past it is a `TimedOut` error.
+    fn guard<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::task::Poll;
+        if polled.is_ready() {
+            self.deadline = None;
+            return polled;
+        }
         let limit = self.limit;
         let deadline = self
             .deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match deadline.as_mut().poll(cx) {
-            std::task::Poll::Ready(()) => std::task::Poll::Ready(std::io::Error::new(
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("the client read nothing for {limit:?}"),
-            )),
-            std::task::Poll::Pending => std::task::Poll::Pending,
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -209,49 +219,25 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteTimeout<S>
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        use std::task::Poll;
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => match self.check(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-            done => {
-                self.deadline = None;
-                done
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, polled)
     }
 
     fn poll_flush(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => match self.check(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-            done => {
-                self.deadline = None;
-                done
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, polled)
     }
 
+    /// A TLS close sends an alert: a client that reads nothing must not hold it open.
     fn poll_shutdown(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        // A TLS close sends an alert: a client that reads nothing must not hold it open.
-        match Pin::new(&mut self.inner).poll_shutdown(cx) {
-            Poll::Pending => match self.check(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-            done => done,
-        }
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.guard(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -259,17 +245,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteTimeout<S>
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        use std::task::Poll;
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => match self.check(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-            done => {
-                self.deadline = None;
-                done
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -62,8 +62,9 @@ impl Gate {
         Collecting { gate: self.clone() }
     }
 
-    /// Writer sessions open now (for tests and `/status`).
-    pub fn writers(&self) -> usize {
+    /// Writer sessions open now.
+    #[cfg(test)]
+    fn writers(&self) -> usize {
         self.state().writers
     }
 }

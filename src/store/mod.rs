@@ -195,11 +195,6 @@ impl Store {
         self.gc_gate.collect()
     }
 
-    /// Writer sessions open now.
-    pub fn open_writers(&self) -> usize {
-        self.gc_gate.writers()
-    }
-
     fn cf(&self, name: &str) -> std::sync::Arc<BoundColumnFamily<'_>> {
         self.db.cf_handle(name).expect("column family created at open")
     }
