@@ -5,11 +5,14 @@
 #
 # Uses the real-image test bed of ../shared/bench (scenarios A: Debian point refresh, 1
 # layer; B: python app update, 3 layers), built into /tmp/bench and served by a registry
-# on 127.0.0.1:5000 (both are built/started here if missing). For each scenario:
+# on 127.0.0.1:5000 (both are built/started here if missing), and the JVM images of
+# bench/jvm-images.sh (J1: Tomcat 10.1.55 → 10.1.60 jars; J2: a Spring-Boot-style fat jar;
+# J3: libguava-java bookworm → trixie, jar and symlink swapping names; each a JRE base layer
+# and one changed layer; built into /tmp/bench/jvm and pushed there). For each scenario:
 #   - `booster diff` (cold store) wall time vs `gzip -dc` of the same blobs (the read floor)
 #   - `booster apply` (fresh store, base pulled from a mirror registry) vs the original
-#     encoder (pgzip, 256 KiB blocks, as umoci wrote the layers) recompressing the changed
-#     layers' tars (the rebuild floor)
+#     encoder recompressing the changed layers' tars (the rebuild floor): pgzip, 256 KiB
+#     blocks, as umoci wrote A and B; Go compress/gzip, as Docker writes layers, for J1–J3
 #   - patch size vs the pull-update size, `zstd -19 --long --patch-from` and `xdelta3 -9`
 #   - peak RSS of each booster command
 # and a 2 GiB layer (pgzip, 1 MiB blocks as containers/image writes) pulled, diffed and
@@ -34,11 +37,12 @@ SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/booster-target}"
 PROFILE=release
 [ "$QUICK" = 1 ] && PROFILE=debug
-# A full run writes about 8 GB at its peak (the 2 GiB layer, its gzip, two layouts and a
-# store); failing halfway on a full disk wastes the minutes before.
+# A full run writes about 9 GB at its peak (the 2 GiB layer, its gzip, two layouts and a
+# store; the JVM images and their stores about 1 GB); failing halfway on a full disk wastes
+# the minutes before.
 if [ "$QUICK" = 0 ]; then
-  need_gb=10; hint="free some space, or pass --skip-2g (about 3 GB)"
-  [ "$SKIP_2G" = 1 ] && { need_gb=3; hint="free some space"; }
+  need_gb=11; hint="free some space, or pass --skip-2g (about 4 GB)"
+  [ "$SKIP_2G" = 1 ] && { need_gb=4; hint="free some space"; }
   free_gb=$(( $(df -Pk /tmp | awk 'NR==2 {print $4}') / 1024 / 1024 ))
   if [ "$free_gb" -lt "$need_gb" ]; then
     echo "bench/run.sh needs about $need_gb GB free under /tmp and $free_gb GB are: $hint" >&2
@@ -58,6 +62,9 @@ trap cleanup EXIT
 # pgzip reference encoder (klauspost/pgzip 1.2.5 from Debian): the rebuild floor.
 PGZIP=$W/pgzip-ref
 (cd tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
+# Go compress/gzip as moby writes layers (stdlib only): the rebuild floor of the JVM images.
+GOGZIP=$W/gogzip
+[ "$QUICK" = 1 ] || (cd "$SHARED_BENCH/encoders/gogzip" && GO111MODULE=off go build -o "$GOGZIP" .)
 
 timed() {  # OUT_PREFIX CMD... → sets $OUT_PREFIX.time (seconds) and .rss (KB); output to $OUT_PREFIX.out/.err
   local p=$1; shift
@@ -133,7 +140,9 @@ else
     bash "$SHARED_BENCH/01-rootfs.sh"; bash "$SHARED_BENCH/02-images.sh"; bash "$SHARED_BENCH/03-stats.sh"
   fi
   SRC=127.0.0.1:5000
-  SCENARIOS="A:debian B:app"
+  # The JVM images: built once (cached in /tmp/bench/jvm), pushed again (a no-op when there).
+  bash "$ROOT/bench/jvm-images.sh" "$SRC" >&2
+  SCENARIOS="A:debian B:app J1:jvm-tomcat J2:jvm-fatjar J3:jvm-trixie"
 fi
 
 ROWS=$W/rows.tsv
@@ -200,7 +209,11 @@ EOF
   }
   median_run "$W/$name-applywarm" run_apply_warm
   # Rebuild floor: the original encoder on the changed layers' tars.
-  encode_new="for i in \$(cat $B/pairs); do \"$PGZIP\" -block 262144 < \"$B/new-\$i.tar\" > /dev/null; done"
+  case $name in
+    J*) enc="\"$GOGZIP\"" ;;
+    *) enc="\"$PGZIP\" -block 262144" ;;
+  esac
+  encode_new="for i in \$(cat $B/pairs); do $enc < \"$B/new-\$i.tar\" > /dev/null; done"
   run_encoder() { timed "$1" bash -c "$encode_new"; }
   median_run "$W/$name-encoder" run_encoder
   # What a cold apply cannot avoid on top: reading the bases it takes bytes from (the old
@@ -349,10 +362,15 @@ if [ "$QUICK" = 0 ]; then
     echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB RAM,"
     echo "by \`bench/run.sh\` (every figure in one run; booster $("$BOOSTER" --version | cut -d' ' -f2), release build)."
     echo
-    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = pgzip time / apply time (1.0 = as fast as the floor). The floors, the applies and \`diff --level 9\` are the median of $RUNS fresh runs each; the level-19 diff and the peers ran once. A cold apply also pulls and ingests the base from the registry; \"base in store\" is a receiver that already holds it (a replica's steady state)."
+    echo "Ratios: diff vs read floor = \`gzip -dc\` time / diff time; apply vs encoder = the original encoder's time (pgzip for A and B, Go compress/gzip for J1–J3) / apply time (1.0 = as fast as the floor). The floors, the applies and \`diff --level 9\` are the median of $RUNS fresh runs each; the level-19 diff and the peers ran once. A cold apply also pulls and ingests the base from the registry; \"base in store\" is a receiver that already holds it (a replica's steady state)."
     echo "Scenario A: Debian bookworm minbase refresh (1 layer). B: python app update (3 layers, one changed). Images built by ../shared/bench."
+    echo "J1–J3: JVM images built by \`bench/jvm-images.sh\` (2 layers: a JRE base, unchanged, and one changed layer; Go compress/gzip as Docker writes them). J1: libtomcat10-java 10.1.55 → 10.1.60. J2: /app/app.jar, a Spring-Boot-style fat jar (stored BOOT-INF/lib jars; tomcat10-coyote 10.1.55 → 10.1.60 and two app classes changed). J3: libguava-java bookworm 31.1 → trixie 32.0.1 (the jar and its symlink swap names)."
     echo
     echo "$TABLE"
+    echo
+    echo "JVM scenarios, the changed layer's tars (\`bench/jvm-images.sh\`, /tmp/bench/jvm/baselines.txt; bytes, % of pull update): \"unpacked\" is \`zstd -19 --long=27 --patch-from\` between both tars with every jar a directory of its members, recursively, the reference for a delta that opens jars."
+    echo
+    grep '^|' "${JVM_WORK:-/tmp/bench/jvm}/baselines.txt"
     echo
     echo "\`cargo bench --bench store\` (same run):"
     echo

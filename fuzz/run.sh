@@ -26,12 +26,12 @@ SECS=600
 if [ "$MODE" = explore ] && [ $# -gt 0 ]; then SECS=$1; shift; fi
 ROOT=$(cd .. && pwd)
 MAIN_TARGET=${CARGO_TARGET_DIR:-/var/tmp/booster-target}
-ALL=(bundle bundle_sections inventory records method reference manifest gzip tar_walker delta_frame signature)
+ALL=(bundle bundle_sections inventory records method reference manifest gzip tar_walker delta_frame signature zip_archive)
 # Runs per target in the CI share: a few seconds each on 2 cores.
 declare -A CI_RUNS=(
   [bundle]=20000 [bundle_sections]=200000 [inventory]=200000 [records]=200000 [method]=20000
   [reference]=200000 [manifest]=200000 [gzip]=5000 [tar_walker]=200000 [delta_frame]=50000
-  [signature]=100000
+  [signature]=100000 [zip_archive]=20000
 )
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -88,6 +88,26 @@ PY
   seed reference "$W/refs.txt"
   seed tar_walker "$W/v1.tar"
   gzip -c "$W/v1.tar" > "$W/gnu.tar.gz"; seed gzip "$W/gnu.tar.gz"
+  # Archives: a jar by OpenJDK's jar tool (nested STORED jar) and its expansion; zips by
+  # Python's zipfile with zip64 records and with data descriptors (written to a pipe).
+  seed zip_archive "$ROOT/tests/fixtures/formats/jar-openjdk17.jar"
+  seed zip_archive "$ROOT/tests/fixtures/formats/jar-openjdk17.expansion"
+  python3 - "$W" <<'PY'
+import io, sys, zipfile
+w = sys.argv[1]
+with zipfile.ZipFile(f"{w}/zip64.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    with z.open("a.txt", "w", force_zip64=True) as f: f.write(b"zip64 member " * 40)
+    z.comment = b"comment"
+class Pipe(io.RawIOBase):
+    def __init__(self): self.buf = bytearray()
+    def writable(self): return True
+    def write(self, b): self.buf += b; return len(b)
+p = Pipe()
+with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("x/Y.class", b"\xca\xfe\xba\xbe" + b"streamed " * 50); z.writestr("empty", b"")
+open(f"{w}/streamed.zip", "wb").write(bytes(p.buf))
+PY
+  seed zip_archive "$W/zip64.zip"; seed zip_archive "$W/streamed.zip"
 
   # Binary records booster writes: every rebuild method kind, blob records, a tar index.
   (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo run --quiet --example fuzz_seeds -- fuzz/seeds)

@@ -608,6 +608,7 @@ fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode>
         pct(r.patch_bytes, r.pull_update_bytes)
     );
     log_attached(&r.bundle.attached);
+    log_archives(&r.bundle.archives);
     if r.bundle.carried_whole_bytes > 0 {
         tracing::warn!(
             "{} of the patch are layers carried whole (their encoder is not modelled, see `booster inspect`)",
@@ -616,6 +617,13 @@ fn cmd_diff(dir: &Path, args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode>
     }
     print_layer_table(&r.bundle.layers);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line for jars, wars and other zip archives inside layers.
+fn log_archives(t: &crate::ops::make_bundle::ArchiveTally) {
+    if t.opened + t.as_bytes > 0 {
+        tracing::info!("archives in layers: {}", t.describe());
+    }
 }
 
 /// The summary line for what travels attached to the images.
@@ -750,6 +758,13 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
             report.recipes_added,
             report.sections_skipped
         );
+        if report.archives_rebuilt > 0 {
+            tracing::info!(
+                "{} archives (jars, wars, zips) rebuilt from their members' plain text; {} members were carried compressed",
+                report.archives_rebuilt,
+                report.archive_members_compressed
+            );
+        }
     } else {
         tracing::info!(
             "imported {}: nothing new (the store already had everything)",
@@ -892,6 +907,7 @@ fn cmd_export(dir: &Path, args: &ExportArgs, json: bool) -> anyhow::Result<ExitC
         human_bytes(b.metadata_bytes)
     );
     log_attached(&b.attached);
+    log_archives(&b.archives);
     if b.carried_whole_bytes > 0 {
         tracing::warn!(
             "{} of the bundle are layers carried whole",

@@ -23,6 +23,7 @@ pub mod serve;
 pub mod store;
 pub mod tarindex;
 pub mod x86filter;
+pub mod zipfile;
 
 pub use error::{Error, Result};
 pub mod cli;

@@ -104,11 +104,11 @@ fn damaged_golden_files_are_refused_clearly() {
 fn newer_format_versions_are_refused_with_upgrade_advice() {
     let dir = tempfile::tempdir().unwrap();
     let mut bundle = std::fs::read(fixture("bundle-v1.bkp")).unwrap();
-    bundle[8] = 2;
-    let p = dir.path().join("v2.bkp");
+    bundle[8] = 3;
+    let p = dir.path().join("v3.bkp");
     std::fs::write(&p, &bundle).unwrap();
     let e = BundleReader::open(&p).err().unwrap().to_string();
-    assert!(e.contains("version 2") && e.contains("upgrade booster"), "{e}");
+    assert!(e.contains("version 3") && e.contains("upgrade booster"), "{e}");
     let mut inv = std::fs::read(fixture("inventory-v1.inv")).unwrap();
     inv[8] = 2;
     let e = Inventory::decode(&inv).unwrap_err().0;
@@ -137,4 +137,38 @@ fn a_version_1_artifact_manifest_reads_with_the_ids_of_the_spec() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("application/vnd.booster.bundle.v2"), "{e}");
+}
+
+/// A jar written by OpenJDK 17's `jar` tool (deflated classes, a library jar kept STORED
+/// under BOOT-INF/lib, as Spring Boot lays them out): its expansion (store-format.md 6.4.3)
+/// is the golden file, byte for byte, and rebuilds the jar exactly; its outline too.
+#[test]
+fn a_jar_expands_to_its_golden_expansion_and_rebuilds_exactly() {
+    use booster::zipfile::{Expansion, expand, outline};
+    let jar = std::fs::read(fixture("jar-openjdk17.jar")).unwrap();
+    let e = expand(&jar).expect("the jar opens");
+    assert_eq!(
+        (
+            e.stats.archives,
+            e.stats.members_opened,
+            e.stats.members_compressed
+        ),
+        (2, 7, 0)
+    );
+    let golden = std::fs::read(fixture("jar-openjdk17.expansion")).unwrap();
+    assert_eq!(
+        e.encode(),
+        golden,
+        "the expansion of the golden jar changed: a format change"
+    );
+    let back = Expansion::decode(&golden).unwrap();
+    assert_eq!(back.rebuild(jar.len() as u64).unwrap(), jar);
+    let golden_outline = std::fs::read(fixture("jar-openjdk17.outline")).unwrap();
+    assert_eq!(
+        outline(&jar).unwrap(),
+        golden_outline,
+        "the outline of the golden jar changed"
+    );
+    // Damaged: a byte of a deflated member's recipe length, the body cut short.
+    assert!(Expansion::decode(&golden[..golden.len() - 1]).is_err());
 }

@@ -177,6 +177,8 @@ fn assert_new_images_match(f: &Fixture) {
 fn diff_then_apply_reproduces_every_new_digest() {
     let f = fixture();
     let (patch, report) = make_patch(&f);
+    // Nothing in it needs format version 2 (archives): version 1, which every booster reads.
+    assert_eq!(std::fs::read(&patch).unwrap()[8..12], 1u32.to_le_bytes());
     let patch_bytes = report["patch_bytes"].as_u64().unwrap();
     let update = report["pull_update_bytes"].as_u64().unwrap();
     assert!(

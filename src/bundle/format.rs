@@ -9,7 +9,14 @@ use crate::store::BlobRecord;
 use crate::x86filter::Variant;
 
 pub const MAGIC: &[u8; 8] = b"BOOSTBKP";
-pub const VERSION: u32 = 1;
+/// The newest version this booster writes: 2 when archives inside layers travel opened
+/// (payload group kind 4). A version 2 reader reads version 1 bundles as they are.
+pub const VERSION: u32 = 2;
+/// The version of bundles without archive groups (kind 4): booster writes it whenever
+/// nothing in a bundle needs version 2, so that older receivers still read them.
+pub const VERSION_WITHOUT_ARCHIVES: u32 = 1;
+/// The oldest version this booster reads.
+pub const OLDEST_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 32;
 pub const SECTION_MAGIC: &[u8; 4] = b"BSEC";
 pub const SECTION_HEADER_LEN: usize = 56;
@@ -80,9 +87,9 @@ impl Header {
             return Err("header: not a booster bundle (bad magic), or its header is damaged".into());
         }
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(format!(
-                "header: bundle format version {version} is not supported by this booster (it reads version {VERSION}); \
+                "header: bundle format version {version} is not supported by this booster (it reads versions {OLDEST_VERSION} to {VERSION}); \
                  upgrade booster, or if the bundle was made by this version, its header is damaged"
             ));
         }
@@ -400,15 +407,14 @@ pub fn decode_plans(b: &[u8]) -> DecodeResult<Vec<StreamPlan>> {
 /// stream, decoded with the concatenation of `refs` (ranges of base streams the receiver
 /// holds) as its prefix.
 ///
-/// With `inner`, the group carries one gzip file (a `.gz` inside a layer) by its plain
-/// text: the frame decodes (with the *decompressed* reference as prefix) to the new file's
-/// plain text, and `inner.method` rebuilds the file's exact gzip bytes from it.
+/// With `inner`, the group carries one compressed file of the layer by its plain text (see
+/// `Inner`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadGroup {
     pub refs: Vec<(Digest, u64, u64)>,
     pub pieces: Vec<Piece>,
     pub frame: Vec<u8>,
-    pub inner: Option<InnerGzip>,
+    pub inner: Option<Inner>,
     /// With `filters` (kinds 2 and 3), some references and pieces go through an x86
     /// filter (`crate::x86filter`) on both sides of the frame.
     pub filters: Option<Filters>,
@@ -432,6 +438,51 @@ pub struct Piece {
     pub offset: u64,
     pub len: u64,
     pub copy: Option<(Digest, u64)>,
+}
+
+/// A file of the layer carried by its plain text: the group has one piece (the file) and at
+/// most one reference (its old version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inner {
+    /// A gzip file (a `.gz` inside a layer, kind 1): the frame decodes, with the old file's
+    /// *decompressed* bytes as prefix, to the new file's plain text, and the method rebuilds
+    /// its exact gzip bytes.
+    Gzip(InnerGzip),
+    /// A zip archive (a jar, war, whl inside a layer, kind 4): the frame decodes, with the
+    /// old archive's plain view as prefix, to the new archive's expansion
+    /// (`crate::zipfile`), which rebuilds its exact bytes.
+    Zip(InnerZip),
+}
+
+impl Inner {
+    /// Bytes of the frame's output.
+    pub fn plain_len(&self) -> u64 {
+        match self {
+            Inner::Gzip(g) => g.plain_len,
+            Inner::Zip(z) => z.expanded_len,
+        }
+    }
+
+    /// Bytes the group carries besides its frame.
+    pub fn overhead(&self) -> usize {
+        match self {
+            Inner::Gzip(g) => g.method.len(),
+            Inner::Zip(_) => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerZip {
+    pub expanded_len: u64,
+    /// The whole archive's size, and where the first piece starts in it: the pieces are the
+    /// parts of the archive the receiver lacks, in order.
+    pub archive_len: u64,
+    pub skip: u64,
+    /// What opening the archive did (reported by `inspect`; not needed to rebuild).
+    pub archives: u64,
+    pub members_opened: u64,
+    pub members_compressed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,7 +519,7 @@ impl PayloadGroup {
     /// What the frame decodes to.
     pub fn frame_len(&self) -> u64 {
         match &self.inner {
-            Some(i) => i.plain_len,
+            Some(i) => i.plain_len(),
             None => self
                 .pieces
                 .iter()
@@ -493,6 +544,7 @@ const GROUP_ZSTD: u8 = 0;
 const GROUP_GZIP: u8 = 1;
 const GROUP_FILTERED: u8 = 2;
 const GROUP_FILTERED_RIP: u8 = 3;
+const GROUP_ZIP: u8 = 4;
 
 /// A filter as written: 0 for none, else 1 + the x86 filter's origin.
 fn filter_code(f: Option<u64>) -> u64 {
@@ -509,7 +561,8 @@ impl PayloadSection {
         w.digest(&self.content).varint(self.groups.len() as u64);
         for g in &self.groups {
             let kind = match (&g.inner, &g.filters) {
-                (Some(_), _) => GROUP_GZIP,
+                (Some(Inner::Gzip(_)), _) => GROUP_GZIP,
+                (Some(Inner::Zip(_)), _) => GROUP_ZIP,
                 (None, Some(f)) => match f.variant {
                     Variant::Calls => GROUP_FILTERED,
                     Variant::CallsAndRipData => GROUP_FILTERED_RIP,
@@ -540,8 +593,19 @@ impl PayloadSection {
                     }
                 }
             }
-            if let Some(i) = &g.inner {
-                w.bytes(&i.method).varint(i.plain_len);
+            match &g.inner {
+                Some(Inner::Gzip(i)) => {
+                    w.bytes(&i.method).varint(i.plain_len);
+                }
+                Some(Inner::Zip(z)) => {
+                    w.varint(z.expanded_len)
+                        .varint(z.archive_len)
+                        .varint(z.skip)
+                        .varint(z.archives)
+                        .varint(z.members_opened)
+                        .varint(z.members_compressed);
+                }
+                None => {}
             }
             w.bytes(&g.frame);
         }
@@ -557,7 +621,7 @@ impl PayloadSection {
         for _ in 0..n {
             let kind = r.u8("group kind")?;
             let variant = match kind {
-                GROUP_ZSTD | GROUP_GZIP => None,
+                GROUP_ZSTD | GROUP_GZIP | GROUP_ZIP => None,
                 GROUP_FILTERED => Some(Variant::Calls),
                 GROUP_FILTERED_RIP => Some(Variant::CallsAndRipData),
                 _ => return Err(DecodeError(format!("unknown payload group kind {kind}"))),
@@ -605,18 +669,30 @@ impl PayloadSection {
                 };
                 pieces.push(Piece { offset, len, copy });
             }
-            let inner = if kind == GROUP_GZIP {
-                if nr > 1 || np != 1 {
-                    return Err(DecodeError(
-                        "a gzip group has one piece and at most one reference".into(),
-                    ));
-                }
-                Some(InnerGzip {
+            if kind == GROUP_GZIP && (nr > 1 || np != 1) {
+                return Err(DecodeError(
+                    "a gzip group has one piece and at most one reference".into(),
+                ));
+            }
+            if kind == GROUP_ZIP && (nr > 1 || np == 0 || pieces.iter().any(|p| p.copy.is_some())) {
+                return Err(DecodeError(
+                    "a zip group has pieces without copies and at most one reference".into(),
+                ));
+            }
+            let inner = match kind {
+                GROUP_GZIP => Some(Inner::Gzip(InnerGzip {
                     method: r.bytes("gzip method")?.to_vec(),
                     plain_len: r.varint("gzip plain length")?,
-                })
-            } else {
-                None
+                })),
+                GROUP_ZIP => Some(Inner::Zip(InnerZip {
+                    expanded_len: r.varint("archive expansion length")?,
+                    archive_len: r.len(crate::zipfile::MAX_ARCHIVE, "archive length")? as u64,
+                    skip: r.varint("archive skip")?,
+                    archives: r.varint("archives opened")?,
+                    members_opened: r.varint("members opened")?,
+                    members_compressed: r.varint("members kept compressed")?,
+                })),
+                _ => None,
             };
             let frame = r.bytes("frame")?.to_vec();
             let g = PayloadGroup {
@@ -633,6 +709,13 @@ impl PayloadSection {
                 return Err(DecodeError(
                     "a payload group claims more than the size limits".into(),
                 ));
+            }
+            if let Some(Inner::Zip(z)) = &g.inner {
+                let (first, last) = (&g.pieces[0], &g.pieces[g.pieces.len() - 1]);
+                let span = last.offset + last.len - first.offset;
+                if z.skip.checked_add(span).is_none_or(|e| e > z.archive_len) {
+                    return Err(DecodeError("a zip group's pieces run past its archive".into()));
+                }
             }
             groups.push(g);
         }
@@ -746,8 +829,51 @@ mod tests {
             groups: vec![group(None)],
         };
         let mut bytes = s.encode();
-        bytes[33] = 4;
+        bytes[33] = 5;
         let e = PayloadSection::decode(&bytes).unwrap_err();
-        assert!(e.0.contains("unknown payload group kind 4"), "{}", e.0);
+        assert!(e.0.contains("unknown payload group kind 5"), "{}", e.0);
+    }
+
+    fn zip_group(skip: u64, archive_len: u64) -> PayloadSection {
+        let mut g = group(None);
+        g.refs.truncate(1);
+        g.pieces = vec![
+            Piece {
+                offset: 1000,
+                len: 50,
+                copy: None,
+            },
+            Piece {
+                offset: 1200,
+                len: 30,
+                copy: None,
+            },
+        ];
+        g.inner = Some(Inner::Zip(InnerZip {
+            expanded_len: 900,
+            archive_len,
+            skip,
+            archives: 2,
+            members_opened: 7,
+            members_compressed: 1,
+        }));
+        PayloadSection {
+            content: Digest([9; 32]),
+            groups: vec![g],
+        }
+    }
+
+    #[test]
+    fn zip_groups_round_trip_and_stay_within_their_archive() {
+        let s = zip_group(100, 400);
+        let bytes = s.encode();
+        assert_eq!(bytes[33], GROUP_ZIP);
+        assert_eq!(PayloadSection::decode(&bytes).unwrap(), s);
+        // The pieces span 230 bytes from 100 bytes into the archive: 329 is too short.
+        let e = PayloadSection::decode(&zip_group(100, 329).encode()).unwrap_err();
+        assert!(e.0.contains("run past its archive"), "{}", e.0);
+        let mut copies = zip_group(100, 400);
+        copies.groups[0].pieces[1].copy = Some((Digest([8; 32]), 0));
+        assert!(PayloadSection::decode(&copies.encode()).is_err());
     }
 }

@@ -11,8 +11,8 @@ pub mod reader;
 pub mod writer;
 
 pub use format::{
-    BaseEntry, BundleImage, Filters, InnerGzip, Meta, PayloadGroup, PayloadSection, Piece, SectionKind,
-    Segment, StreamPlan,
+    BaseEntry, BundleImage, Filters, Inner, InnerGzip, InnerZip, Meta, PayloadGroup, PayloadSection, Piece,
+    SectionKind, Segment, StreamPlan,
 };
 pub use reader::BundleReader;
 pub use writer::BundleWriter;

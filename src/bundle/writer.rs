@@ -114,6 +114,12 @@ pub struct BundleWriter {
 impl BundleWriter {
     /// Start a bundle at `path` (or volumes `path.NNN` of `split` bytes each).
     pub fn create(path: &Path, split: Option<u64>) -> Result<BundleWriter> {
+        BundleWriter::create_version(path, split, VERSION)
+    }
+
+    /// A bundle whose header names `version`: the oldest that can read what it will hold,
+    /// so that older receivers keep reading bundles that need nothing newer.
+    pub fn create_version(path: &Path, split: Option<u64>, version: u32) -> Result<BundleWriter> {
         if split.is_some_and(|s| s < (1 << 20)) {
             return Err(Error::Usage("--split-size must be at least 1M".into()));
         }
@@ -137,7 +143,7 @@ impl BundleWriter {
             zstd: zstd::bulk::Compressor::new(META_ZSTD_LEVEL).map_err(|e| Error::io("zstd", e))?,
         };
         let header = Header {
-            version: VERSION,
+            version,
             bundle_id: id,
         };
         w.write_raw(&header.encode())?;

@@ -330,7 +330,7 @@ impl Deflate {
         }
     }
 
-    fn encode(&self, w: &mut Writer) {
+    pub(crate) fn encode(&self, w: &mut Writer) {
         match self {
             Deflate::Zlib { level, mem_level } => {
                 w.u8(0).u8(*level).u8(*mem_level);
@@ -368,7 +368,7 @@ impl Deflate {
         }
     }
 
-    fn decode(r: &mut Reader<'_>) -> DecodeResult<Deflate> {
+    pub(crate) fn decode(r: &mut Reader<'_>) -> DecodeResult<Deflate> {
         let tag = r.u8("deflate model tag")?;
         Deflate::decode_tagged(tag, r)
     }

@@ -10,7 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::bundle::format::{self, InnerGzip, MAX_GROUP_OUTPUT, Meta, PayloadSection, Segment, StreamPlan};
+use crate::bundle::format::{
+    self, Inner, InnerGzip, MAX_GROUP_OUTPUT, Meta, PayloadSection, Segment, StreamPlan,
+};
 use crate::bundle::{BundleReader, PayloadGroup, SectionKind};
 use crate::chunk::Chunker;
 use crate::compress::{Method, rebuild};
@@ -37,6 +39,10 @@ pub struct ImportReport {
     /// Blob records left out because their layer is neither stored nor carried, as the
     /// caller allowed (`ImportOptions::absent_base`); the images are then not recorded.
     pub blobs_left_out: u64,
+    /// Zip archives inside layers rebuilt from their members' plain text, and the deflated
+    /// members the sender kept compressed in them (no model rebuilds those).
+    pub archives_rebuilt: u64,
+    pub archive_members_compressed: u64,
 }
 
 /// How far an import may go without the whole base.
@@ -363,6 +369,37 @@ fn decode_inner_gzip(
     Ok(bytes)
 }
 
+/// A zip archive carried by its members' plain text: decode its expansion against the old
+/// archive's outline, then rebuild the exact archive.
+/// The group's output is the parts of the archive its pieces name.
+fn decode_inner_zip(
+    old: &[u8],
+    frame: &[u8],
+    inner: &format::InnerZip,
+    pieces: &[format::Piece],
+) -> std::result::Result<Vec<u8>, String> {
+    let view = delta::archive_prefix(old);
+    let expanded = delta::decompress_with_prefix(&view, frame, inner.expanded_len as usize)
+        .map_err(|e| e.to_string())?;
+    drop(view);
+    let expansion = crate::zipfile::Expansion::decode(&expanded).map_err(|e| e.0)?;
+    drop(expanded);
+    let archive = expansion.rebuild(inner.archive_len)?;
+    let start = pieces[0]
+        .offset
+        .checked_sub(inner.skip)
+        .ok_or("its archive would start before the stream")?;
+    if pieces.len() == 1 && inner.skip == 0 && pieces[0].len == inner.archive_len {
+        return Ok(archive);
+    }
+    let mut out = Vec::with_capacity(pieces.iter().map(|p| p.len as usize).sum());
+    for p in pieces {
+        let at = (p.offset - start) as usize;
+        out.extend_from_slice(&archive[at..at + p.len as usize]);
+    }
+    Ok(out)
+}
+
 /// Assembles the bundle's new streams in plan order: payload bytes fill each stream's
 /// missing runs, in order, and are cut into chunks as they arrive; once a stream is
 /// complete its recipe is composed from base chunks, earlier streams' chunks and the new
@@ -499,7 +536,15 @@ const DECODE_BUDGET: u64 = 256 << 20;
 /// piece; weighing them lets many small ones run ahead while one worker is in a big one,
 /// and keeps a hostile bundle of size-limit groups from being decoded all at once.
 fn decode_weight(g: &PayloadGroup) -> u64 {
-    let plain = if g.inner.is_some() { g.output_len() } else { 0 };
+    let plain = match &g.inner {
+        None => 0,
+        Some(Inner::Gzip(_)) => g.output_len(),
+        // The old archive's outline, besides the expansion (the frame's output).
+        Some(Inner::Zip(_)) => g
+            .prefix_len()
+            .saturating_mul(4)
+            .min(crate::zipfile::MAX_ARCHIVE + crate::zipfile::MAX_INFLATED),
+    };
     g.prefix_len() + g.output_len() + plain
 }
 
@@ -753,6 +798,12 @@ impl<'a> Composer<'a> {
             report.sections_skipped += 1;
             return Ok(());
         }
+        for g in &section.groups {
+            if let Some(Inner::Zip(z)) = &g.inner {
+                report.archives_rebuilt += 1;
+                report.archive_members_compressed += z.members_compressed;
+            }
+        }
         // Base streams first (loading them needs `&mut self`), then the groups are decoded
         // in parallel and their bytes filled in, in order.
         for g in &section.groups {
@@ -829,8 +880,10 @@ impl<'a> Composer<'a> {
             None if g.frame_len() == 0 => Vec::new(),
             None => delta::decompress_with_prefix(&prefix, &g.frame, g.frame_len() as usize)
                 .map_err(|e| self.fail(format!("{name}: {e}")))?,
-            Some(inner) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
+            Some(Inner::Gzip(inner)) => decode_inner_gzip(&prefix, &g.frame, inner, g.output_len())
                 .map_err(|e| self.fail(format!("{name}: a gzip file in the payload: {e}")))?,
+            Some(Inner::Zip(inner)) => decode_inner_zip(&prefix, &g.frame, inner, &g.pieces)
+                .map_err(|e| self.fail(format!("{name}: a zip archive in the payload: {e}")))?,
         };
         drop(prefix);
         let mut pieces = Vec::with_capacity(g.pieces.len());

@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::bundle::BundleWriter;
 use crate::bundle::format::{
     self, BaseEntry, BundleImage, Meta, PayloadSection, SectionKind, Segment, StreamPlan,
 };
+use crate::bundle::{BundleWriter, Inner};
 use crate::delta::{self, BaseIndex, DeltaOptions, GroupPlan, Stream};
 use crate::error::{Error, Result};
 use crate::graph::Closure;
@@ -68,10 +68,50 @@ pub struct BundleReport {
     pub carried_whole_bytes: u64,
     /// Gzip files inside layers carried by their plain text (and rebuilt bit-exactly).
     pub inner_gzip_files: u64,
+    /// Zip archives inside layers (jars, wars, wheels) carried by their members' plain text.
+    pub archives: ArchiveTally,
     /// Payload groups holding x86-64 machine code through the x86 code filter.
     pub x86_filtered_groups: u64,
     /// Signatures, attestations, SBOMs and other referrers among the images.
     pub attached: crate::oci::referrers::Tally,
+}
+
+/// What the bundle did with zip archives inside layers.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ArchiveTally {
+    /// Archives carried opened (rebuilt bit-exactly from their members' plain text).
+    pub opened: u64,
+    /// Archives inside those (a fat jar's libraries, a war's jars), opened too.
+    pub nested: u64,
+    /// Deflated members carried by their plain text.
+    pub members_opened: u64,
+    /// Deflated members no model reproduces, carried compressed inside an opened archive.
+    pub members_compressed: u64,
+    /// Archives carried as bytes: booster does not open them (malformed, a bomb), or their
+    /// bytes delta was the smaller.
+    pub as_bytes: u64,
+}
+
+impl ArchiveTally {
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{} archives opened ({} inside them), {} members carried by their plain text",
+            self.opened, self.nested, self.members_opened
+        );
+        if self.members_compressed > 0 {
+            s += &format!(
+                ", {} kept compressed (no model rebuilds them)",
+                self.members_compressed
+            );
+        }
+        if self.as_bytes > 0 {
+            s += &format!(
+                "; {} archives carried as bytes (not opened, or their bytes delta was smaller)",
+                self.as_bytes
+            );
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -296,7 +336,15 @@ pub fn make_bundle(
             .collect(),
     };
 
-    let mut sink = Sink::new(path, opts)?;
+    let opens_archives = plans
+        .iter()
+        .any(|(_, groups, _)| groups.iter().any(|g| g.inner == delta::InnerKind::Zip));
+    let version = if opens_archives {
+        format::VERSION
+    } else {
+        format::VERSION_WITHOUT_ARCHIVES
+    };
+    let mut sink = Sink::new(path, opts, version)?;
     sink.section(SectionKind::Meta, &meta.encode())?;
     for chunk in stream_plans.chunks(256) {
         sink.section(SectionKind::Recipes, &format::encode_plans(chunk))?;
@@ -311,6 +359,7 @@ pub fn make_bundle(
         })
         .collect();
     let mut inner_gzip_files = 0u64;
+    let mut archives = ArchiveTally::default();
     let mut x86_filtered_groups = 0u64;
     let mut done_missing = 0u64;
     // Planning is over: from here on the bar counts encoded bytes.
@@ -348,7 +397,17 @@ pub fn make_bundle(
                 section_bytes = 0;
             }
             section.content = content;
-            inner_gzip_files += g.inner.is_some() as u64;
+            match &g.inner {
+                Some(Inner::Gzip(_)) => inner_gzip_files += 1,
+                Some(Inner::Zip(z)) => {
+                    archives.opened += 1;
+                    archives.nested += z.archives.saturating_sub(1);
+                    archives.members_opened += z.members_opened;
+                    archives.members_compressed += z.members_compressed;
+                }
+                None if jobs[k].1.inner == delta::InnerKind::Zip => archives.as_bytes += 1,
+                None => {}
+            }
             x86_filtered_groups += g.filters.is_some() as u64;
             tracing::trace!(
                 "group: {} pieces, {} new bytes, {} refs ({} bytes) -> frame {} bytes",
@@ -407,6 +466,7 @@ pub fn make_bundle(
         images: meta.images.clone(),
         base_required: meta.base.len(),
         inner_gzip_files,
+        archives,
         x86_filtered_groups,
         ..Default::default()
     };
@@ -456,11 +516,11 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(path: &Path, opts: &BundleOptions) -> Result<Sink> {
+    fn new(path: &Path, opts: &BundleOptions, version: u32) -> Result<Sink> {
         Ok(if opts.dry_run {
             Sink::Count(format::HEADER_LEN as u64)
         } else {
-            Sink::File(BundleWriter::create(path, opts.split)?)
+            Sink::File(BundleWriter::create_version(path, opts.split, version)?)
         })
     }
 
