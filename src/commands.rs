@@ -674,8 +674,20 @@ fn cmd_apply(dir: &Path, args: &ApplyArgs, json: bool) -> anyhow::Result<ExitCod
             args.registry_dest,
             human_bytes(uploaded)
         );
+        log_archives_rebuilt(&r.import);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line for archives a bundle carried opened.
+fn log_archives_rebuilt(report: &crate::ops::import::ImportReport) {
+    if report.archives_rebuilt > 0 {
+        tracing::info!(
+            "{} archives (jars, wars, zips) rebuilt from their members' plain text; {} members were carried compressed",
+            report.archives_rebuilt,
+            report.archive_members_compressed
+        );
+    }
 }
 
 fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -758,13 +770,7 @@ fn cmd_import(dir: &Path, args: &ImportArgs, json: bool) -> anyhow::Result<ExitC
             report.recipes_added,
             report.sections_skipped
         );
-        if report.archives_rebuilt > 0 {
-            tracing::info!(
-                "{} archives (jars, wars, zips) rebuilt from their members' plain text; {} members were carried compressed",
-                report.archives_rebuilt,
-                report.archive_members_compressed
-            );
-        }
+        log_archives_rebuilt(&report);
     } else {
         tracing::info!(
             "imported {}: nothing new (the store already had everything)",

@@ -350,7 +350,11 @@ impl BaseIndex {
     ) -> Option<(Digest, usize)> {
         let by_chunk = self.by_chunk.get_or_init(|| {
             let mut m = HashMap::new();
-            for (d, s) in &self.streams {
+            // In digest order: a chunk several streams hold is found in the same one on
+            // every run, so bundles do not depend on the order of a hash map.
+            let mut streams: Vec<(&Digest, &Stream)> = self.streams.iter().collect();
+            streams.sort_by_key(|(d, _)| **d);
+            for (d, s) in streams {
                 for ((id, _), off) in s.recipe.chunks.iter().zip(&s.offsets) {
                     m.entry(chunk_key(id)).or_insert((*d, *off));
                 }
@@ -649,6 +653,7 @@ impl Planner<'_> {
             && (whole_content || end - start >= MIN_ARCHIVE_PIECE)
             && self.head(i).is_some_and(crate::zipfile::looks_like_zip)
             && self.unchanged_source(i, start, end).is_none()
+            && self.reference_size(i) <= crate::zipfile::MAX_ARCHIVE
         {
             InnerKind::Zip
         } else {
@@ -720,6 +725,13 @@ impl Planner<'_> {
         };
         self.references.insert(i, r);
         r
+    }
+
+    /// The size of entry `i`'s old version (0 without one). An archive whose old version is
+    /// too large to open goes the usual way, which keeps a window of the old file.
+    fn reference_size(&mut self, i: usize) -> u64 {
+        self.reference_entry(i)
+            .map_or(0, |(d, j)| self.base.streams[&d].entries[j].size)
     }
 
     /// Symbolic links of the new stream at paths where the base has a regular file, by the

@@ -209,27 +209,31 @@ fn members(data: &[u8], dir: &Directory) -> Option<Vec<Member>> {
 }
 
 /// Inflate a raw deflate stream that must end exactly at the end of `comp`, into at most
-/// `budget` bytes.
-fn inflate_exact(comp: &[u8], budget: u64) -> Option<Vec<u8>> {
+/// `budget` bytes: the plain text, or None; and the bytes inflated either way (a member
+/// that fails still cost them, so a bomb of failing members stays bounded too).
+fn inflate_exact(comp: &[u8], budget: u64) -> (Option<Vec<u8>>, u64) {
     use flate2::{Decompress, FlushDecompress, Status};
     let mut z = Decompress::new(false);
     let mut out = Vec::with_capacity((comp.len() * 3).min(budget as usize).min(64 << 20));
     loop {
         if out.len() as u64 > budget {
-            return None;
+            return (None, out.len() as u64);
         }
         if out.len() == out.capacity() {
             out.reserve(out.len().clamp(4096, 64 << 20));
         }
         let before = (z.total_in(), z.total_out());
-        let status = z
-            .decompress_vec(&comp[z.total_in() as usize..], &mut out, FlushDecompress::None)
-            .ok()?;
+        let Ok(status) = z.decompress_vec(&comp[z.total_in() as usize..], &mut out, FlushDecompress::None)
+        else {
+            return (None, out.len() as u64);
+        };
+        let produced = out.len() as u64;
         if status == Status::StreamEnd {
-            return (z.total_in() as usize == comp.len() && out.len() as u64 <= budget).then_some(out);
+            let whole = z.total_in() as usize == comp.len() && produced <= budget;
+            return (whole.then_some(out), produced);
         }
         if (z.total_in(), z.total_out()) == before && out.len() < out.capacity() {
-            return None; // truncated: no progress with room to spare
+            return (None, produced); // truncated: no progress with room to spare
         }
     }
 }
@@ -271,8 +275,8 @@ fn regions(data: &[u8], depth: u32, open: &mut Opening) -> Option<Vec<Region>> {
         let bytes = &data[m.data.clone()];
         match m.method {
             DEFLATED if !bytes.is_empty() => match inflate_exact(bytes, open.budget) {
-                Some(plain) => {
-                    open.budget -= plain.len() as u64;
+                (Some(plain), spent) => {
+                    open.budget -= spent;
                     let inner = (depth < MAX_DEPTH && looks_like_zip(&plain))
                         .then(|| regions(&plain, depth + 1, open))
                         .flatten();
@@ -282,7 +286,10 @@ fn regions(data: &[u8], depth: u32, open: &mut Opening) -> Option<Vec<Region>> {
                         inner,
                     });
                 }
-                None => kept(&mut out, m.data.clone()),
+                (None, spent) => {
+                    open.budget = open.budget.saturating_sub(spent);
+                    kept(&mut out, m.data.clone())
+                }
             },
             STORED if depth < MAX_DEPTH && looks_like_zip(bytes) => match regions(bytes, depth + 1, open) {
                 // A stored archive is opened in place: its regions join ours.
@@ -463,7 +470,9 @@ pub fn expand(data: &[u8]) -> Option<Expansion> {
     e.recipe = recipe_of(data, &regions, &mut e.body, &mut e.stats, &mut |p, c| {
         search.find(p, c)
     });
-    Some(e)
+    let mut count = PartCount::default();
+    count_parts(&e.recipe, &mut count);
+    (count.parts <= MAX_PARTS && count.members <= MAX_MEMBERS).then_some(e)
 }
 
 /// The model an outline names for every deflated member (the one java.util.zip uses).
@@ -574,7 +583,7 @@ impl Expansion {
             )));
         }
         let mut recipe = Reader::new(r.bytes("archive recipe")?);
-        let node = decode_node(&mut recipe, 0)?;
+        let node = decode_node(&mut recipe, 0, &mut PartCount::default())?;
         recipe.expect_end("archive recipe")?;
         let body = r.raw(r.remaining(), "archive body")?.to_vec();
         let wanted: u64 = body_len(&node);
@@ -640,14 +649,43 @@ fn encode_node(node: &[Part], w: &mut Writer) {
     }
 }
 
-fn decode_node(r: &mut Reader<'_>, depth: u32) -> DecodeResult<Vec<Part>> {
+/// Parts one recipe may hold in all, and deflated members among them: a recipe is decoded
+/// into memory and each member costs an encoder, so a small hostile frame must not ask for
+/// millions. The sender carries an archive beyond them as bytes.
+pub const MAX_PARTS: u64 = 1 << 20;
+pub const MAX_MEMBERS: u64 = MAX_ENTRIES;
+
+/// Parts and deflated members counted so far.
+#[derive(Default)]
+struct PartCount {
+    parts: u64,
+    members: u64,
+}
+
+fn count_parts(node: &[Part], c: &mut PartCount) {
+    for p in node {
+        c.parts += 1;
+        if let Part::Deflated { node, .. } = p {
+            c.members += 1;
+            count_parts(node, c);
+        }
+    }
+}
+
+fn decode_node(r: &mut Reader<'_>, depth: u32, count: &mut PartCount) -> DecodeResult<Vec<Part>> {
     if depth > MAX_DEPTH + 1 {
         return Err(DecodeError(
             "archive recipe nests deeper than archives are opened".into(),
         ));
     }
     let n = r.count(2, "archive recipe parts")?;
-    let mut node = Vec::with_capacity(n);
+    count.parts += n as u64;
+    if count.parts > MAX_PARTS {
+        return Err(DecodeError(format!(
+            "archive recipe has more than {MAX_PARTS} parts"
+        )));
+    }
+    let mut node = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         node.push(match r.u8("archive part kind")? {
             PART_BYTES => Part::Bytes(r.len(MAX_ARCHIVE + MAX_INFLATED, "archive bytes part")? as u64),
@@ -659,7 +697,13 @@ fn decode_node(r: &mut Reader<'_>, depth: u32) -> DecodeResult<Vec<Part>> {
                     ));
                 }
                 let compressed_len = r.len(MAX_ARCHIVE, "archive member length")? as u64;
-                let node = decode_node(r, depth + 1)?;
+                count.members += 1;
+                if count.members > MAX_MEMBERS {
+                    return Err(DecodeError(format!(
+                        "archive recipe has more than {MAX_MEMBERS} deflated members"
+                    )));
+                }
+                let node = decode_node(r, depth + 1, count)?;
                 Part::Deflated {
                     model,
                     compressed_len,
@@ -928,21 +972,14 @@ mod tests {
         assert!(view.len() as u64 <= MAX_INFLATED + zip.len() as u64);
         let e = round_trip(&zip);
         assert_eq!(e.stats.members_opened, 3);
-        // A member that alone claims more than the budget is never inflated past it.
-        assert!(
-            inflate_exact(
-                &compress(
-                    &Deflate::Zlib {
-                        level: 6,
-                        mem_level: 8
-                    },
-                    &zeros
-                )
-                .unwrap(),
-                1 << 20
-            )
-            .is_none()
-        );
+        // A member that alone claims more than the budget is never inflated far past it,
+        // and what it inflated counts against the budget.
+        let zlib6 = Deflate::Zlib {
+            level: 6,
+            mem_level: 8,
+        };
+        let (plain, spent) = inflate_exact(&compress(&zlib6, &zeros).unwrap(), 1 << 20);
+        assert!(plain.is_none() && spent > 1 << 20 && spent <= 80 << 20, "{spent}");
     }
 
     #[test]
@@ -957,5 +994,16 @@ mod tests {
             }
         }
         assert!(Expansion::decode(&wire[..wire.len() - 1]).is_err());
+        // A small frame asking for millions of parts is refused before they are built.
+        let n = MAX_PARTS + 1;
+        let mut recipe = Writer::new();
+        recipe.varint(n);
+        for _ in 0..n {
+            recipe.u8(PART_BYTES).varint(0);
+        }
+        let mut w = Writer::new();
+        w.u8(EXPANSION_VERSION).bytes(&recipe.into_inner());
+        let e = Expansion::decode(&w.into_inner()).unwrap_err();
+        assert!(e.0.contains("more than"), "{}", e.0);
     }
 }

@@ -449,7 +449,7 @@ pub enum Inner {
     /// its exact gzip bytes.
     Gzip(InnerGzip),
     /// A zip archive (a jar, war, whl inside a layer, kind 4): the frame decodes, with the
-    /// old archive's plain view as prefix, to the new archive's expansion
+    /// old archive's outline as prefix, to the new archive's expansion
     /// (`crate::zipfile`), which rebuilds its exact bytes.
     Zip(InnerZip),
 }

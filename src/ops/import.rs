@@ -539,11 +539,15 @@ fn decode_weight(g: &PayloadGroup) -> u64 {
     let plain = match &g.inner {
         None => 0,
         Some(Inner::Gzip(_)) => g.output_len(),
-        // The old archive's outline, besides the expansion (the frame's output).
-        Some(Inner::Zip(_)) => g
+        // The old archive's outline (its members inflated, held while the outline is
+        // written: up to about three times the plain text), the expansion and its body, and
+        // the rebuilt archive.
+        Some(Inner::Zip(z)) => g
             .prefix_len()
             .saturating_mul(4)
-            .min(crate::zipfile::MAX_ARCHIVE + crate::zipfile::MAX_INFLATED),
+            .min(3 * crate::zipfile::MAX_INFLATED)
+            .saturating_add(z.expanded_len.saturating_mul(2))
+            .saturating_add(z.archive_len),
     };
     g.prefix_len() + g.output_len() + plain
 }
