@@ -1094,7 +1094,7 @@ fn encode_inner_zip(
     }
     // Prove the expansion reads back as built: each member's model was proven on its own
     // bytes, and the parts tile the archive, so the rebuild is the archive.
-    if crate::zipfile::Expansion::decode(&expanded).map(|e| e.recipe) != Ok(expansion.recipe.clone()) {
+    if crate::zipfile::Expansion::decode_recipe(&expanded).as_ref() != Ok(&expansion.recipe) {
         return Ok(None);
     }
     let old_view = archive_prefix(old);

@@ -8,9 +8,9 @@
 //! change. The *expansion* of an archive is that view plus a *recipe* naming, for each
 //! inflated member, the deflate model that compresses it back to its exact bytes.
 //!
-//! The plain view depends only on the archive's bytes (inflating is unambiguous), so both
-//! sides of a bundle compute the same view of an old archive whatever models their booster
-//! knows. The expansion of a new archive depends on the sender's models: a member no model
+//! The *outline* of an archive (its plain view, with zlib 6 named for every member) depends
+//! only on the archive's bytes (inflating is unambiguous), so both sides of a bundle compute
+//! the same outline of an old archive whatever models their booster knows. The expansion of a new archive depends on the sender's models: a member no model
 //! reproduces stays compressed in it, which costs that member alone.
 //!
 //! Everything here reads untrusted bytes: a malformed archive is simply not opened (the
@@ -315,34 +315,6 @@ fn regions(data: &[u8], depth: u32, open: &mut Opening) -> Option<Vec<Region>> {
     Some(out)
 }
 
-/// The plain view of an archive (every deflated member inflated in place, archives inside
-/// opened alike), or None when booster does not open it.
-pub fn plain_view(data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() as u64 > MAX_ARCHIVE {
-        return None;
-    }
-    let regions = regions(data, 0, &mut Opening::new())?;
-    let mut out = Vec::with_capacity(data.len() * 3);
-    flatten(data, &regions, &mut out);
-    Some(out)
-}
-
-fn flatten(data: &[u8], regions: &[Region], out: &mut Vec<u8>) {
-    for r in regions {
-        match r {
-            Region::Bytes(b) => out.extend_from_slice(&data[b.clone()]),
-            Region::Deflated {
-                plain, inner: None, ..
-            } => out.extend_from_slice(plain),
-            Region::Deflated {
-                plain,
-                inner: Some(inner),
-                ..
-            } => flatten(plain, inner, out),
-        }
-    }
-}
-
 /// One step of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -381,10 +353,12 @@ const EXPANSION_VERSION: u8 = 1;
 /// Deflate models tried on a member, in order, after the one that fit the member before:
 /// java.util.zip and Python's zipfile (zlib, default level 6), Go's archive/zip (level 5,
 /// Go ≤ 1.26 and 1.27), then zlib's other levels.
-fn candidates() -> Vec<Deflate> {
+const CANDIDATES: [Deflate; 11] = {
     use crate::compress::method::KpVariant;
-    let zlib = |level| Deflate::Zlib { level, mem_level: 8 };
-    vec![
+    const fn zlib(level: u8) -> Deflate {
+        Deflate::Zlib { level, mem_level: 8 }
+    }
+    [
         zlib(6),
         // archive/zip's compressor is flate.NewWriter(w, 5).
         Deflate::GoStd { level: 5 },
@@ -402,7 +376,7 @@ fn candidates() -> Vec<Deflate> {
         zlib(7),
         zlib(8),
     ]
-}
+};
 
 /// After this many members in a row that no model reproduced, with none reproduced before,
 /// the rest of the archive is not tried: its encoder is not one booster knows, and trying
@@ -431,9 +405,10 @@ impl ModelSearch {
         }
         let fits = |m: &Deflate| compress(m, plain).as_deref() == Some(compressed);
         let found = self.last.clone().filter(fits).or_else(|| {
-            candidates()
-                .into_iter()
-                .find(|m| Some(m) != self.last.as_ref() && fits(m))
+            CANDIDATES
+                .iter()
+                .find(|m| Some(*m) != self.last.as_ref() && fits(m))
+                .cloned()
         });
         match &found {
             Some(m) => {
@@ -573,31 +548,21 @@ impl Expansion {
         w.into_inner()
     }
 
-    /// Decode an expansion (its stats are not carried, and read as zero).
-    pub fn decode(b: &[u8]) -> DecodeResult<Expansion> {
-        let mut r = Reader::new(b);
-        let version = r.u8("archive expansion version")?;
-        if version != EXPANSION_VERSION {
-            return Err(DecodeError(format!(
-                "archive expansion version {version} is not one this booster reads; upgrade booster"
-            )));
-        }
-        let mut recipe = Reader::new(r.bytes("archive recipe")?);
-        let node = decode_node(&mut recipe, 0, &mut PartCount::default())?;
-        recipe.expect_end("archive recipe")?;
-        let body = r.raw(r.remaining(), "archive body")?.to_vec();
-        let wanted: u64 = body_len(&node);
-        if wanted != body.len() as u64 {
-            return Err(DecodeError(format!(
-                "the archive recipe takes {wanted} body bytes, the body has {}",
-                body.len()
-            )));
-        }
+    /// Decode an expansion (its stats are not carried, and read as zero). The body stays in
+    /// `b`'s buffer: an expansion may be hundreds of megabytes.
+    pub fn decode(mut b: Vec<u8>) -> DecodeResult<Expansion> {
+        let (recipe, body_at) = read_recipe(&b)?;
+        b.drain(..body_at);
         Ok(Expansion {
-            recipe: node,
-            body,
+            recipe,
+            body: b,
             stats: ExpansionStats::default(),
         })
+    }
+
+    /// The recipe of an encoded expansion, checked against its body's length.
+    pub fn decode_recipe(b: &[u8]) -> DecodeResult<Vec<Part>> {
+        read_recipe(b).map(|(recipe, _)| recipe)
     }
 
     /// The archive's exact bytes, which must be `want` long: each deflated member is
@@ -614,6 +579,28 @@ impl Expansion {
         }
         Ok(out)
     }
+}
+
+/// The recipe of an encoded expansion and where its body starts.
+fn read_recipe(b: &[u8]) -> DecodeResult<(Vec<Part>, usize)> {
+    let mut r = Reader::new(b);
+    let version = r.u8("archive expansion version")?;
+    if version != EXPANSION_VERSION {
+        return Err(DecodeError(format!(
+            "archive expansion version {version} is not one this booster reads; upgrade booster"
+        )));
+    }
+    let mut recipe = Reader::new(r.bytes("archive recipe")?);
+    let node = decode_node(&mut recipe, 0, &mut PartCount::default())?;
+    recipe.expect_end("archive recipe")?;
+    let wanted = body_len(&node);
+    if wanted != r.remaining() as u64 {
+        return Err(DecodeError(format!(
+            "the archive recipe takes {wanted} body bytes, the body has {}",
+            r.remaining()
+        )));
+    }
+    Ok((node, r.position()))
 }
 
 fn body_len(node: &[Part]) -> u64 {
@@ -834,10 +821,16 @@ mod tests {
             .collect()
     }
 
+    /// The plain view: the body of the outline.
+    fn plain_view(zip: &[u8]) -> Option<Vec<u8>> {
+        Some(Expansion::decode(outline(zip)?).unwrap().body)
+    }
+
     fn round_trip(zip: &[u8]) -> Expansion {
         let e = expand(zip).expect("opens");
         let wire = e.encode();
-        let back = Expansion::decode(&wire).unwrap();
+        assert_eq!(Expansion::decode_recipe(&wire).unwrap(), e.recipe);
+        let back = Expansion::decode(wire).unwrap();
         assert_eq!(back.recipe, e.recipe);
         assert_eq!(back.rebuild(zip.len() as u64).unwrap(), zip);
         e
@@ -989,11 +982,11 @@ mod tests {
         for i in 0..wire.len().min(200) {
             let mut w = wire.clone();
             w[i] ^= 0x55;
-            if let Ok(e) = Expansion::decode(&w) {
+            if let Ok(e) = Expansion::decode(w) {
                 let _ = e.rebuild(zip.len() as u64);
             }
         }
-        assert!(Expansion::decode(&wire[..wire.len() - 1]).is_err());
+        assert!(Expansion::decode(wire[..wire.len() - 1].to_vec()).is_err());
         // A small frame asking for millions of parts is refused before they are built.
         let n = MAX_PARTS + 1;
         let mut recipe = Writer::new();
@@ -1003,7 +996,7 @@ mod tests {
         }
         let mut w = Writer::new();
         w.u8(EXPANSION_VERSION).bytes(&recipe.into_inner());
-        let e = Expansion::decode(&w.into_inner()).unwrap_err();
+        let e = Expansion::decode(w.into_inner()).unwrap_err();
         assert!(e.0.contains("more than"), "{}", e.0);
     }
 }

@@ -161,7 +161,7 @@ fn a_jar_expands_to_its_golden_expansion_and_rebuilds_exactly() {
         golden,
         "the expansion of the golden jar changed: a format change"
     );
-    let back = Expansion::decode(&golden).unwrap();
+    let back = Expansion::decode(golden.clone()).unwrap();
     assert_eq!(back.rebuild(jar.len() as u64).unwrap(), jar);
     let golden_outline = std::fs::read(fixture("jar-openjdk17.outline")).unwrap();
     assert_eq!(
@@ -170,5 +170,5 @@ fn a_jar_expands_to_its_golden_expansion_and_rebuilds_exactly() {
         "the outline of the golden jar changed"
     );
     // Damaged: a byte of a deflated member's recipe length, the body cut short.
-    assert!(Expansion::decode(&golden[..golden.len() - 1]).is_err());
+    assert!(Expansion::decode(golden[..golden.len() - 1].to_vec()).is_err());
 }

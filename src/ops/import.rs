@@ -382,8 +382,7 @@ fn decode_inner_zip(
     let expanded = delta::decompress_with_prefix(&view, frame, inner.expanded_len as usize)
         .map_err(|e| e.to_string())?;
     drop(view);
-    let expansion = crate::zipfile::Expansion::decode(&expanded).map_err(|e| e.0)?;
-    drop(expanded);
+    let expansion = crate::zipfile::Expansion::decode(expanded).map_err(|e| e.0)?;
     let archive = expansion.rebuild(inner.archive_len)?;
     let start = pieces[0]
         .offset
