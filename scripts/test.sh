@@ -48,4 +48,7 @@ fuzz/run.sh --ci
 step "benchmark harness on tiny images (bench/run.sh for the real table)"
 bench/run.sh --quick
 
+step "store soak, CI share: 60 sessions and 12 replica syncs (bench/store-soak.py for 1,000 and 200)"
+bench/store-soak.py --quick --out "$(mktemp -d)/soak"
+
 echo; echo "all tests passed"

@@ -436,8 +436,27 @@ fn cmd_stats(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
         crate::outln!("stored       {} (after compression)", human_bytes(s.stored_bytes));
         crate::outln!("on disk      {}", human_bytes(s.disk_bytes));
         crate::outln!("dedup ratio  {:.2}", s.dedup_ratio);
+        print_space(&s.space);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The space lines of `stats` (store-format.md §5.1).
+fn print_space(sp: &stats::SpaceReport) {
+    let u = &sp.usage;
+    crate::outln!(
+        "space ratio  {:.2} (on disk without logs ÷ what the store holds: {})",
+        sp.ratio,
+        human_bytes(sp.held_bytes)
+    );
+    crate::outln!(
+        "  on disk    tables {}, blob files {} (garbage {}), logs {}, unreferenced {}",
+        human_bytes(u.table_bytes),
+        human_bytes(u.blob_file_bytes),
+        human_bytes(u.blob_garbage_bytes),
+        human_bytes(u.log_bytes),
+        human_bytes(u.unreferenced_bytes)
+    );
 }
 
 fn cmd_fsck(dir: &Path, args: &FsckArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -459,6 +478,9 @@ fn cmd_fsck(dir: &Path, args: &FsckArgs, json: bool) -> anyhow::Result<ExitCode>
     } else {
         for p in &report.problems {
             tracing::error!("{p}");
+        }
+        for w in &report.warnings {
+            tracing::warn!("{w}");
         }
         tracing::info!(
             "checked {} chunks, {} recipes, {} blobs, {} documents, {} images{}: {}",
@@ -963,11 +985,27 @@ fn cmd_gc(dir: &Path, args: &GcArgs, json: bool) -> anyhow::Result<ExitCode> {
             r.images
         );
         if !r.dry_run {
+            let rewrites = match r.reclaimed.blob_rewrites.last() {
+                Some(share) => format!(
+                    "; rewrote the oldest {:.0} % of the blob files for {} of deleted chunks",
+                    share * 100.0,
+                    human_bytes(r.reclaimed.blob_garbage_found)
+                ),
+                None => String::new(),
+            };
             tracing::info!(
-                "store on disk: {} → {}",
+                "store on disk: {} → {} ({:.2}× what it holds, logs left out){rewrites}",
                 human_bytes(r.disk_bytes_before),
-                human_bytes(r.disk_bytes_after)
+                human_bytes(r.disk_bytes_after),
+                r.space.ratio
             );
+            if let Some(need) = r.reclaimed.short_of_space {
+                tracing::warn!(
+                    "{} of deleted chunks stay in blob files: rewriting them needs {} free; free space and run `booster gc` again",
+                    human_bytes(r.reclaimed.blob_garbage_left),
+                    human_bytes(need)
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! Crashes: `kill -9` of the real binary at 20 points spread over pull, import, apply and
-//! gc. After each kill `booster fsck` must be clean and a rerun must finish the job.
+//! gc. After each kill `booster fsck` must be clean, no file the kill left behind may
+//! survive the next open, and a rerun must finish the job.
 
 mod common;
 
@@ -62,6 +63,14 @@ fn crash_loop(store: &Path, args: &[&str], typical: Duration, reset: &mut dyn Fn
             out.status.success(),
             "fsck after kill {i} at {delay:?}: {}",
             common::stderr(&out)
+        );
+        // Whatever flush or compaction the kill cut short, the next open deleted its files.
+        let stats: serde_json::Value =
+            serde_json::from_str(&ok(&booster(store, &["--json", "stats"]))).unwrap();
+        assert_eq!(
+            stats["space"]["usage"]["unreferenced_bytes"], 0,
+            "after kill {i} at {delay:?}: {}",
+            stats["space"]
         );
         ok(&booster(store, args));
     }

@@ -1521,3 +1521,44 @@ fn inventories_share_one_memory_budget() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("--inventory-memory"), "{answer}");
 }
+
+/// The container runtime and systemd stop the service with SIGTERM, a terminal with SIGINT:
+/// either way it stops accepting, closes its store (after RocksDB's background work) and
+/// exits 0, and the store opens clean afterwards.
+#[test]
+fn sigterm_and_sigint_close_the_store_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let token = token_file(work.path());
+    let store = work.path().join("store");
+    for signal in ["-TERM", "-INT"] {
+        let mut service = start_service_with(&store, "127.0.0.1:1", &["-v"], &token);
+        let pid = service.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = service.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kill {signal}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = std::fs::read_to_string(store.with_extension("log")).unwrap();
+        assert!(status.success(), "kill {signal}: {status}\n{log}");
+        assert!(
+            log.contains("shutting down") && log.contains("closed"),
+            "kill {signal}: {log}"
+        );
+        let fsck: serde_json::Value =
+            serde_json::from_str(&common::ok(&common::booster(&store, &["--json", "fsck"]))).unwrap();
+        assert_eq!(fsck["warnings"].as_array().unwrap().len(), 0, "{fsck}");
+    }
+}

@@ -17,6 +17,9 @@ pub struct FsckReport {
     pub images_checked: u64,
     pub blobs_rebuilt: u64,
     pub problems: Vec<String>,
+    /// What is not damage but wastes space, with its cause (store-format.md §5.1).
+    pub warnings: Vec<String>,
+    pub space: crate::ops::stats::SpaceReport,
 }
 
 impl FsckReport {
@@ -43,6 +46,9 @@ pub fn fsck(store: &Store, opts: FsckOptions, progress: &mut dyn FnMut(&str, u64
     if opts.rebuild {
         check_rebuilds(store, &closure.blobs, &mut report, progress)?;
     }
+    store.settle_background_work();
+    report.space = crate::ops::stats::space_report(store)?;
+    report.warnings = report.space.findings();
     Ok(report)
 }
 

@@ -1,13 +1,14 @@
 //! `booster gc`: mark everything reachable from image records, sweep the rest in the
 //! reverse of the write order (documents, blob records, recipes, then chunks), then compact
-//! so RocksDB and BlobDB give the space back. See store-format.md §5.
+//! and rewrite blob files so the space comes back. See store-format.md §5 and §5.1.
 
 use std::collections::HashSet;
 
 use crate::error::Result;
 use crate::graph;
 use crate::id::{ChunkId, Digest};
-use crate::store::Store;
+use crate::ops::stats::{SpaceReport, space_report};
+use crate::store::{Reclaimed, Store};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GcReport {
@@ -23,6 +24,10 @@ pub struct GcReport {
     pub stored_bytes_removed: u64,
     pub disk_bytes_before: u64,
     pub disk_bytes_after: u64,
+    /// The store's space after gc (before, with --dry-run).
+    pub space: SpaceReport,
+    /// What the compactions and blob rewrites did (none with --dry-run).
+    pub reclaimed: Reclaimed,
 }
 
 pub fn gc(store: &Store, dry_run: bool) -> Result<GcReport> {
@@ -69,6 +74,7 @@ pub fn gc(store: &Store, dry_run: bool) -> Result<GcReport> {
     report.chunks_removed = dead_chunks.len();
     if dry_run {
         report.disk_bytes_after = report.disk_bytes_before;
+        report.space = space_report(store)?;
         return Ok(report);
     }
     // Reverse of the write order: a crash part-way leaves only unreferenced records.
@@ -85,7 +91,8 @@ pub fn gc(store: &Store, dry_run: bool) -> Result<GcReport> {
         store.delete_chunks(batch)?;
     }
     store.sync()?;
-    store.compact()?;
-    report.disk_bytes_after = store.disk_usage();
+    report.reclaimed = store.reclaim_space()?;
+    report.space = space_report(store)?;
+    report.disk_bytes_after = report.space.usage.disk_bytes;
     Ok(report)
 }

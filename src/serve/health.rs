@@ -32,6 +32,17 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     }))
 }
 
+/// `GET /space`: the store's space report (store-format.md §5.1), as `booster stats` shows
+/// it: on disk, what the store holds, where the bytes go. It reads every record's key, so
+/// on a store of millions of chunks it takes seconds; scrape `/metrics` for the rest.
+pub async fn space(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.ctx.store.clone();
+    match blocking("space report", move || crate::ops::stats::space_report(&store)).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error_response(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let m = &state.metrics;
     let running = state.status.lock().map(|s| s.running as u64).unwrap_or(0);

@@ -321,6 +321,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/status", get(health::status))
         .route("/metrics", get(health::metrics))
+        .route("/space", get(health::space))
         .route("/offer", get(primary::offer))
         .route("/bundles", post(primary::create_bundle))
         .route("/bundles/{key}", get(primary::get_bundle))
