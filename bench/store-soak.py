@@ -175,6 +175,23 @@ def run(cmd, kill_after=None, log=None):
     return p.returncode, time.monotonic() - start, usage.ru_maxrss
 
 
+def row(n, kind, secs, rss, space, images, fsck_clean):
+    """One CSV row: the round, what it did, and the store's space report after it."""
+    usage = space["usage"]
+    return {
+        "round": n,
+        "kind": kind,
+        "seconds": round(secs, 3),
+        "peak_rss_kib": rss,
+        "disk_bytes": usage["disk_bytes"],
+        "data_bytes": usage["disk_bytes"] - usage["log_bytes"],
+        "held_bytes": space["held_bytes"],
+        "ratio": round(space["ratio"], 4),
+        "images": images,
+        "fsck_clean": fsck_clean,
+    }
+
+
 def booster_json(b, store, args):
     out = subprocess.run([b, "--store", store, "--json", *args], capture_output=True, text=True)
     if out.returncode not in (0, 2):
@@ -230,20 +247,7 @@ def sessions(a, b, work, versions, log):
             problems.append(f"session {i} ({kind}): {sp['usage']['unreferenced_bytes']} unreferenced bytes after the next open")
         if kind == "gc" and sp["ratio"] > RATIO_GOAL:
             problems.append(f"session {i}: after gc the ratio is {sp['ratio']:.3f}")
-        rows.append(
-            {
-                "round": i,
-                "kind": kind,
-                "seconds": round(secs, 3),
-                "peak_rss_kib": rss,
-                "disk_bytes": sp["usage"]["disk_bytes"],
-                "data_bytes": sp["usage"]["disk_bytes"] - sp["usage"]["log_bytes"],
-                "held_bytes": sp["held_bytes"],
-                "ratio": round(sp["ratio"], 4),
-                "images": s["images"],
-                "fsck_clean": fsck_ok,
-            }
-        )
+        rows.append(row(i, kind, secs, rss, sp, s["images"], fsck_ok))
         if i % 50 == 0 or i == a.sessions:
             print(f"  session {i}/{a.sessions}: {kind} {secs:.2f} s, ratio {sp['ratio']:.3f}", file=sys.stderr)
     return rows, problems
@@ -364,20 +368,7 @@ def rounds(a, b, work, versions, log):
             sp = json.loads(space)
             if kind == "sync+cleanup" and sp["ratio"] > RATIO_GOAL:
                 problems.append(f"round {r}: after /cleanup the replica's ratio is {sp['ratio']:.3f}")
-            rows.append(
-                {
-                    "round": r,
-                    "kind": kind,
-                    "seconds": round(secs, 3),
-                    "peak_rss_kib": rss,
-                    "disk_bytes": sp["usage"]["disk_bytes"],
-                    "data_bytes": sp["usage"]["disk_bytes"] - sp["usage"]["log_bytes"],
-                    "held_bytes": sp["held_bytes"],
-                    "ratio": round(sp["ratio"], 4),
-                    "images": len(tags),  # tags in the primary's registry
-                    "fsck_clean": "",
-                }
-            )
+            rows.append(row(r, kind, secs, rss, sp, len(tags), ""))  # images: the primary's tags
             if r % 25 == 0 or r == a.rounds:
                 print(f"  round {r}/{a.rounds}: {secs:.2f} s, ratio {sp['ratio']:.3f}", file=sys.stderr)
         # A clean stop: SIGTERM, exit 0, and the store opens without a warning.

@@ -34,7 +34,7 @@ pub fn gc(store: &Store, dry_run: bool) -> Result<GcReport> {
     let _exclusive = store.gc_gate();
     let mut report = GcReport {
         dry_run,
-        disk_bytes_before: store.disk_usage(),
+        disk_bytes_before: store.space()?.disk_bytes,
         ..Default::default()
     };
     report.images = store.images()?.len();

@@ -49,7 +49,7 @@ impl SpaceReport {
                 human_bytes(u.blob_garbage_bytes)
             ));
         }
-        let live_blobs = u.blob_file_bytes - u.blob_garbage_bytes;
+        let live_blobs = u.blob_file_bytes.saturating_sub(u.blob_garbage_bytes);
         let table_excess = (u.table_bytes + live_blobs).saturating_sub(self.held_bytes);
         if table_excess > EXCESS_ALLOWED {
             out.push(format!(

@@ -627,11 +627,6 @@ impl Store {
         }
     }
 
-    /// Bytes the database occupies on disk (SST + blob files + WAL).
-    pub fn disk_usage(&self) -> u64 {
-        dir_size(&self.path.join("db"))
-    }
-
     fn collect<T>(
         &self,
         cf_name: &str,
