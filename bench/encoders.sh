@@ -35,8 +35,8 @@ fi
 cat "$TAR" > /dev/null
 
 GOFLATE=$W/goflate-ref PGZIP=$W/pgzip-ref
-(cd tests/go/goflate-ref && GO111MODULE=off go build -o "$GOFLATE" .)
-(cd tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
+(cd crates/recompress/tests/go/goflate-ref && GO111MODULE=off go build -o "$GOFLATE" .)
+(cd crates/recompress/tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
 # Today's encoders: tests/go/layer-enc against Go 1.27 and klauspost/compress 1.18.0 / 1.20.3
 # (scripts/go-refs.sh fetches them from Debian's newer suites), and against bookworm's 1.15.12.
 . bench/go-encoders.sh
@@ -151,7 +151,7 @@ done
 # The encoders alone, one core each: the Go program (GOMAXPROCS=1) against booster's model
 # of it (examples/kpflate_speed), on the same tar from the page cache. MB/s is plain input
 # per second of CPU time; "model ÷ Go" above 1 means the model is the faster of the two.
-cargo build --release --quiet --example kpflate_speed
+cargo build --release --quiet -p recompress --example kpflate_speed
 SPEED=$CARGO_TARGET_DIR/release/examples/kpflate_speed
 echo
 echo "Encoders alone, one core:"

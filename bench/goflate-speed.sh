@@ -35,11 +35,11 @@ fi
 
 command -v go >/dev/null || { echo "go not found (Debian: golang-go)" >&2; exit 1; }
 go_bin=$bench_dir/goflate-ref
-(cd "$here/tests/go/goflate-ref" && GO111MODULE=off go build -o "$go_bin" .)
+(cd "$here/crates/recompress/tests/go/goflate-ref" && GO111MODULE=off go build -o "$go_bin" .)
 
 cargo=cargo
 command -v lcargo >/dev/null && cargo=lcargo
-[ -n "${NO_BUILD:-}" ] || (cd "$booster_dir" && $cargo build --release --quiet --example goflate_speed)
+[ -n "${NO_BUILD:-}" ] || (cd "$booster_dir" && $cargo build --release --quiet -p recompress --example goflate_speed)
 target=${CARGO_TARGET_DIR:-$booster_dir/target}
 rust_bin=$target/release/examples/goflate_speed
 

@@ -54,8 +54,8 @@ echo "differential test: $((SECONDS - start)) s"
 
 echo "== long single streams (flate.Writer, raw deflate)"
 go_bin=$bench_dir/kpflate-ref
-(cd "$here/tests/go/kpflate-ref" && GO111MODULE=off GOPATH=$gopath GOFLAGS= go build -o "$go_bin" .)
-(cd "$booster_dir" && $cargo build --release --quiet --example kpflate_speed)
+(cd "$here/crates/recompress/tests/go/kpflate-ref" && GO111MODULE=off GOPATH=$gopath GOFLAGS= go build -o "$go_bin" .)
+(cd "$booster_dir" && $cargo build --release --quiet -p recompress --example kpflate_speed)
 target=${CARGO_TARGET_DIR:-$booster_dir/target}
 rust_bin=$target/release/examples/kpflate_speed
 

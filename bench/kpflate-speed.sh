@@ -41,11 +41,11 @@ fi
 
 command -v go >/dev/null || { echo "go not found (Debian: golang-go)" >&2; exit 1; }
 go_bin=$bench_dir/pgzip-ref
-(cd "$here/tests/go/pgzip-ref" && GO111MODULE=off GOPATH=$gopath GOFLAGS= go build -o "$go_bin" .)
+(cd "$here/crates/recompress/tests/go/pgzip-ref" && GO111MODULE=off GOPATH=$gopath GOFLAGS= go build -o "$go_bin" .)
 
 cargo=cargo
 command -v lcargo >/dev/null && cargo=lcargo
-(cd "$booster_dir" && $cargo build --release --quiet --example kpflate_speed)
+(cd "$booster_dir" && $cargo build --release --quiet -p recompress --example kpflate_speed)
 target=${CARGO_TARGET_DIR:-$booster_dir/target}
 rust_bin=$target/release/examples/kpflate_speed
 

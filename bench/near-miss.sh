@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/booster-target}"
-cargo build --release --quiet --example near_miss
+cargo build --release --quiet -p recompress --example near_miss
 NEAR=$CARGO_TARGET_DIR/release/examples/near_miss
 W=$(mktemp -d /tmp/booster-near.XXXXXX)
 trap 'rm -rf "$W"' EXIT

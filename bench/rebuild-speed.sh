@@ -5,7 +5,8 @@
 # question needs better than that on a shared 2-core VM, so every figure here is the median
 # of N runs (default 5), the two sides of each ratio run alternately.
 #
-#   bench/rebuild-speed.sh [TAR]        (N=runs, ONLY=REGEX: rows whose name matches)
+#   bench/rebuild-speed.sh [TAR]        (N=runs, ONLY=REGEX: rows whose name matches,
+#                                        BOOSTER_BIN, SPEED_BIN: time these binaries)
 #
 # Per encoder, in CPU seconds (user + sys):
 #   Go         the Go program alone, one core (GOMAXPROCS=1, taskset), tar in, blob out
@@ -22,9 +23,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/booster-target}"
-cargo build --release --quiet --bin booster --example kpflate_speed
-BOOSTER=$CARGO_TARGET_DIR/release/booster
-SPEED=$CARGO_TARGET_DIR/release/examples/kpflate_speed
+# BOOSTER_BIN and SPEED_BIN time other builds (an earlier commit's, for a before/after table).
+if [ -z "${BOOSTER_BIN:-}" ] || [ -z "${SPEED_BIN:-}" ]; then
+  cargo build --release --quiet --bin booster && cargo build --release --quiet -p recompress --example kpflate_speed
+fi
+BOOSTER=${BOOSTER_BIN:-$CARGO_TARGET_DIR/release/booster}
+SPEED=${SPEED_BIN:-$CARGO_TARGET_DIR/release/examples/kpflate_speed}
 N=${N:-5}
 W=$(mktemp -d /tmp/booster-rebuild-speed.XXXXXX)
 trap 'rm -rf "$W"' EXIT

@@ -61,7 +61,7 @@ trap cleanup EXIT
 
 # pgzip reference encoder (klauspost/pgzip 1.2.5 from Debian): the rebuild floor.
 PGZIP=$W/pgzip-ref
-(cd tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
+(cd crates/recompress/tests/go/pgzip-ref && GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$PGZIP" .)
 # Go compress/gzip as moby writes layers (stdlib only): the rebuild floor of the JVM images.
 GOGZIP=$W/gogzip
 [ "$QUICK" = 1 ] || (cd "$SHARED_BENCH/encoders/gogzip" && GO111MODULE=off go build -o "$GOGZIP" .)

@@ -11,14 +11,12 @@
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use booster::codec::Writer;
-use booster::compress::rebuild::encode_deflate;
-use booster::compress::{
-    Deflate, GzipMember, KpVariant, KzSpeed, KzVariant, Method, ZstdFrame, ZstdModel, replay,
-};
 use booster::id::Digest;
 use booster::store::records::{self, BlobRecord};
 use booster::tarindex::TarEntry;
+use recompress::codec::Writer;
+use recompress::encode::encode_deflate;
+use recompress::{Deflate, GzipMember, KpVariant, KzSpeed, KzVariant, Method, ZstdFrame, ZstdModel, replay};
 
 fn plain() -> Vec<u8> {
     let words = ["layer", "chunk", "store", "bundle", "patch", "zstd", "gzip"];

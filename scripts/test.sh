@@ -12,8 +12,8 @@ step() { echo; echo "== $*"; }
 step "cargo fmt --check"
 cargo fmt --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Go references for the differential tests (Debian trixie/sid, private apt configuration)"
 scripts/go-refs.sh
@@ -21,8 +21,16 @@ scripts/go-refs.sh
 step "signing clients for the referrer tests: cosign, oras, notation, crane (Debian sid, private apt configuration)"
 scripts/sig-tools.sh
 
-step "cargo test"
-cargo test --locked --all-targets -- --test-threads 2
+step "the recompression crate stands alone: no store, no async runtime, no network"
+# crates/recompress is tested on its own (`cargo test -p recompress` builds no RocksDB); a
+# dependency on any of these would undo that.
+if cargo tree -p recompress -e normal --prefix none --locked | grep -E '^(rocksdb|librocksdb-sys|tokio|hyper|reqwest|oci-client|axum) '; then
+  echo "crates/recompress depends on the store, the runtime or the network" >&2; exit 1
+fi
+echo ok
+
+step "cargo test (booster and crates/recompress)"
+cargo test --locked --workspace --all-targets -- --test-threads 2
 
 step "one RocksDB build shared by the demo's cargo build, clippy and the tests"
 # librocksdb-sys takes most of a cold build: a second copy means some step's build
@@ -35,8 +43,8 @@ for line in sys.stdin:
     if m.get("reason") == "build-script-executed" and "#librocksdb-sys@" in m["package_id"]:
         print(m["out_dir"])'
 }
-dirs=$( { rocksdb_out_dirs build --bin booster; rocksdb_out_dirs clippy --all-targets;
-          rocksdb_out_dirs test --all-targets --no-run; } | sort -u)
+dirs=$( { rocksdb_out_dirs build --bin booster; rocksdb_out_dirs clippy --workspace --all-targets;
+          rocksdb_out_dirs test --workspace --all-targets --no-run; } | sort -u)
 if [ "$(grep -c . <<< "$dirs")" -ne 1 ]; then
   echo "librocksdb-sys is built more than once (or not at all):" >&2; echo "$dirs" >&2; exit 1
 fi

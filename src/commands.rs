@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // preflate rebuilds run in child processes that can be killed (see preflate_worker).
     if let Ok(exe) = std::env::current_exe() {
-        crate::compress::preflate_worker::enable(exe);
+        recompress::preflate_worker::enable(exe);
     }
     LOCK_WAIT.store(cli.global.wait.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     if let Some(n) = cli.global.max_layer_size {
@@ -1022,7 +1022,7 @@ fn run_without_store(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_mangen::Man::new(cmd).render(&mut crate::output::stdout())?;
         }
         Command::PreflateWorker => {
-            crate::compress::preflate_worker::serve(std::io::stdin().lock(), crate::output::stdout())?;
+            recompress::preflate_worker::serve(std::io::stdin().lock(), crate::output::stdout())?;
         }
         Command::Healthcheck(args) => {
             let addr = args.addr.unwrap_or_else(crate::serve::local_listen_addr);

@@ -1048,12 +1048,11 @@ pub fn encode_group(
 /// A gzip file by its plain text: its delta against the old version's plain text, plus the
 /// method that rebuilds the exact gzip bytes. None when booster cannot rebuild the file.
 fn encode_inner_gzip(plan: &GroupPlan, old: &[u8], new: &[u8], level: i32) -> Result<Option<PayloadGroup>> {
-    let Some((method, new_plain)) = crate::compress::analyze::analyze_gzip_bytes(new, MAX_INNER_GZIP_PLAIN)
-    else {
+    let Some((method, new_plain)) = recompress::analyze::analyze_gzip_bytes(new, MAX_INNER_GZIP_PLAIN) else {
         return Ok(None);
     };
     // Prove the whole file rebuilds before relying on it.
-    if crate::compress::rebuild::rebuild_gzip_bytes(&method, &new_plain).as_deref() != Ok(new) {
+    if recompress::rebuild::rebuild_gzip_bytes(&method, &new_plain).as_deref() != Ok(new) {
         return Ok(None);
     }
     let old_plain = gunzip_bounded(old, MAX_INNER_GZIP_PLAIN).unwrap_or_default();
@@ -1128,7 +1127,7 @@ pub fn gunzip_bounded(gz: &[u8], max: u64) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::new();
-    let mut dec = crate::compress::decode::GzipDecoder::new(gz);
+    let mut dec = recompress::decode::GzipDecoder::new(gz);
     (&mut dec).take(max + 1).read_to_end(&mut out).ok()?;
     (out.len() as u64 <= max).then_some(out)
 }

@@ -169,6 +169,25 @@ impl Error {
     }
 }
 
+impl From<recompress::Error> for Error {
+    /// An error of booster's own that passed through the models (the store failing to read
+    /// a plain text) comes back as itself.
+    fn from(e: recompress::Error) -> Error {
+        match e {
+            recompress::Error::Io { what, source } => {
+                if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                    if let Some(Ok(own)) = source.into_inner().map(|inner| inner.downcast::<Error>()) {
+                        return *own;
+                    }
+                    unreachable!("checked to be booster's error");
+                }
+                Error::Io { what, source }
+            }
+            recompress::Error::Format { what, reason } => Error::Format { what, reason },
+        }
+    }
+}
+
 /// Attach a description of what was being done to an `io::Result`.
 pub trait IoContext<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;

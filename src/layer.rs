@@ -7,13 +7,14 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::compress::Method;
-use crate::compress::analyze::{self, AnalyzeOptions};
-use crate::compress::decode::{self, Decoder, Format};
 use crate::error::{Error, IoContext, Result};
 use crate::id::Digest;
 use crate::ingest::{self, IngestOptions, IngestOutcome};
+use crate::reassemble::StoredText;
 use crate::store::{BlobRecord, Store};
+use recompress::Method;
+use recompress::analyze::{self, AnalyzeOptions};
+use recompress::decode::{self, Decoder, Format};
 
 /// Whether to analyse the compression of a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +94,15 @@ pub fn ingest_blob_file(
             Analysis::BaseOnly => (out, Method::Unanalyzed, 0.0),
             Analysis::Full => {
                 let t = Instant::now();
-                let method =
-                    analyze::analyze(store, &out.digest(), path, &layout, AnalyzeOptions::default())?;
+                let method = analyze::analyze(
+                    &StoredText {
+                        store,
+                        content: out.digest(),
+                    },
+                    path,
+                    &layout,
+                    AnalyzeOptions::default(),
+                )?;
                 let secs = t.elapsed().as_secs_f64();
                 if let Method::Whole { reason } = &method {
                     tracing::info!("{what}: carried whole: {reason}");

@@ -242,3 +242,18 @@ pub fn read_range_with(
     }
     Ok(out)
 }
+
+/// A blob's plain text in the store, as `recompress::analyze` reads it.
+pub struct StoredText<'s> {
+    pub store: &'s Store,
+    pub content: Digest,
+}
+
+impl recompress::analyze::PlainText for StoredText<'_> {
+    fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+        match ContentReader::open_at(self.store, &self.content, offset) {
+            Ok(r) => Ok(Box::new(r)),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}

@@ -19,8 +19,8 @@
 use std::ops::Range;
 
 use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
-use crate::compress::method::Deflate;
-use crate::compress::models;
+use recompress::method::Deflate;
+use recompress::models;
 
 /// Archives larger than this are carried as bytes (both sides hold one whole archive, its
 /// view and its expansion in memory).
@@ -354,7 +354,7 @@ const EXPANSION_VERSION: u8 = 1;
 /// java.util.zip and Python's zipfile (zlib, default level 6), Go's archive/zip (level 5,
 /// Go ≤ 1.26 and 1.27), then zlib's other levels.
 const CANDIDATES: [Deflate; 11] = {
-    use crate::compress::method::KpVariant;
+    use recompress::method::KpVariant;
     const fn zlib(level: u8) -> Deflate {
         Deflate::Zlib { level, mem_level: 8 }
     }

@@ -7,13 +7,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use booster::compress::rebuild::verify_blob;
-use booster::compress::{Deflate, Method};
 use booster::id::Digest;
 use booster::layer::{Analysis, ingest_blob_file};
+use booster::rebuild::verify_blob;
 use booster::store::Store;
 use common::image::encode_with;
 use common::{pseudo_random, pseudo_text, tar_of};
+use recompress::{Deflate, Method};
 
 fn sample() -> Vec<u8> {
     let text = pseudo_text(1_500_000, 42);

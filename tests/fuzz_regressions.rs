@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use booster::codec::Reader;
-use booster::compress::{Method, rebuild};
 use booster::oci::reference::ImageRef;
+use recompress::codec::Reader;
+use recompress::{Method, rebuild};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(

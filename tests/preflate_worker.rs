@@ -6,8 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use booster::codec::Reader;
-use booster::compress::{Method, preflate_worker, rebuild};
+use recompress::codec::Reader;
+use recompress::{Method, preflate_worker, rebuild};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(

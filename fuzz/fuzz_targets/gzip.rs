@@ -5,8 +5,8 @@ use libfuzzer_sys::fuzz_target;
 
 use std::io::Read;
 
-use booster::compress::decode::{GzipDecoder, ZstdDecoder};
-use booster::compress::gzip;
+use recompress::decode::{GzipDecoder, ZstdDecoder};
+use recompress::gzip;
 
 #[path = "shared/preflate.rs"]
 mod preflate;
@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
     }
     // Model trials and preflate are slow on big inputs: keep the fuzzer's pace up.
     if data.len() < 64 << 10 {
-        let _ = booster::compress::analyze::analyze_gzip_bytes(data, 4 << 20);
+        let _ = recompress::analyze::analyze_gzip_bytes(data, 4 << 20);
     }
 });

@@ -4,10 +4,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-use booster::codec::{Reader, Writer};
+use recompress::codec::{Reader, Writer};
 use std::sync::OnceLock;
 
-use booster::compress::{Deflate, Method, rebuild};
+use recompress::{Deflate, Method, rebuild};
 
 #[path = "shared/preflate.rs"]
 mod preflate;
@@ -27,7 +27,7 @@ fn preflate_in_workers() -> bool {
         unsafe { std::env::set_var("BOOSTER_PREFLATE_DEADLINE_SECS", "1") };
         match std::env::var_os("BOOSTER_PREFLATE_WORKER") {
             Some(exe) => {
-                booster::compress::preflate_worker::enable(exe.into());
+                recompress::preflate_worker::enable(exe.into());
                 true
             }
             None => false,

@@ -3,7 +3,7 @@
 //! sizes, and sizes against configurable caps.
 
 use crate::chunk::ChunkerParams;
-use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
+use crate::codec::{DecodeError, DecodeResult, ReadIds, Reader, WriteIds, Writer};
 use crate::id::Digest;
 use crate::store::BlobRecord;
 use crate::x86filter::Variant;

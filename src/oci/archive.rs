@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST};
-use crate::compress::decode::{self, Format};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{Digest, Sha256};
+use recompress::decode::{self, Format};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -174,7 +174,7 @@ fn check_rebuilds(
         if !rec.method.can_rebuild() {
             continue;
         }
-        match crate::compress::rebuild::verify_blob(store, digest, &rec) {
+        match crate::rebuild::verify_blob(store, digest, &rec) {
             Ok(()) => report.blobs_rebuilt += 1,
             Err(e) => report.problems.push(e.to_string()),
         }

@@ -15,13 +15,13 @@ use crate::bundle::format::{
 };
 use crate::bundle::{BundleReader, PayloadGroup, SectionKind};
 use crate::chunk::Chunker;
-use crate::compress::{Method, rebuild};
 use crate::delta::{self, Stream};
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, Digest, Sha256};
 use crate::reassemble::ChunkCheck;
 use crate::store::{ImageRecord, Recipe, Store};
 use crate::tarindex::TarWalker;
+use recompress::{Method, rebuild};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImportReport {

@@ -1,10 +1,10 @@
 //! `booster inspect`: per layer of a stored image, its media type, compressed and plain
 //! size, the encoder that made it, the rebuild method and what the method costs.
 
-use crate::compress::analyze::encoder_guess;
-use crate::compress::{Deflate, KpVariant, Method, ZstdModel, gzip};
 use crate::error::{Error, Result};
 use crate::id::Digest;
+use recompress::analyze::encoder_guess;
+use recompress::{Deflate, KpVariant, Method, ZstdModel, gzip};
 use std::collections::HashSet;
 
 use crate::oci::manifest::{self, Parsed};

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::bundle::BundleImage;
 use crate::bundle::format;
 use crate::chunk::ChunkerParams;
-use crate::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, ReadIds, Reader, WriteIds, Writer};
 use crate::error::{Error, IoContext, Result};
 use crate::id::Digest;
 use crate::store::Store;

@@ -640,7 +640,7 @@ fn layer_rows(
                     uncompressed_size: plain,
                     status,
                     method: rec.method.describe(),
-                    carried_whole: matches!(rec.method, crate::compress::Method::Whole { .. }),
+                    carried_whole: matches!(rec.method, recompress::Method::Whole { .. }),
                     missing_bytes: missing,
                     bytes_in_bundle: bytes,
                 });

@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::pull::Ctx;
-use crate::compress::rebuild;
 use crate::error::{Error, Result};
 use crate::id::Digest;
 use crate::oci::manifest::{self, Parsed};
 use crate::oci::reference::RegistryRef;
 use crate::oci::source::Sink;
 use crate::output;
+use crate::rebuild;
 use crate::store::{Doc, ImageRecord, Store};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -2,10 +2,10 @@
 //! "Records"). Each record starts with its own version byte so one kind can evolve without
 //! rewriting the others.
 
-use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
-use crate::compress::Method;
+use crate::codec::{DecodeError, DecodeResult, ReadIds, Reader, WriteIds, Writer};
 use crate::id::{ChunkId, Digest};
 use crate::tarindex::TarEntry;
+use recompress::Method;
 
 /// Ordered chunk list that rebuilds one plain stream (an uncompressed layer tar, or the bytes
 /// of a blob carried whole).

@@ -2,8 +2,9 @@
 //! binary, and real registries on loopback.
 #![allow(dead_code)]
 
-pub mod diff;
 pub mod fresh_root;
+/// The Go reference programs, shared with recompress's differential tests.
+#[path = "../../crates/recompress/tests/common/goref.rs"]
 pub mod goref;
 pub mod http;
 pub mod image;

@@ -7,7 +7,7 @@ pub fn quiet_preflate_panics() {
     ONCE.call_once(|| {
         let fuzzer_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !booster::compress::inside_preflate() {
+            if !recompress::inside_preflate() {
                 fuzzer_hook(info);
             }
         }));

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use booster::compress::goflate::Encoder;
+use recompress::goflate::Encoder;
 
 fn main() {
     let mut level = -1;

@@ -1,4 +1,4 @@
-//! Differential tests of `booster::compress::kpzstd` against the Go code it ports: the
+//! Differential tests of `recompress::kpzstd` against the Go code it ports: the
 //! zstd encoder of klauspost/compress 1.15.12 (Debian bookworm, the system Go), 1.18.0
 //! (trixie) and 1.20.3 (sid), both with Go 1.27 (scripts/go-refs.sh).
 //!
@@ -15,9 +15,9 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use booster::compress::kpzstd::{FrameEncoder, Speed, Variant};
 use common::diff::{Rng, assert_same, input, put_bytes, put_u32, run_go, seed, tar};
 use common::goref::Reference;
+use recompress::kpzstd::{FrameEncoder, Speed, Variant};
 
 fn cases() -> usize {
     std::env::var("BOOSTER_DIFF_CASES")

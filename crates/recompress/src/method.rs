@@ -3,8 +3,8 @@
 //! method for a blob and `rebuild` executes one.
 
 use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
-pub use crate::compress::kpflate::Variant as KpVariant;
-pub use crate::compress::kpzstd::{Speed as KzSpeed, Variant as KzVariant};
+pub use crate::kpflate::Variant as KpVariant;
+pub use crate::kpzstd::{Speed as KzSpeed, Variant as KzVariant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
@@ -330,7 +330,7 @@ impl Deflate {
         }
     }
 
-    pub(crate) fn encode(&self, w: &mut Writer) {
+    pub fn encode(&self, w: &mut Writer) {
         match self {
             Deflate::Zlib { level, mem_level } => {
                 w.u8(0).u8(*level).u8(*mem_level);
@@ -368,7 +368,7 @@ impl Deflate {
         }
     }
 
-    pub(crate) fn decode(r: &mut Reader<'_>) -> DecodeResult<Deflate> {
+    pub fn decode(r: &mut Reader<'_>) -> DecodeResult<Deflate> {
         let tag = r.u8("deflate model tag")?;
         Deflate::decode_tagged(tag, r)
     }

@@ -14,17 +14,16 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::analyze::{read_range, try_member};
-use super::decode::{Layout, Member};
-use super::kpzstd::{FrameEncoder, Speed, Variant};
-use super::method::{MAX_VERBATIM_FRAME, Method, ZstdFrame, ZstdModel};
-use super::models;
-use super::rebuild::pump_in_pieces;
+use super::PlainText;
+use super::prove::{read_range, try_member};
+use crate::decode::{Layout, Member};
+use crate::encode::{KzPool, pump_in_pieces};
 use crate::error::{IoContext, Result};
-use crate::id::Digest;
-use crate::store::Store;
+use crate::kpzstd::{FrameEncoder, Speed, Variant};
+use crate::method::{MAX_VERBATIM_FRAME, Method, ZstdFrame, ZstdModel};
+use crate::models;
 
-pub fn analyze_zstd(store: &Store, content: &Digest, blob_path: &Path, layout: &Layout) -> Result<Method> {
+pub(super) fn analyze_zstd(text: &dyn PlainText, blob_path: &Path, layout: &Layout) -> Result<Method> {
     let mut frames = Vec::with_capacity(layout.members.len());
     let mut plain_offset = 0u64;
     let mut pool = KzPool::default();
@@ -49,18 +48,9 @@ pub fn analyze_zstd(store: &Store, content: &Digest, blob_path: &Path, layout: &
             continue;
         }
         let head = read_range(blob_path, m.body.start, (m.body.start + 18).min(m.body.end))?;
-        let mut found = klauspost_frame(
-            store,
-            content,
-            plain_offset,
-            m,
-            blob_path,
-            &head,
-            &mut last_kp,
-            &mut pool,
-        )?;
+        let mut found = klauspost_frame(text, plain_offset, m, blob_path, &head, &mut last_kp, &mut pool)?;
         if found.is_none() {
-            found = libzstd_frame(store, content, plain_offset, m, blob_path, &head)?;
+            found = libzstd_frame(text, plain_offset, m, blob_path, &head)?;
         }
         match found {
             Some(model) => frames.push(ZstdFrame {
@@ -86,37 +76,6 @@ pub fn analyze_zstd(store: &Store, content: &Digest, blob_path: &Path, layout: &
         plain_offset += m.plain_len;
     }
     Ok(Method::Zstd { frames })
-}
-
-/// klauspost encoders by speed and version, reused across frames as `Encoder.Reset` reuses
-/// one (the tables of the best speed are 34 MB). A blob's frames come from one or two
-/// writers, so only the two most recently used are kept: a hostile record that switches
-/// models at every frame costs time, not memory.
-#[derive(Default)]
-pub(crate) struct KzPool {
-    /// Most recently used last.
-    encoders: Vec<((Speed, Variant), FrameEncoder)>,
-}
-
-const KZ_POOL_SIZE: usize = 2;
-
-impl KzPool {
-    pub fn get(&mut self, speed: Speed, variant: Variant, cuts: &[u64]) -> &mut FrameEncoder {
-        let key = (speed, variant);
-        let entry = match self.encoders.iter().position(|(k, _)| *k == key) {
-            Some(i) => self.encoders.remove(i),
-            None => {
-                if self.encoders.len() == KZ_POOL_SIZE {
-                    self.encoders.remove(0);
-                }
-                (key, FrameEncoder::new(speed, variant, &[]))
-            }
-        };
-        self.encoders.push(entry);
-        let (_, e) = self.encoders.last_mut().expect("just pushed");
-        e.reset(cuts);
-        e
-    }
 }
 
 /// klauspost candidates for a frame header, most likely first.
@@ -162,8 +121,7 @@ fn klauspost_candidates(head: &[u8]) -> Vec<(Speed, Variant)> {
 
 #[allow(clippy::too_many_arguments)]
 fn klauspost_frame(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
@@ -196,7 +154,7 @@ fn klauspost_frame(
                 TRIAL_PIECE,
             )
         };
-        let matched = try_member(store, content, plain_offset, m, blob_path, &run)?;
+        let matched = try_member(text, plain_offset, m, blob_path, &run)?;
         if matched.is_none() {
             *last = Some((speed, variant));
             return Ok(Some(ZstdModel::Klauspost { speed, variant, cuts }));
@@ -289,8 +247,7 @@ fn block_sizes(blob_path: &Path, m: &Member) -> Result<Vec<(u64, bool)>> {
 
 /// libzstd's levels, as the zstd CLI writes them.
 fn libzstd_frame(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
@@ -318,7 +275,7 @@ fn libzstd_frame(
                 let mut enc = models::ZstdEncoder::new(&frame)?;
                 pump_in_pieces(&mut enc, plain, len, sink, None, TRIAL_PIECE)
             };
-            match try_member(store, content, plain_offset, m, blob_path, &run)? {
+            match try_member(text, plain_offset, m, blob_path, &run)? {
                 None => return Ok(Some(frame.model)),
                 Some(matched) if workers == 0 && matched > header_len + BLOCK_HEADER => promising.push(level),
                 Some(_) => {}
@@ -335,7 +292,7 @@ const TRIAL_PIECE: usize = 128 << 10;
 const BLOCK_HEADER: u64 = 3;
 
 /// Length of a zstd frame header (magic included) from its first bytes.
-pub(crate) fn frame_header_len(head: &[u8]) -> Option<usize> {
+fn frame_header_len(head: &[u8]) -> Option<usize> {
     let fhd = *head.get(4)?;
     let single_segment = fhd & 0x20 != 0;
     let fcs_len = match fhd >> 6 {

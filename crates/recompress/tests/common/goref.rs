@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use booster::compress::kpflate::Variant;
+use recompress::kpflate::Variant;
 
 /// One Go build cache for every test binary (Go 1.27 compiles its standard library into it
 /// once, which takes a minute the first time).

@@ -1,4 +1,4 @@
-//! Single-threaded throughput of `booster::compress::kpflate`: stdin → the
+//! Single-threaded throughput of `recompress::kpflate`: stdin → the
 //! deflate body of a pgzip stream (no gzip header or trailer) on stdout.
 //!
 //! ```text
@@ -13,7 +13,7 @@
 //! (reading and writing included) goes to stderr as `secs=…`;
 //! `bench/kpflate-speed.sh` compares whole-process times with Go.
 
-use booster::compress::kpflate::{Encoder, PgzipEncoder, Variant, pgzip_header};
+use recompress::kpflate::{Encoder, PgzipEncoder, Variant, pgzip_header};
 use std::io::{Read, Write};
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! Differential test of `booster::compress::goflate` against Go's own
+//! Differential test of `recompress::goflate` against Go's own
 //! `compress/flate` (the program in tests/go/goflate-ref, built here).
 //!
 //! Every generated input is compressed by Go and by the port at every level
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use booster::compress::goflate::Encoder;
+use recompress::goflate::Encoder;
 
 // ---------------------------------------------------------------------------
 // The Go reference program

@@ -1,4 +1,4 @@
-//! Differential tests of `booster::compress::kpflate` against the Go code it
+//! Differential tests of `recompress::kpflate` against the Go code it
 //! ports: klauspost/compress 1.15.12 `flate` and klauspost/pgzip 1.2.5, as
 //! Debian packages them (`golang-github-klauspost-compress-dev`,
 //! `golang-github-klauspost-pgzip-dev`).
@@ -18,12 +18,12 @@
 
 mod common;
 
-use booster::compress::kpflate::{
+use common::diff::{Rng, assert_same, cases, input, put_bytes, put_u32, run_go, seed, size, tar, text};
+use common::goref::Reference;
+use recompress::kpflate::{
     Encoder, PgzipEncoder, StatelessWriter, Variant, pgzip_block, pgzip_block_variant, pgzip_header,
     stateless_deflate,
 };
-use common::diff::{Rng, assert_same, cases, input, put_bytes, put_u32, run_go, seed, size, tar, text};
-use common::goref::Reference;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -694,7 +694,7 @@ mod tests {
     fn klauspost_streams_with_sync_flushes_round_trip() {
         let data = sample();
         for level in [-2, 1, 5, 9] {
-            let mut enc = crate::compress::kpflate::Encoder::new(level).unwrap();
+            let mut enc = crate::kpflate::Encoder::new(level).unwrap();
             let mut out = Vec::new();
             enc.write(&data[..100_000], &mut out);
             enc.flush(&mut out);

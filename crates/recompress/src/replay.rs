@@ -497,7 +497,7 @@ pub fn apply(model: impl Read, corrections: &[u8], out: impl Write) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::kpflate::{Encoder, Variant};
+    use crate::kpflate::{Encoder, Variant};
 
     fn sample(n: usize, seed: u32) -> Vec<u8> {
         let mut v = Vec::with_capacity(n);

@@ -1,7 +1,7 @@
 //! Analysis: find, for each gzip member or zstd frame of a blob, an encoder model that
 //! reproduces it exactly, and prove it there and then.
 //!
-//! A candidate is proven by running it over the plain stream (read back from the store) and
+//! A candidate is proven by running it over the plain stream (`PlainText`) and
 //! comparing every output byte with the original blob as it is produced; the first differing
 //! byte rejects it, so a wrong candidate costs only the first block or so. A member no model
 //! reproduces goes to preflate (with its own per-piece round-trip check); if that fails too,
@@ -12,15 +12,22 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::decode::{Format, Layout, Member};
-use super::gzip::{self, HeaderInfo, OS_UNKNOWN, PGZIP_ZERO_MTIME};
-use super::method::{Deflate, GzipMember, KpVariant, Method, PreflatePiece};
-use super::models;
+mod prove;
+mod zstd;
 
+use crate::decode::{Format, Layout, Member};
 use crate::error::{Error, IoContext, Result};
-use crate::id::Digest;
-use crate::reassemble::ContentReader;
-use crate::store::Store;
+use crate::gzip::{self, HeaderInfo, OS_UNKNOWN, PGZIP_ZERO_MTIME};
+use crate::method::{Deflate, GzipMember, KpVariant, Method, PreflatePiece};
+use crate::models;
+use prove::{open_range, read_range, try_member};
+
+/// The plain text of the blob under analysis, read from wherever its owner keeps it (booster:
+/// the chunk store). Candidates are proven by encoding it, so it is read once per candidate.
+pub trait PlainText {
+    /// A reader of the plain text from byte `offset` on.
+    fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + '_>>;
+}
 
 /// preflate keeps positions in 32-bit signed integers: members beyond this are not given
 /// to it (they are carried whole if no exact model matches).
@@ -42,26 +49,24 @@ impl Default for AnalyzeOptions {
     }
 }
 
-/// Find the method that rebuilds the blob at `blob_path` (whose plain stream is stored
-/// under `content`). Never fails for want of a model: the last rung is `Method::Whole`, in
+/// Find the method that rebuilds the blob at `blob_path` (whose plain stream `text`
+/// supplies). Never fails for want of a model: the last rung is `Method::Whole`, in
 /// which case the caller must store the blob's own bytes.
 pub fn analyze(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     blob_path: &Path,
     layout: &Layout,
     opts: AnalyzeOptions,
 ) -> Result<Method> {
     match layout.format {
         Format::Plain => Ok(Method::Plain),
-        Format::Gzip => analyze_gzip(store, content, blob_path, layout, opts),
-        Format::Zstd => super::zstd_frames::analyze_zstd(store, content, blob_path, layout),
+        Format::Gzip => analyze_gzip(text, blob_path, layout, opts),
+        Format::Zstd => zstd::analyze_zstd(text, blob_path, layout),
     }
 }
 
 fn analyze_gzip(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     blob_path: &Path,
     layout: &Layout,
     opts: AnalyzeOptions,
@@ -78,11 +83,11 @@ fn analyze_gzip(
         let mut found = None;
         // The candidate that got furthest before its first wrong byte: the closest model.
         let mut closest: Option<(Deflate, u64)> = None;
-        for cand in deflate_candidates(&info, store, blob_path, m)? {
+        for cand in deflate_candidates(&info, blob_path, m)? {
             let run = |plain: &mut dyn Read, len: u64, sink: &mut dyn Write| {
-                super::rebuild::encode_deflate(&cand, plain, len, sink, None)
+                crate::encode::encode_deflate(&cand, plain, len, sink, None)
             };
-            match try_member(store, content, plain_offset, m, blob_path, &run)? {
+            match try_member(text, plain_offset, m, blob_path, &run)? {
                 None => {
                     found = Some(cand);
                     break;
@@ -94,7 +99,7 @@ fn analyze_gzip(
             }
         }
         if found.is_none() && opts.use_preflate {
-            found = nearest_rebuild(store, content, plain_offset, m, blob_path, closest.map(|c| c.0))?;
+            found = nearest_rebuild(text, plain_offset, m, blob_path, closest.map(|c| c.0))?;
         }
         match found {
             Some(deflate) => members.push(GzipMember {
@@ -131,7 +136,7 @@ const KLAUSPOST_VARIANTS: [KpVariant; 3] = [KpVariant::Kp1_18, KpVariant::Kp1_20
 
 /// Candidate models, most likely first. Each costs about one window of encoding when it is
 /// wrong (the first differing byte rejects it), so the list can be generous.
-fn deflate_candidates(h: &HeaderInfo, _store: &Store, blob_path: &Path, m: &Member) -> Result<Vec<Deflate>> {
+fn deflate_candidates(h: &HeaderInfo, blob_path: &Path, m: &Member) -> Result<Vec<Deflate>> {
     // Go and klauspost record only levels 1 and 9 in XFL.
     let go_levels: &[i8] = match h.xfl {
         2 => &[9],
@@ -227,97 +232,10 @@ fn detect_pgzip_block(blob_path: &Path, m: &Member) -> Result<Option<u32>> {
     Ok((n >= 4096 && n < m.plain_len && n <= u32::MAX as u64).then_some(n as u32))
 }
 
-/// Compares produced bytes against the original as they come.
-struct Comparer {
-    expected: BufReader<io::Take<File>>,
-    buf: Vec<u8>,
-    /// Bytes that matched before the first difference.
-    matched: u64,
-}
-
-const MISMATCH: &str = "booster: candidate output differs";
-
-impl Write for Comparer {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.resize(data.len(), 0);
-        let mut got = 0;
-        while got < data.len() {
-            let n = self.expected.read(&mut self.buf[got..])?;
-            if n == 0 {
-                return Err(io::Error::other(MISMATCH));
-            }
-            got += n;
-        }
-        if let Some(at) = self.buf.iter().zip(data).position(|(a, b)| a != b) {
-            self.matched += at as u64;
-            return Err(io::Error::other(MISMATCH));
-        }
-        self.matched += data.len() as u64;
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn open_range(path: &Path, start: u64, end: u64) -> Result<Comparer> {
-    let mut f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
-    f.seek(SeekFrom::Start(start))
-        .ctx(|| format!("seeking in {}", path.display()))?;
-    Ok(Comparer {
-        expected: BufReader::with_capacity(1 << 20, f.take(end - start)),
-        buf: Vec::new(),
-        matched: 0,
-    })
-}
-
-fn is_mismatch(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.to_string() == MISMATCH)
-}
-
-/// A candidate encoder run: plain bytes in, exactly `len` of them, compressed bytes out.
-pub(super) type EncodeFn<'a> = dyn Fn(&mut dyn Read, u64, &mut dyn Write) -> io::Result<()> + 'a;
-
-/// Run a candidate over the member's plain bytes: None when it reproduces the body exactly,
-/// else how many of its bytes it got right before the first difference.
-pub(super) fn try_member(
-    store: &Store,
-    content: &Digest,
-    plain_offset: u64,
-    m: &Member,
-    blob_path: &Path,
-    encode: &EncodeFn,
-) -> Result<Option<u64>> {
-    let mut plain = ContentReader::open_at(store, content, plain_offset)?;
-    let mut cmp = open_range(blob_path, m.body.start, m.body.end)?;
-    match encode(&mut plain, m.plain_len, &mut cmp) {
-        Ok(()) => {
-            // Every byte matched; the candidate must also have produced all of them.
-            let mut rest = [0u8; 1];
-            let n = cmp
-                .expected
-                .read(&mut rest)
-                .ctx(|| format!("reading {}", blob_path.display()))?;
-            Ok((n != 0).then_some(cmp.matched))
-        }
-        Err(e) if is_mismatch(&e) => Ok(Some(cmp.matched)),
-        Err(e) => match e.into_inner().map(|i| i.downcast::<Error>()) {
-            Some(Ok(err)) => Err(*err),
-            Some(Err(other)) => Err(Error::format(blob_path.display().to_string(), other.to_string())),
-            None => Err(Error::format(
-                blob_path.display().to_string(),
-                "I/O error during analysis",
-            )),
-        },
-    }
-}
-
 /// No exact model: the closest model plus corrections (`replay`), or preflate, whichever
 /// costs fewer bytes; None when neither beats carrying the member whole by a wide margin.
 fn nearest_rebuild(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
@@ -327,7 +245,7 @@ fn nearest_rebuild(
     // Worth keeping only if well under the member's own size.
     let worth = body_len / 2;
     let near = match closest {
-        Some(model) => near_miss(store, content, plain_offset, m, blob_path, model, worth)?,
+        Some(model) => near_miss(text, plain_offset, m, blob_path, model, worth)?,
         None => None,
     };
     let near_cost = near.as_ref().map(cost);
@@ -361,8 +279,7 @@ fn cost(d: &Deflate) -> u64 {
 /// The member as `model`'s output plus corrections, proven by rebuilding it; None when the
 /// model is not near (the corrections would exceed `budget`, or a divergence runs too long).
 fn near_miss(
-    store: &Store,
-    content: &Digest,
+    text: &dyn PlainText,
     plain_offset: u64,
     m: &Member,
     blob_path: &Path,
@@ -370,13 +287,13 @@ fn near_miss(
     budget: u64,
 ) -> Result<Option<Deflate>> {
     let ctx = || format!("near-miss analysis of {}", blob_path.display());
-    let mut spool = io::BufWriter::with_capacity(1 << 20, super::rebuild::anonymous_spool().ctx(ctx)?);
-    let mut plain = ContentReader::open_at(store, content, plain_offset)?;
-    super::rebuild::encode_deflate(&model, &mut plain, m.plain_len, &mut spool, None).ctx(ctx)?;
+    let mut spool = io::BufWriter::with_capacity(1 << 20, crate::encode::anonymous_spool().ctx(ctx)?);
+    let mut plain = text.open_at(plain_offset).ctx(ctx)?;
+    crate::encode::encode_deflate(&model, &mut plain, m.plain_len, &mut spool, None).ctx(ctx)?;
     let mut spool = spool.into_inner().map_err(|e| e.into_error()).ctx(ctx)?;
     spool.rewind().ctx(ctx)?;
     let original = open_range(blob_path, m.body.start, m.body.end)?.expected;
-    let corrections = match super::replay::diff(
+    let corrections = match crate::replay::diff(
         original,
         BufReader::with_capacity(1 << 20, &spool),
         (budget as usize).saturating_mul(2),
@@ -391,7 +308,7 @@ fn near_miss(
     // Prove it: rebuild from the spooled model output and compare with the original.
     spool.rewind().ctx(ctx)?;
     let mut cmp = open_range(blob_path, m.body.start, m.body.end)?;
-    let rebuilt = super::replay::apply(BufReader::with_capacity(1 << 20, &spool), &corrections, &mut cmp);
+    let rebuilt = crate::replay::apply(BufReader::with_capacity(1 << 20, &spool), &corrections, &mut cmp);
     let mut rest = [0u8; 1];
     if rebuilt.is_err() || cmp.expected.read(&mut rest).ctx(ctx)? != 0 {
         tracing::warn!(blob = %blob_path.display(), "near-miss corrections did not rebuild the member");
@@ -411,7 +328,7 @@ const PREFLATE_WHOLE_MAX_PLAIN: u64 = 64 << 20;
 /// Run preflate over one member with its own round-trip verification: piece by piece
 /// (bounded memory), else whole for small members.
 fn preflate_member(blob_path: &Path, m: &Member) -> Result<Option<Deflate>> {
-    let guarded = |f: &dyn Fn() -> Result<Option<Deflate>>| match super::guard_preflate(f) {
+    let guarded = |f: &dyn Fn() -> Result<Option<Deflate>>| match crate::guard_preflate(f) {
         Some(r) => r,
         None => {
             tracing::warn!(blob = %blob_path.display(), "preflate panicked on this member");
@@ -512,22 +429,12 @@ fn preflate_member_pieces(blob_path: &Path, m: &Member) -> Result<Option<Deflate
     Ok(Some(Deflate::Preflate { pieces }))
 }
 
-pub(super) fn read_range(path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
-    let mut f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
-    f.seek(SeekFrom::Start(start))
-        .ctx(|| format!("seeking in {}", path.display()))?;
-    let mut out = vec![0u8; (end - start) as usize];
-    f.read_exact(&mut out)
-        .ctx(|| format!("reading {}", path.display()))?;
-    Ok(out)
-}
-
 /// Models for a small gzip file held in memory (a `.gz` inside a layer): the method that
 /// rebuilds it and its plain text, or None when no model reproduces it exactly (or it is not
 /// gzip, or its plain text exceeds `max_plain`). Every member is proven by comparing the
 /// model's output with the original bytes.
 pub fn analyze_gzip_bytes(gz: &[u8], max_plain: u64) -> Option<(Method, Vec<u8>)> {
-    let mut dec = super::decode::GzipDecoder::new(gz);
+    let mut dec = crate::decode::GzipDecoder::new(gz);
     let mut plain = Vec::new();
     (&mut dec).take(max_plain + 1).read_to_end(&mut plain).ok()?;
     if plain.len() as u64 > max_plain {
@@ -591,7 +498,7 @@ fn preflate_bytes(body: &[u8], plain_len: usize) -> Option<Deflate> {
         plain_text_limit: plain_len + 1,
         verify_compression: true,
     };
-    let r = super::guard_preflate(|| preflate_rs::preflate_whole_deflate_stream(body, &config))?;
+    let r = crate::guard_preflate(|| preflate_rs::preflate_whole_deflate_stream(body, &config))?;
     match r {
         Ok((r, p)) if r.compressed_size == body.len() && p.text().len() == plain_len => {
             Some(Deflate::Preflate {

@@ -8,7 +8,7 @@
 //! `PLAIN` is the blob's decompressed content (a tar). Each MODEL is `go:LEVEL` (Go ≤ 1.26
 //! compress/flate), `zlib:LEVEL`, or `kp1.15:LEVEL`, `kp1.18:LEVEL`, `kp1.20:LEVEL`,
 //! `go1.27:LEVEL` (the klauspost family, one stream). For each, the model's output is
-//! corrected into the blob (`booster::compress::replay`), the result is rebuilt and checked
+//! corrected into the blob (`recompress::replay`), the result is rebuilt and checked
 //! byte for byte, and a Markdown row gives the correction bytes, their share of the blob,
 //! and the time of the analysis and of the rebuild. `bench/near-miss.sh` runs the pairs the
 //! closing note reports.
@@ -16,8 +16,8 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use booster::compress::kpflate::{Encoder, Variant};
-use booster::compress::{gzip, replay};
+use recompress::kpflate::{Encoder, Variant};
+use recompress::{gzip, replay};
 
 fn model_output(model: &str, plain: &[u8]) -> Result<Vec<u8>, String> {
     let (family, level) = model.split_once(':').ok_or("MODEL is FAMILY:LEVEL")?;
@@ -37,7 +37,7 @@ fn model_output(model: &str, plain: &[u8]) -> Result<Vec<u8>, String> {
             e.finish(&mut out);
         }
         ("go", None) => {
-            let mut e = booster::compress::goflate::Encoder::new(level).ok_or("bad level")?;
+            let mut e = recompress::goflate::Encoder::new(level).ok_or("bad level")?;
             e.write(plain, &mut out);
             e.finish(&mut out);
         }
