@@ -21,6 +21,7 @@
 pub mod analyze;
 pub mod codec;
 pub mod decode;
+pub(crate) mod deflate;
 pub mod deflate_tokens;
 pub mod encode;
 pub mod error;

@@ -13,52 +13,26 @@
 //! to its `io.Writer`; we keep the same buffer so that exactly the bytes Go
 //! would have written by the end of a call reach the caller.
 
-use std::sync::OnceLock;
-
-use super::huffman::{HCode, HuffmanEncoder};
 use super::token::{
-    END_BLOCK_MARKER, LENGTH_BASE, LENGTH_EXTRA_BITS, MATCH_TYPE, OFFSET_BASE, OFFSET_EXTRA_BITS, Token,
-    length_code, offset_code, token_length, token_offset,
+    END_BLOCK_MARKER, MATCH_TYPE, Token, length_code, offset_code, token_length, token_offset,
+};
+use crate::deflate::header::{BitOut, Codegen, HUFF_OFFSET_CODES, stored_size};
+use crate::deflate::huffman::{
+    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, GoOrder, HCode, HuffmanEncoder, code64, fixed_bit_length, hlen,
+};
+pub(super) use crate::deflate::tables::MAX_STORE_BLOCK_SIZE;
+use crate::deflate::tables::{
+    LENGTH_BASE, LENGTH_EXTRA_BITS, LITERAL_COUNT as MAX_NUM_LIT, OFFSET_BASE, OFFSET_CODE_COUNT,
+    OFFSET_EXTRA_BITS,
 };
 
-/// Number of literal/length symbols (`maxNumLit`).
-pub(super) const MAX_NUM_LIT: usize = 286;
-const OFFSET_CODE_COUNT: usize = 30;
+type Huffman = HuffmanEncoder<GoOrder>;
+
 const LENGTH_CODES_START: usize = 257;
-const CODEGEN_CODE_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
 /// Go writes its byte buffer out once it holds this many bytes.
 const BUFFER_FLUSH_SIZE: usize = 240;
 /// Headroom of 8 lets us store a whole `u64` where Go stores 6 bytes.
 const BUFFER_SIZE: usize = BUFFER_FLUSH_SIZE + 8;
-/// `maxStoreBlockSize`: the largest stored block.
-pub(super) const MAX_STORE_BLOCK_SIZE: usize = 65535;
-
-/// The odd order in which code length code lengths are written.
-const CODEGEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-
-/// Go's package-level encoders: built once, shared by all writers.
-struct Fixed {
-    literal: HuffmanEncoder,
-    offset: HuffmanEncoder,
-    /// `huffOffset`: the one-symbol distance code used by Huffman-only blocks.
-    huff_offset: HuffmanEncoder,
-}
-
-fn fixed() -> &'static Fixed {
-    static FIXED: OnceLock<Fixed> = OnceLock::new();
-    FIXED.get_or_init(|| {
-        let mut huff_offset = HuffmanEncoder::new(OFFSET_CODE_COUNT);
-        let mut freq = [0i32; OFFSET_CODE_COUNT];
-        freq[0] = 1;
-        huff_offset.generate(&freq, 15);
-        Fixed {
-            literal: HuffmanEncoder::fixed_literal(),
-            offset: HuffmanEncoder::fixed_offset(),
-            huff_offset,
-        }
-    })
-}
 
 /// Which of the two literal/offset code pairs a block is written with.
 #[derive(PartialEq, Eq)]
@@ -113,8 +87,8 @@ impl Sink {
 
     /// `writeBits` (at most 16 bits, as in Go).
     #[inline(always)]
-    fn write_bits(&mut self, b: u32, nb: u32) {
-        self.bits |= u64::from(b) << self.nbits;
+    fn write_bits(&mut self, b: u64, nb: u32) {
+        self.bits |= b << self.nbits;
         self.nbits += nb;
         self.spill();
     }
@@ -122,9 +96,7 @@ impl Sink {
     /// `writeCode`.
     #[inline(always)]
     fn write_code(&mut self, c: HCode) {
-        self.bits |= u64::from(c.code) << self.nbits;
-        self.nbits += u32::from(c.len);
-        self.spill();
+        self.write_bits(code64(c), hlen(c));
     }
 
     /// `flush`: pad the pending bits to a byte boundary and emit everything.
@@ -157,28 +129,32 @@ impl Sink {
     }
 }
 
+impl BitOut for Sink {
+    #[inline(always)]
+    fn write_bits(&mut self, b: u64, nb: u32) {
+        Sink::write_bits(self, b, nb);
+    }
+}
+
 pub(super) struct BitWriter {
     pub(super) sink: Sink,
-    codegen_freq: [i32; CODEGEN_CODE_COUNT],
-    literal_freq: [i32; MAX_NUM_LIT],
-    offset_freq: [i32; OFFSET_CODE_COUNT],
-    codegen: [u8; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
-    literal_encoding: HuffmanEncoder,
-    offset_encoding: HuffmanEncoder,
-    codegen_encoding: HuffmanEncoder,
+    /// Go counts in `int32`; a block holds at most 65535 symbols, so `u16` is exact.
+    literal_freq: [u16; MAX_NUM_LIT],
+    offset_freq: [u16; OFFSET_CODE_COUNT],
+    literal_encoding: Huffman,
+    offset_encoding: Huffman,
+    codegen: Codegen<GoOrder>,
 }
 
 impl BitWriter {
     pub(super) fn new() -> Self {
         BitWriter {
             sink: Sink::new(),
-            codegen_freq: [0; CODEGEN_CODE_COUNT],
             literal_freq: [0; MAX_NUM_LIT],
             offset_freq: [0; OFFSET_CODE_COUNT],
-            codegen: [0; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
-            literal_encoding: HuffmanEncoder::new(MAX_NUM_LIT),
-            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
-            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
+            literal_encoding: Huffman::new(MAX_NUM_LIT),
+            offset_encoding: Huffman::new(OFFSET_CODE_COUNT),
+            codegen: Codegen::new(),
         }
     }
 
@@ -194,12 +170,8 @@ impl BitWriter {
         self.sink.flush();
     }
 
-    fn write_bits(&mut self, b: u32, nb: u32) {
+    fn write_bits(&mut self, b: u64, nb: u32) {
         self.sink.write_bits(b, nb);
-    }
-
-    fn write_code(&mut self, c: HCode) {
-        self.sink.write_code(c);
     }
 
     /// Runs a hot loop on a local copy of the sink (see [`Sink`]).
@@ -213,10 +185,10 @@ impl BitWriter {
 
     /// `writeStoredHeader`: block header, byte alignment, LEN and NLEN.
     pub(super) fn write_stored_header(&mut self, length: usize, is_eof: bool) {
-        self.write_bits(u32::from(is_eof), 3);
+        self.write_bits(u64::from(is_eof), 3);
         self.flush();
-        self.write_bits(length as u32, 16);
-        self.write_bits(u32::from(!(length as u16)), 16);
+        self.write_bits(length as u64, 16);
+        self.write_bits(u64::from(!(length as u16)), 16);
     }
 
     /// `writeStoredHeader` followed by the payload.
@@ -229,128 +201,36 @@ impl BitWriter {
         self.write_bits(if is_eof { 3 } else { 2 }, 3);
     }
 
-    /// `generateCodegen`: RFC 1951 3.2.7 run-length coding of the code
-    /// lengths into `self.codegen`, with symbol counts in `codegen_freq`.
-    fn generate_codegen(&mut self, num_literals: usize, num_offsets: usize, huff_offset: bool) {
-        self.codegen_freq = [0; CODEGEN_CODE_COUNT];
-        let off_enc = if huff_offset {
-            &fixed().huff_offset
+    /// `generateCodegen` and the code for it, over this writer's literal codes and its
+    /// offset codes (or, for Huffman-only blocks, `huffOffset`'s).
+    fn build_codegen(&mut self, num_literals: usize, num_offsets: usize, huff_offset: bool) {
+        let off: &[HCode] = if huff_offset {
+            &HUFF_OFFSET_CODES
         } else {
-            &self.offset_encoding
+            &self.offset_encoding.codes
         };
-        let codegen = &mut self.codegen;
-        // `codegen` first holds a copy of the lengths; the output is never
-        // longer than the input consumed so far, so it is rewritten in place.
-        for (dst, c) in codegen[..num_literals]
-            .iter_mut()
-            .zip(&self.literal_encoding.codes)
-        {
-            *dst = c.len as u8;
-        }
-        for (dst, c) in codegen[num_literals..num_literals + num_offsets]
-            .iter_mut()
-            .zip(&off_enc.codes)
-        {
-            *dst = c.len as u8;
-        }
-        codegen[num_literals + num_offsets] = BAD_CODE;
-
-        let freq = &mut self.codegen_freq;
-        let mut size = codegen[0];
-        let mut count: i32 = 1;
-        let mut out_index = 0;
-        let mut in_index = 1;
-        while size != BAD_CODE {
-            let next_size = codegen[in_index];
-            in_index += 1;
-            if next_size == size {
-                count += 1;
-                continue;
-            }
-            // Emit `count` copies of `size`.
-            if size != 0 {
-                codegen[out_index] = size;
-                out_index += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    codegen[out_index] = 16;
-                    codegen[out_index + 1] = (n - 3) as u8;
-                    out_index += 2;
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    codegen[out_index] = 18;
-                    codegen[out_index + 1] = (n - 11) as u8;
-                    out_index += 2;
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    codegen[out_index] = 17;
-                    codegen[out_index + 1] = (count - 3) as u8;
-                    out_index += 2;
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            while count > 0 {
-                codegen[out_index] = size;
-                out_index += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next_size;
-            count = 1;
-        }
-        codegen[out_index] = BAD_CODE;
+        self.codegen
+            .build(num_literals, num_offsets, &self.literal_encoding.codes, off);
     }
 
     /// `dynamicSize`: bits of a dynamic block (header included) and the
     /// number of code length codes to send.
     fn dynamic_size(&self, huff_offset: bool, extra_bits: i64) -> (i64, usize) {
-        let mut num_codegens = CODEGEN_CODE_COUNT;
-        while num_codegens > 4 && self.codegen_freq[CODEGEN_ORDER[num_codegens - 1]] == 0 {
-            num_codegens -= 1;
-        }
-        let header = 3
-            + 5
-            + 5
-            + 4
-            + 3 * num_codegens as i64
-            + self.codegen_encoding.bit_length(&self.codegen_freq)
-            + i64::from(self.codegen_freq[16]) * 2
-            + i64::from(self.codegen_freq[17]) * 3
-            + i64::from(self.codegen_freq[18]) * 7;
-        let off_enc = if huff_offset {
-            &fixed().huff_offset
+        let (header, num_codegens) = self.codegen.header_size();
+        let offsets = if huff_offset {
+            fixed_bit_length(&HUFF_OFFSET_CODES, &self.offset_freq)
         } else {
-            &self.offset_encoding
+            self.offset_encoding.bit_length(&self.offset_freq)
         };
-        let size = header
-            + self.literal_encoding.bit_length(&self.literal_freq)
-            + off_enc.bit_length(&self.offset_freq)
-            + extra_bits;
+        let size = header + self.literal_encoding.bit_length(&self.literal_freq) + offsets + extra_bits;
         (size, num_codegens)
     }
 
     /// `fixedSize`.
     fn fixed_size(&self, extra_bits: i64) -> i64 {
-        let f = fixed();
-        3 + f.literal.bit_length(&self.literal_freq) + f.offset.bit_length(&self.offset_freq) + extra_bits
-    }
-
-    /// `storedSize`: `None` when there is no input (Go's nil slice) or it
-    /// does not fit one stored block.
-    fn stored_size(input: Option<&[u8]>) -> Option<i64> {
-        match input {
-            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => Some((b.len() as i64 + 5) * 8),
-            _ => None,
-        }
+        3 + fixed_bit_length(&FIXED_LITERAL_CODES, &self.literal_freq)
+            + fixed_bit_length(&FIXED_OFFSET_CODES, &self.offset_freq)
+            + extra_bits
     }
 
     /// `writeDynamicHeader`.
@@ -361,33 +241,8 @@ impl BitWriter {
         num_codegens: usize,
         is_eof: bool,
     ) {
-        self.write_bits(if is_eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u32, 5);
-        self.write_bits((num_offsets - 1) as u32, 5);
-        self.write_bits((num_codegens - 4) as u32, 4);
-        for &sym in &CODEGEN_ORDER[..num_codegens] {
-            let len = self.codegen_encoding.codes[sym].len;
-            self.write_bits(u32::from(len), 3);
-        }
-        let mut i = 0;
-        loop {
-            let code_word = self.codegen[i];
-            i += 1;
-            if code_word == BAD_CODE {
-                break;
-            }
-            let c = self.codegen_encoding.codes[code_word as usize];
-            self.write_code(c);
-            let extra = match code_word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let v = self.codegen[i];
-            self.write_bits(u32::from(v), extra);
-            i += 1;
-        }
+        self.codegen
+            .write_header(&mut self.sink, num_literals, num_offsets, num_codegens, is_eof);
     }
 
     /// `writeBlock`: the smallest of stored, fixed and dynamic coding for the
@@ -395,7 +250,7 @@ impl BitWriter {
     /// the window (Go passes nil otherwise, which rules out a stored block).
     pub(super) fn write_block(&mut self, tokens: &[Token], eof: bool, input: Option<&[u8]>) {
         let (num_literals, num_offsets) = self.index_tokens(tokens);
-        let stored_size = Self::stored_size(input);
+        let stored_size = stored_size(input);
         let mut extra_bits: i64 = 0;
         if stored_size.is_some() {
             // Extra bits are the same for fixed and dynamic, so Go only counts
@@ -412,8 +267,7 @@ impl BitWriter {
         let mut codes = Codes::Fixed;
         let mut size = self.fixed_size(extra_bits);
 
-        self.generate_codegen(num_literals, num_offsets, false);
-        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        self.build_codegen(num_literals, num_offsets, false);
         let (dynamic_size, num_codegens) = self.dynamic_size(false, extra_bits);
         if dynamic_size < size {
             size = dynamic_size;
@@ -428,8 +282,7 @@ impl BitWriter {
         }
         if codes == Codes::Fixed {
             self.write_fixed_header(eof);
-            let f = fixed();
-            self.write_tokens(tokens, &f.literal.codes, &f.offset.codes);
+            self.write_tokens(tokens, &FIXED_LITERAL_CODES, &FIXED_OFFSET_CODES);
         } else {
             self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
             self.write_tokens_dynamic(tokens);
@@ -440,10 +293,9 @@ impl BitWriter {
     /// over a stored block (BestSpeed's block writer).
     pub(super) fn write_block_dynamic(&mut self, tokens: &[Token], eof: bool, input: &[u8]) {
         let (num_literals, num_offsets) = self.index_tokens(tokens);
-        self.generate_codegen(num_literals, num_offsets, false);
-        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        self.build_codegen(num_literals, num_offsets, false);
         let (size, num_codegens) = self.dynamic_size(false, 0);
-        if Self::stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
+        if stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
             self.write_stored_block(input, eof);
             return;
         }
@@ -514,10 +366,9 @@ impl BitWriter {
         const NUM_OFFSETS: usize = 1;
 
         self.literal_encoding.generate(&self.literal_freq, 15);
-        self.generate_codegen(NUM_LITERALS, NUM_OFFSETS, true);
-        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        self.build_codegen(NUM_LITERALS, NUM_OFFSETS, true);
         let (size, num_codegens) = self.dynamic_size(true, 0);
-        if Self::stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
+        if stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
             self.write_stored_block(input, eof);
             return;
         }
@@ -527,7 +378,7 @@ impl BitWriter {
 
     /// The literal loop of `writeBlockHuff`, with the end-of-block code.
     fn write_literals(&mut self, input: &[u8]) {
-        let mut enc = [HCode::default(); 257];
+        let mut enc: [HCode; 257] = [0; 257];
         enc.copy_from_slice(&self.literal_encoding.codes[..257]);
         self.with_local_sink(|_, s| {
             for &b in input {
@@ -552,21 +403,21 @@ fn write_tokens(s: &mut Sink, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
         s.write_code(le[lc + LENGTH_CODES_START]);
         let extra = u32::from(LENGTH_EXTRA_BITS[lc]);
         if extra > 0 {
-            s.write_bits(length - LENGTH_BASE[lc], extra);
+            s.write_bits(u64::from(length - u32::from(LENGTH_BASE[lc])), extra);
         }
         let offset = token_offset(t);
         let oc = offset_code(offset);
         s.write_code(oe[oc]);
-        let extra = u32::from(OFFSET_EXTRA_BITS[oc]);
+        let extra = OFFSET_EXTRA_BITS[oc] as u32;
         if extra > 0 {
-            s.write_bits(offset - OFFSET_BASE[oc], extra);
+            s.write_bits(u64::from(offset - OFFSET_BASE[oc]), extra);
         }
     }
     s.write_code(le[END_BLOCK_MARKER]);
 }
 
 /// `histogram`: byte counts of `b` added to `h[..256]`.
-fn histogram(b: &[u8], h: &mut [i32; MAX_NUM_LIT]) {
+fn histogram(b: &[u8], h: &mut [u16; MAX_NUM_LIT]) {
     for &t in b {
         h[t as usize] += 1;
     }

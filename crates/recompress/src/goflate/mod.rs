@@ -40,7 +40,6 @@
 
 mod bitwriter;
 mod fast;
-mod huffman;
 mod lazy;
 mod token;
 

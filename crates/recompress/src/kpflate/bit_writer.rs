@@ -19,37 +19,36 @@
 //! writer, so output is appended to the caller's `Vec`; the token and literal
 //! loops stage it in a small stack buffer first, as Go does, for speed.
 
-use super::huffman_code::{
-    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, HCode, HuffmanEncoder, code64, fixed_bit_length, hlen, new_hcode,
+use super::token::Tokens;
+use crate::deflate::header::{BitOut, Codegen, HUFF_OFFSET_CODES, stored_size};
+use crate::deflate::huffman::{
+    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, HCode, HuffmanEncoder, KlauspostOrder, code64, fixed_bit_length,
+    hlen,
 };
-use super::token::{
+use crate::deflate::tables::{
     END_BLOCK_MARKER, LENGTH_BASE, LENGTH_CODES, LENGTH_EXTRA_BITS, LITERAL_COUNT, MATCH_OFFSET_ONLY_MASK,
-    MAX_STORE_BLOCK_SIZE, OFFSET_CODE_COUNT, OFFSET_COMBINED, OFFSET_EXTRA_BITS, OFFSET_MASK, Tokens,
+    OFFSET_CODE_COUNT, OFFSET_COMBINED, OFFSET_EXTRA_BITS, OFFSET_MASK,
 };
 
+type Huffman = HuffmanEncoder<KlauspostOrder>;
+
 const LENGTH_CODES_START: usize = 257;
-const CODEGEN_CODE_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
 /// Blocks with fewer tokens are also priced with the fixed tables.
 const MAX_PREDEFINED_TOKENS: usize = 250;
 const OFFSET_EXTRA_BITS_MIN_CODE: u32 = 4;
-
-/// The order in which code length code lengths are sent (RFC 1951 3.2.7).
-const CODEGEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-
-/// The offset table of Huffman-only blocks: one code for offset 0 (Go's
-/// `huffOffset`, built from a single used symbol).
-static HUFF_OFFSET_CODES: [HCode; OFFSET_CODE_COUNT] = {
-    let mut c = [0; OFFSET_CODE_COUNT];
-    c[0] = new_hcode(0, 1);
-    c
-};
 
 /// The bit accumulator and the output it drains into.
 pub(crate) struct BitSink {
     pub out: Vec<u8>,
     bits: u64,
     nbits: u32,
+}
+
+impl BitOut for BitSink {
+    #[inline(always)]
+    fn write_bits(&mut self, b: u64, nb: u32) {
+        BitSink::write_bits(self, b, nb);
+    }
 }
 
 impl BitSink {
@@ -101,10 +100,10 @@ pub(crate) struct HuffmanBitWriter {
     /// The last dynamic table was built for literals only (Huffman-only
     /// block); it cannot be reused for matches.
     last_huff_man: bool,
-    literal_encoding: HuffmanEncoder,
-    tmp_lit_encoding: HuffmanEncoder,
-    offset_encoding: HuffmanEncoder,
-    codegen_encoding: HuffmanEncoder,
+    literal_encoding: Huffman,
+    tmp_lit_encoding: Huffman,
+    offset_encoding: Huffman,
+    codegen: Codegen<KlauspostOrder>,
     /// Header size in bits of the open dynamic block, 0 when none is open.
     last_header: i64,
     /// Penalty (as a shift) added to the estimate of a new table.
@@ -114,8 +113,6 @@ pub(crate) struct HuffmanBitWriter {
     pub trim_open_block_counts: bool,
     literal_freq: [u16; LENGTH_CODES_START + 32],
     offset_freq: [u16; 32],
-    codegen_freq: [u16; CODEGEN_CODE_COUNT],
-    codegen: [u8; LITERAL_COUNT + OFFSET_CODE_COUNT + 1],
 }
 
 impl HuffmanBitWriter {
@@ -127,17 +124,15 @@ impl HuffmanBitWriter {
                 nbits: 0,
             },
             last_huff_man: false,
-            literal_encoding: HuffmanEncoder::new(LITERAL_COUNT),
-            tmp_lit_encoding: HuffmanEncoder::new(LITERAL_COUNT),
-            offset_encoding: HuffmanEncoder::new(OFFSET_CODE_COUNT),
-            codegen_encoding: HuffmanEncoder::new(CODEGEN_CODE_COUNT),
+            literal_encoding: Huffman::new(LITERAL_COUNT),
+            tmp_lit_encoding: Huffman::new(LITERAL_COUNT),
+            offset_encoding: Huffman::new(OFFSET_CODE_COUNT),
+            codegen: Codegen::new(),
             last_header: 0,
             log_new_table_penalty: 0,
             trim_open_block_counts: false,
             literal_freq: [0; LENGTH_CODES_START + 32],
             offset_freq: [0; 32],
-            codegen_freq: [0; CODEGEN_CODE_COUNT],
-            codegen: [0; LITERAL_COUNT + OFFSET_CODE_COUNT + 1],
         }
     }
 
@@ -195,105 +190,13 @@ impl HuffmanBitWriter {
         self.sink.out.extend_from_slice(bytes);
     }
 
-    /// Run-length codes the concatenated code lengths (RFC 1951 3.2.7) into
-    /// `codegen` and counts the codegen symbols.
-    fn generate_codegen(&mut self, num_literals: usize, num_offsets: usize, lit: &[HCode], off: &[HCode]) {
-        self.codegen_freq = [0; CODEGEN_CODE_COUNT];
-        let codegen = &mut self.codegen;
-        let freq = &mut self.codegen_freq;
-        for i in 0..num_literals {
-            codegen[i] = hlen(lit[i]) as u8;
-        }
-        for i in 0..num_offsets {
-            codegen[num_literals + i] = hlen(off[i]) as u8;
-        }
-        codegen[num_literals + num_offsets] = BAD_CODE;
-
-        let mut size = codegen[0];
-        let mut count: i32 = 1;
-        let mut out_index = 0;
-        let mut in_index = 1;
-        while size != BAD_CODE {
-            // Invariant: `count` copies of `size` are still to be coded.
-            let next_size = codegen[in_index];
-            in_index += 1;
-            if next_size == size {
-                count += 1;
-                continue;
-            }
-            if size != 0 {
-                codegen[out_index] = size;
-                out_index += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    codegen[out_index] = 16;
-                    codegen[out_index + 1] = (n - 3) as u8;
-                    out_index += 2;
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    codegen[out_index] = 18;
-                    codegen[out_index + 1] = (n - 11) as u8;
-                    out_index += 2;
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    codegen[out_index] = 17;
-                    codegen[out_index + 1] = (count - 3) as u8;
-                    out_index += 2;
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            count -= 1;
-            while count >= 0 {
-                codegen[out_index] = size;
-                out_index += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next_size;
-            count = 1;
-        }
-        codegen[out_index] = BAD_CODE;
-    }
-
-    fn codegens(&self) -> usize {
-        let mut n = CODEGEN_CODE_COUNT;
-        while n > 4 && self.codegen_freq[CODEGEN_ORDER[n - 1]] == 0 {
-            n -= 1;
-        }
-        n
-    }
-
-    /// Size in bits of a dynamic header, and the number of codegen lengths.
-    fn header_size(&self) -> (i64, usize) {
-        let num_codegens = self.codegens();
-        let size = 3
-            + 5
-            + 5
-            + 4
-            + 3 * num_codegens as i64
-            + self.codegen_encoding.bit_length(&self.codegen_freq)
-            + self.codegen_freq[16] as i64 * 2
-            + self.codegen_freq[17] as i64 * 3
-            + self.codegen_freq[18] as i64 * 7;
-        (size, num_codegens)
-    }
-
     fn dynamic_reuse_size(&self) -> i64 {
         self.literal_encoding.bit_length(&self.literal_freq)
             + self.offset_encoding.bit_length(&self.offset_freq)
     }
 
     fn dynamic_size(&self, extra_bits: i64) -> (i64, usize) {
-        let (header, num_codegens) = self.header_size();
+        let (header, num_codegens) = self.codegen.header_size();
         let size = header
             + self.literal_encoding.bit_length(&self.literal_freq)
             + self.offset_encoding.bit_length(&self.offset_freq)
@@ -317,49 +220,6 @@ impl HuffmanBitWriter {
         3 + fixed_bit_length(&FIXED_LITERAL_CODES, &self.literal_freq)
             + fixed_bit_length(&FIXED_OFFSET_CODES, &self.offset_freq)
             + extra_bits
-    }
-
-    /// Stored size in bits including the header, if one stored block fits.
-    fn stored_size(input: Option<&[u8]>) -> Option<i64> {
-        match input {
-            Some(b) if b.len() <= MAX_STORE_BLOCK_SIZE => Some((b.len() as i64 + 5) * 8),
-            _ => None,
-        }
-    }
-
-    fn write_dynamic_header(
-        &mut self,
-        num_literals: usize,
-        num_offsets: usize,
-        num_codegens: usize,
-        is_eof: bool,
-    ) {
-        let s = &mut self.sink;
-        s.write_bits(if is_eof { 5 } else { 4 }, 3);
-        s.write_bits((num_literals - 257) as u64, 5);
-        s.write_bits((num_offsets - 1) as u64, 5);
-        s.write_bits((num_codegens - 4) as u64, 4);
-        let cg = &self.codegen_encoding.codes;
-        for &sym in &CODEGEN_ORDER[..num_codegens] {
-            s.write_bits(hlen(cg[sym]) as u64, 3);
-        }
-        let mut i = 0;
-        loop {
-            let code_word = self.codegen[i];
-            i += 1;
-            if code_word == BAD_CODE {
-                break;
-            }
-            s.write_code(cg[code_word as usize]);
-            let extra = match code_word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            s.write_bits(self.codegen[i] as u64, extra);
-            i += 1;
-        }
     }
 
     /// A stored block header; an empty final block is sent as a 10-bit fixed
@@ -427,7 +287,7 @@ impl HuffmanBitWriter {
         } else {
             self.index_tokens(tokens, !sync, false)
         };
-        let ssize = Self::stored_size(input);
+        let ssize = stored_size(input);
         let extra_bits = if ssize.is_some() || self.last_header > 0 {
             self.extra_bit_size()
         } else {
@@ -501,8 +361,12 @@ impl HuffmanBitWriter {
     ) -> bool {
         self.literal_freq[END_BLOCK_MARKER] = 1;
         self.generate();
-        self.generate_codegen_for_tables(num_literals, num_offsets);
-        self.codegen_encoding.generate(&self.codegen_freq, 7);
+        self.codegen.build(
+            num_literals,
+            num_offsets,
+            &self.literal_encoding.codes,
+            &self.offset_encoding.codes,
+        );
         let (size, num_codegens) = self.dynamic_size(p.extra_bits);
         if tokens.n < MAX_PREDEFINED_TOKENS {
             let pre_size = self.fixed_size(p.extra_bits);
@@ -519,22 +383,13 @@ impl HuffmanBitWriter {
             self.write_stored(p.input, p.eof);
             return true;
         }
-        self.write_dynamic_header(num_literals, num_offsets, num_codegens, p.eof);
+        self.codegen
+            .write_header(&mut self.sink, num_literals, num_offsets, num_codegens, p.eof);
         if !p.sync {
-            self.last_header = self.header_size().0;
+            self.last_header = self.codegen.header_size().0;
         }
         self.last_huff_man = false;
         false
-    }
-
-    fn generate_codegen_for_tables(&mut self, num_literals: usize, num_offsets: usize) {
-        // The tables are moved out for the duration so the codegen arrays can
-        // be borrowed mutably next to them.
-        let lit = std::mem::take(&mut self.literal_encoding.codes);
-        let off = std::mem::take(&mut self.offset_encoding.codes);
-        self.generate_codegen(num_literals, num_offsets, &lit, &off);
-        self.literal_encoding.codes = lit;
-        self.offset_encoding.codes = off;
     }
 
     /// Copies the token histograms into the writer and counts the used
@@ -591,7 +446,7 @@ impl HuffmanBitWriter {
             self.offset_freq = [0; 32];
         }
         histogram(input, &mut self.literal_freq[..256]);
-        let ssize = Self::stored_size(Some(input));
+        let ssize = stored_size(Some(input));
         if ssize.is_some()
             && input.len() > 1024
             && looks_incompressible(&self.literal_freq[..256], input.len())
@@ -624,14 +479,17 @@ impl HuffmanBitWriter {
         }
         if self.last_header == 0 {
             std::mem::swap(&mut self.literal_encoding, &mut self.tmp_lit_encoding);
-            let lit = std::mem::take(&mut self.literal_encoding.codes);
-            self.generate_codegen(NUM_LITERALS, NUM_OFFSETS, &lit, &HUFF_OFFSET_CODES);
-            self.literal_encoding.codes = lit;
-            self.codegen_encoding.generate(&self.codegen_freq, 7);
-            let num_codegens = self.codegens();
-            self.write_dynamic_header(NUM_LITERALS, NUM_OFFSETS, num_codegens, eof);
+            self.codegen.build(
+                NUM_LITERALS,
+                NUM_OFFSETS,
+                &self.literal_encoding.codes,
+                &HUFF_OFFSET_CODES,
+            );
+            let (header_size, num_codegens) = self.codegen.header_size();
+            self.codegen
+                .write_header(&mut self.sink, NUM_LITERALS, NUM_OFFSETS, num_codegens, eof);
             self.last_huff_man = true;
-            self.last_header = self.header_size().0;
+            self.last_header = header_size;
         }
         write_literals(&mut self.sink, input, &self.literal_encoding.codes[..256]);
         if eof || sync {

@@ -19,8 +19,9 @@
 use super::bit_writer::HuffmanBitWriter;
 use super::fast::{FastEnc, MAX_MATCH_OFFSET};
 use super::lazy::Lazy;
-use super::token::{MAX_STORE_BLOCK_SIZE, Tokens};
+use super::token::Tokens;
 use super::variant::Variant;
+use crate::deflate::tables::MAX_STORE_BLOCK_SIZE;
 
 /// Level −2: Huffman-only blocks of literals.
 pub const HUFFMAN_ONLY: i32 = -2;

@@ -22,8 +22,9 @@ use super::level3::FastEncL3;
 use super::level4::FastEncL4;
 use super::level5::FastEncL5;
 use super::level6::FastEncL6;
-use super::token::{MAX_MATCH_LENGTH, MAX_STORE_BLOCK_SIZE, Tokens};
+use super::token::Tokens;
 use super::variant::Variant;
+use crate::deflate::tables::{MAX_MATCH_LENGTH, MAX_STORE_BLOCK_SIZE};
 
 pub(crate) const TABLE_BITS: u32 = 15;
 pub(crate) const TABLE_SIZE: usize = 1 << TABLE_BITS;

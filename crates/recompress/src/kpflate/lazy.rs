@@ -15,9 +15,10 @@
 
 use super::bit_writer::HuffmanBitWriter;
 use super::fast::match_len;
-use super::huffman_code::HuffmanEncoder;
-use super::token::{LENGTH_CODES, LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, Tokens, offset_code};
+use super::token::Tokens;
 use super::variant::Variant;
+use crate::deflate::huffman::{HuffmanEncoder, KlauspostOrder};
+use crate::deflate::tables::{LENGTH_CODES, LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, offset_code};
 
 const WINDOW_SIZE: usize = 1 << 15;
 const WINDOW_MASK: usize = WINDOW_SIZE - 1;
@@ -106,7 +107,7 @@ pub(crate) struct Lazy {
     hash_head: Box<[u32]>,
     hash_prev: Box<[u32]>,
     /// Literal costs for level 9's match choice.
-    h: Option<HuffmanEncoder>,
+    h: Option<HuffmanEncoder<KlauspostOrder>>,
 }
 
 impl Lazy {

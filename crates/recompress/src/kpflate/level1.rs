@@ -13,7 +13,8 @@ use super::fast::{
     FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
     emit_remainder, hash_len, load32, load64, rebase_entry,
 };
-use super::token::{BASE_MATCH_OFFSET, Tokens};
+use super::token::Tokens;
+use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 const HASH_BYTES: u32 = 5;
 

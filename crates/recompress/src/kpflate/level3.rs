@@ -13,7 +13,8 @@ use super::fast::{
     BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, emit_remainder,
     hash_len, load32, load64, match_len, rebase_entry,
 };
-use super::token::{BASE_MATCH_OFFSET, Tokens};
+use super::token::Tokens;
+use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 const TABLE_BITS: u32 = 16;
 const TABLE_SIZE: usize = 1 << TABLE_BITS;

@@ -16,7 +16,8 @@ use super::fast::{
     TABLE_SIZE, emit_remainder, hash_len, hash7, load32, load64, rebase_entry,
 };
 use super::level3::EntryPrev;
-use super::token::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH, Tokens};
+use super::token::Tokens;
+use crate::deflate::tables::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH};
 
 const HASH_SHORT_BYTES: u32 = 4;
 

@@ -16,7 +16,8 @@ use super::fast::{
 };
 use super::level3::EntryPrev;
 use super::level5::rebase_prev_entry;
-use super::token::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH, Tokens};
+use super::token::Tokens;
+use crate::deflate::tables::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH};
 
 const HASH_SHORT_BYTES: u32 = 4;
 

@@ -35,7 +35,6 @@
 mod bit_writer;
 mod compressor;
 mod fast;
-mod huffman_code;
 mod lazy;
 mod level1;
 mod level2;

@@ -16,7 +16,8 @@
 
 use super::bit_writer::HuffmanBitWriter;
 use super::fast::match_len;
-use super::token::{BASE_MATCH_OFFSET, Tokens};
+use super::token::Tokens;
+use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 /// `math.MaxInt16`: positions are 16-bit.
 const MAX_STATELESS_BLOCK: usize = i16::MAX as usize;

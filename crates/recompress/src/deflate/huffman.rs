@@ -1,44 +1,48 @@
-// Port of klauspost/compress v1.15.12 `flate/huffman_code.go` and
-// `flate/huffman_sortByFreq.go`; it follows the Go design closely.
+// Port of Go's compress/flate `huffman_code.go` (Go 1.19) and of klauspost/compress
+// v1.15.12 `flate/huffman_code.go` and `flate/huffman_sortByFreq.go`, which follow the Go
+// design closely.
 //
-// Copyright (c) 2012 The Go Authors. All rights reserved.
+// Copyright (c) 2009, 2012 The Go Authors. All rights reserved.
 // Copyright (c) 2019 Klaus Post. All rights reserved.
 // Use of this source code is governed by a BSD-style license that can be
-// found in the LICENSE file in this directory.
+// found in the LICENSE file of kpflate.
 
-//! Length-limited Huffman code construction, exactly as klauspost builds it.
+//! Length-limited Huffman code construction, exactly as Go and klauspost build it.
 //!
-//! Code lengths decide the output bits, so the construction is reproduced
-//! step by step, including the frequency sort: Go's copy of the old
-//! `sort.Sort` quicksort falls back to a heapsort *by literal* when its depth
-//! budget runs out, which would give different (equally valid) codes than a
-//! correct sort.
+//! Code lengths decide the output bits, so the construction is reproduced step by step. The
+//! two families differ only in the frequency sort (`FreqOrder`):
+//! - Go sorts with `sort.Sort` by (frequency, literal). Literals are distinct, so that is a
+//!   total order and every correct sort gives the same permutation (`GoOrder`).
+//! - klauspost's copy of the old `sort.Sort` quicksort falls back to a heapsort *by literal*
+//!   when its depth budget runs out, which gives other (equally valid) codes than a correct
+//!   sort, so it is reproduced step by step (`KlauspostOrder`).
+use std::marker::PhantomData;
 
-use super::token::LITERAL_COUNT;
+use super::tables::LITERAL_COUNT;
 
 /// A code and its bit length: `len | code << 8` (Go's `hcode`).
-pub(crate) type HCode = u32;
+pub type HCode = u32;
 
 #[inline(always)]
-pub(crate) fn hlen(h: HCode) -> u32 {
+pub fn hlen(h: HCode) -> u32 {
     h & 0xff
 }
 
 #[inline(always)]
-pub(crate) fn code64(h: HCode) -> u64 {
+pub fn code64(h: HCode) -> u64 {
     (h >> 8) as u64
 }
 
-pub(crate) const fn new_hcode(code: u16, length: u8) -> HCode {
+pub const fn new_hcode(code: u16, length: u8) -> HCode {
     length as u32 | (code as u32) << 8
 }
 
-const fn reverse_bits(number: u16, bit_length: u8) -> u16 {
+pub const fn reverse_bits(number: u16, bit_length: u8) -> u16 {
     (number << ((16 - bit_length) & 15)).reverse_bits()
 }
 
 #[derive(Clone, Copy, Default)]
-struct LiteralNode {
+pub struct LiteralNode {
     literal: u16,
     freq: u16,
 }
@@ -49,18 +53,45 @@ const MAX_NODE: LiteralNode = LiteralNode {
 };
 const MAX_BITS_LIMIT: usize = 16;
 
-pub(crate) struct HuffmanEncoder {
+/// How a family sorts the used symbols by frequency before building the code.
+pub trait FreqOrder {
+    fn sort(nodes: &mut [LiteralNode]);
+}
+
+/// Go's standard library: any correct sort by (frequency, literal).
+pub struct GoOrder;
+
+impl FreqOrder for GoOrder {
+    #[inline]
+    fn sort(nodes: &mut [LiteralNode]) {
+        nodes.sort_unstable_by_key(|n| (u32::from(n.freq) << 16) | u32::from(n.literal));
+    }
+}
+
+/// klauspost/compress: its generated quicksort, step by step (`sort_by_freq`).
+pub struct KlauspostOrder;
+
+impl FreqOrder for KlauspostOrder {
+    #[inline]
+    fn sort(nodes: &mut [LiteralNode]) {
+        sort_by_freq(nodes);
+    }
+}
+
+pub struct HuffmanEncoder<O: FreqOrder> {
     pub codes: Vec<HCode>,
     bit_count: [i32; 17],
     freqcache: [LiteralNode; LITERAL_COUNT + 1],
+    order: PhantomData<O>,
 }
 
-impl HuffmanEncoder {
-    pub fn new(size: usize) -> HuffmanEncoder {
+impl<O: FreqOrder> HuffmanEncoder<O> {
+    pub fn new(size: usize) -> Self {
         HuffmanEncoder {
             codes: vec![0; size],
             bit_count: [0; 17],
             freqcache: [LiteralNode::default(); LITERAL_COUNT + 1],
+            order: PhantomData,
         }
     }
 
@@ -129,7 +160,7 @@ impl HuffmanEncoder {
             }
             return;
         }
-        sort_by_freq(&mut self.freqcache[..count]);
+        O::sort(&mut self.freqcache[..count]);
         let max_bits = self.bit_counts(count, max_bits);
         self.assign_encoding_and_size(max_bits, count);
     }
@@ -251,7 +282,7 @@ impl HuffmanEncoder {
 }
 
 /// Fixed literal/length codes of RFC 1951 3.2.6.
-pub(crate) static FIXED_LITERAL_CODES: [HCode; LITERAL_COUNT] = {
+pub static FIXED_LITERAL_CODES: [HCode; LITERAL_COUNT] = {
     let mut codes = [0; LITERAL_COUNT];
     let mut ch = 0;
     while ch < LITERAL_COUNT {
@@ -268,7 +299,7 @@ pub(crate) static FIXED_LITERAL_CODES: [HCode; LITERAL_COUNT] = {
 };
 
 /// Fixed distance codes: 5 bits each.
-pub(crate) static FIXED_OFFSET_CODES: [HCode; 30] = {
+pub static FIXED_OFFSET_CODES: [HCode; 30] = {
     let mut codes = [0; 30];
     let mut ch = 0;
     while ch < 30 {
@@ -279,7 +310,7 @@ pub(crate) static FIXED_OFFSET_CODES: [HCode; 30] = {
 };
 
 /// Bits of `freq` with a fixed table (unused symbols ignored).
-pub(crate) fn fixed_bit_length(codes: &[HCode], freq: &[u16]) -> i64 {
+pub fn fixed_bit_length(codes: &[HCode], freq: &[u16]) -> i64 {
     let mut total = 0i64;
     for (i, &f) in freq.iter().enumerate() {
         if f != 0 {

@@ -1,0 +1,11 @@
+//! What the deflate encoder models share: the symbol tables and token layout (`tables`),
+//! the Huffman code builder (`huffman`), and the dynamic block header with its run-length
+//! coded code lengths, written through any bit sink (`header`).
+//!
+//! Families differ by data and small hooks only: the frequency sort of the Huffman builder
+//! (`huffman::FreqOrder`), and their own block decisions, which sit in `goflate` and
+//! `kpflate` above this.
+
+pub mod header;
+pub mod huffman;
+pub mod tables;
