@@ -17,8 +17,9 @@
 //! of how the input was split across `write` calls.
 
 use super::bit_writer::HuffmanBitWriter;
-use super::fast::{FastEnc, MAX_MATCH_OFFSET};
+use super::fast::MAX_MATCH_OFFSET;
 use super::lazy::Lazy;
+use super::single_pass::FastEnc;
 use super::token::Tokens;
 use super::variant::Variant;
 use crate::deflate::tables::MAX_STORE_BLOCK_SIZE;

@@ -9,22 +9,17 @@
 // found in the LICENSE file in this directory.
 
 //! What the single-pass encoders of levels 1–6 share: the history buffer,
-//! the position base `cur` of their hash tables, hashes and match extension.
+//! the position base `cur` of their hash tables and its rebasing, hashes, match
+//! extension and emission. The levels (level1.rs–level6.rs) differ in their tables and
+//! search loops; `single_pass` dispatches to them.
 //!
 //! Table entries hold `position + cur`. `cur` only grows (by the history
 //! dropped when the buffer slides, and by a full window on every reset), so
 //! entries from before a reset are automatically out of reach; that is why
 //! an encoder reused from a pool produces the same bytes as a fresh one.
 
-use super::level1::FastEncL1;
-use super::level2::FastEncL2;
-use super::level3::FastEncL3;
-use super::level4::FastEncL4;
-use super::level5::FastEncL5;
-use super::level6::FastEncL6;
 use super::token::Tokens;
-use super::variant::Variant;
-use crate::deflate::tables::{MAX_MATCH_LENGTH, MAX_STORE_BLOCK_SIZE};
+use crate::deflate::tables::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH, MAX_STORE_BLOCK_SIZE};
 
 pub(crate) const TABLE_BITS: u32 = 15;
 pub(crate) const TABLE_SIZE: usize = 1 << TABLE_BITS;
@@ -183,71 +178,6 @@ pub(crate) fn rebase_entry(v: i32, min_off: i32, cur: i32) -> i32 {
     }
 }
 
-/// One of the six single-pass encoders.
-pub(crate) enum FastEnc {
-    L1(Box<FastEncL1>),
-    L2(Box<FastEncL2>),
-    L3(Box<FastEncL3>),
-    L4(Box<FastEncL4>),
-    L5(Box<FastEncL5>),
-    L6(Box<FastEncL6>),
-}
-
-impl FastEnc {
-    pub fn new(level: i32, variant: Variant) -> FastEnc {
-        match level {
-            1 => FastEnc::L1(FastEncL1::new()),
-            2 => FastEnc::L2(FastEncL2::new()),
-            3 => FastEnc::L3(FastEncL3::new()),
-            4 => FastEnc::L4(FastEncL4::new(variant.level4_distance_as_position())),
-            5 => FastEnc::L5(FastEncL5::new()),
-            6 => FastEnc::L6(FastEncL6::new()),
-            _ => unreachable!("fast encoders cover levels 1-6"),
-        }
-    }
-
-    /// Tokenises `src`, which continues the history.
-    pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
-        match self {
-            FastEnc::L1(e) => e.encode(dst, src),
-            FastEnc::L2(e) => e.encode(dst, src),
-            FastEnc::L3(e) => e.encode(dst, src),
-            FastEnc::L4(e) => e.encode(dst, src),
-            FastEnc::L5(e) => e.encode(dst, src),
-            FastEnc::L6(e) => e.encode(dst, src),
-        }
-    }
-
-    /// Moves the table base, as a long stream or many resets would.
-    #[cfg(test)]
-    pub(crate) fn force_cur(&mut self, cur: i32) {
-        self.hist_mut().cur = cur;
-    }
-
-    #[cfg(test)]
-    fn hist_mut(&mut self) -> &mut FastGen {
-        match self {
-            FastEnc::L1(e) => &mut e.hist,
-            FastEnc::L2(e) => &mut e.hist,
-            FastEnc::L3(e) => &mut e.hist,
-            FastEnc::L4(e) => &mut e.hist,
-            FastEnc::L5(e) => &mut e.hist,
-            FastEnc::L6(e) => &mut e.hist,
-        }
-    }
-
-    pub fn reset(&mut self) {
-        match self {
-            FastEnc::L1(e) => e.hist.reset(),
-            FastEnc::L2(e) => e.hist.reset(),
-            FastEnc::L3(e) => e.hist.reset(),
-            FastEnc::L4(e) => e.hist.reset(),
-            FastEnc::L5(e) => e.hist.reset(),
-            FastEnc::L6(e) => e.hist.reset(),
-        }
-    }
-}
-
 /// Emits the literals left after the last match, unless the block found no
 /// match at all (then the caller stores it, seeing zero tokens).
 #[inline(always)]
@@ -260,73 +190,113 @@ pub(crate) fn emit_remainder(dst: &mut Tokens, src: &[u8], next_emit: i32) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A level's hash tables, as `FastGen::protect_cur` clears or rebases them.
+pub(crate) trait Tables {
+    fn clear(&mut self);
+    /// Entries at or below `min_off` are dropped, the rest move down by `cur` −
+    /// `MAX_MATCH_OFFSET`.
+    fn rebase(&mut self, min_off: i32, cur: i32);
+}
 
-    /// Text-like bytes with repeats near and beyond the 32 KiB window.
-    fn sample(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        let mut v = Vec::with_capacity(n);
-        while v.len() < n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if x % 3 == 0 && v.len() > 40_000 {
-                let back = 1 + (x >> 8) as usize % 40_000;
-                let len = 4 + (x >> 32) as usize % 300;
-                for _ in 0..len {
-                    v.push(v[v.len() - back]);
-                }
+impl Tables for [i32] {
+    fn clear(&mut self) {
+        self.fill(0);
+    }
+
+    fn rebase(&mut self, min_off: i32, cur: i32) {
+        for v in self.iter_mut() {
+            *v = rebase_entry(*v, min_off, cur);
+        }
+    }
+}
+
+/// Two candidates per hash: the newest and the one before it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EntryPrev {
+    pub cur: i32,
+    pub prev: i32,
+}
+
+impl EntryPrev {
+    /// Makes `offset` the newest entry, keeping the old newest as previous.
+    #[inline(always)]
+    pub fn push(&mut self, offset: i32) {
+        self.prev = self.cur;
+        self.cur = offset;
+    }
+}
+
+/// Levels 5 and 6: a cleared newest entry clears both.
+impl Tables for [EntryPrev] {
+    fn clear(&mut self) {
+        self.fill(EntryPrev::default());
+    }
+
+    fn rebase(&mut self, min_off: i32, cur: i32) {
+        for v in self.iter_mut() {
+            if v.cur <= min_off {
+                v.cur = 0;
+                v.prev = 0;
             } else {
-                v.extend_from_slice(&(x as u32 % 1000).to_le_bytes()[..2]);
-                v.push(b" etaoinshr"[(x >> 40) as usize % 10]);
+                v.cur = v.cur - cur + MAX_MATCH_OFFSET;
+                v.prev = rebase_entry(v.prev, min_off, cur);
             }
         }
-        v.truncate(n);
-        v
+    }
+}
+
+/// Levels 4 to 6: a short-hash and a long-hash table.
+impl<A: Tables + ?Sized, B: Tables + ?Sized> Tables for (&mut A, &mut B) {
+    fn clear(&mut self) {
+        self.0.clear();
+        self.1.clear();
     }
 
-    /// Tokens of `data` in 64 KiB − 1 windows, with a history reset halfway.
-    fn tokens(enc: &mut FastEnc, data: &[u8]) -> Vec<Vec<u32>> {
-        let mut out = Vec::new();
-        let mut t = Tokens::new();
-        let (a, b) = data.split_at(data.len() / 2);
-        for part in [a, b] {
-            for w in part.chunks(MAX_STORE_BLOCK_SIZE) {
-                t.reset();
-                enc.encode(&mut t, w);
-                out.push(t.slice().to_vec());
+    fn rebase(&mut self, min_off: i32, cur: i32) {
+        self.0.rebase(min_off, cur);
+        self.1.rebase(min_off, cur);
+    }
+}
+
+impl FastGen {
+    /// Go's guard before each block: once `cur` reaches `BUFFER_RESET`, the tables are
+    /// cleared (no history left) or rebased so that `cur` restarts at `MAX_MATCH_OFFSET`.
+    #[inline]
+    pub fn protect_cur<T: Tables + ?Sized>(&mut self, tables: &mut T) {
+        while self.cur >= BUFFER_RESET {
+            if self.len == 0 {
+                tables.clear();
+                self.cur = MAX_MATCH_OFFSET;
+                break;
             }
-            enc.reset();
+            let cur = self.cur;
+            let min_off = cur + self.len as i32 - MAX_MATCH_OFFSET;
+            tables.rebase(min_off, cur);
+            self.cur = MAX_MATCH_OFFSET;
         }
-        out
     }
+}
 
-    /// Rebasing `cur` (after ~2 GiB of one stream, or after many resets of
-    /// a pooled encoder) must not change any token: only entries out of
-    /// reach are dropped.
-    #[test]
-    fn cur_rebase_keeps_tokens() {
-        let data = sample(1_200_000, 7);
-        for level in 1..=6 {
-            let want = tokens(&mut FastEnc::new(level, Variant::Kp1_15), &data);
-            // Rebased mid-stream with history present.
-            let mut enc = FastEnc::new(level, Variant::Kp1_15);
-            enc.force_cur(BUFFER_RESET - 100_000);
-            assert!(
-                want == tokens(&mut enc, &data),
-                "level {level}: rebase with history"
-            );
-            // Rebased right after a reset, with an empty history.
-            let mut enc = FastEnc::new(level, Variant::Kp1_15);
-            // The first half slides once (+294907) and the reset adds its
-            // 32 KiB + history, crossing BUFFER_RESET with an empty history.
-            enc.force_cur(BUFFER_RESET - 400_000);
-            assert!(
-                want == tokens(&mut enc, &data),
-                "level {level}: rebase after reset"
-            );
-        }
+/// What every level does with a match of `l` bytes at `s` from `t`: extend it backwards
+/// over bytes equal on both sides (not before `next_emit`), then emit the literals before
+/// it and the match. Returns the match's source position and length after the extension.
+#[inline(always)]
+pub(crate) fn emit_match(
+    dst: &mut Tokens,
+    src: &[u8],
+    next_emit: i32,
+    mut s: i32,
+    mut t: i32,
+    mut l: i32,
+) -> (i32, i32, i32) {
+    while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
+        s -= 1;
+        t -= 1;
+        l += 1;
     }
+    if next_emit < s {
+        dst.add_literals(&src[next_emit as usize..s as usize]);
+    }
+    dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+    (s, t, l)
 }

@@ -10,11 +10,10 @@
 //! Level 1: one 15-bit table of 5-byte hashes, Snappy-style skipping.
 
 use super::fast::{
-    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
-    emit_remainder, hash_len, load32, load64, rebase_entry,
+    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE, emit_match,
+    emit_remainder, hash_len, load32, load64,
 };
 use super::token::Tokens;
-use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 const HASH_BYTES: u32 = 5;
 
@@ -37,19 +36,7 @@ impl FastEncL1 {
     }
 
     fn protect_cur(&mut self) {
-        while self.hist.cur >= super::fast::BUFFER_RESET {
-            if self.hist.len == 0 {
-                self.table.fill(0);
-                self.hist.cur = MAX_MATCH_OFFSET;
-                break;
-            }
-            let cur = self.hist.cur;
-            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
-            for v in self.table.iter_mut() {
-                *v = rebase_entry(*v, min_off, cur);
-            }
-            self.hist.cur = MAX_MATCH_OFFSET;
-        }
+        self.hist.protect_cur(&mut self.table[..]);
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
@@ -107,17 +94,9 @@ impl FastEncL1 {
             // A 4-byte match at s: extend it, emit, and look for another one
             // right after it.
             loop {
-                let mut t = candidate - cur;
+                let t = candidate - cur;
                 let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
-                while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                    s -= 1;
-                    t -= 1;
-                    l += 1;
-                }
-                if next_emit < s {
-                    dst.add_literals(&src[next_emit as usize..s as usize]);
-                }
-                dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+                (s, _, l) = emit_match(dst, src, next_emit, s, t, l);
                 s += l;
                 next_emit = s;
                 if next_s >= s {

@@ -11,11 +11,10 @@
 //! inside matches.
 
 use super::fast::{
-    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, emit_remainder,
-    hash_len, load32, load64, rebase_entry,
+    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, emit_match, emit_remainder,
+    hash_len, load32, load64,
 };
 use super::token::Tokens;
-use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 const B_TABLE_BITS: u32 = 17;
 const B_TABLE_SIZE: usize = 1 << B_TABLE_BITS;
@@ -40,19 +39,7 @@ impl FastEncL2 {
     }
 
     fn protect_cur(&mut self) {
-        while self.hist.cur >= BUFFER_RESET {
-            if self.hist.len == 0 {
-                self.table.fill(0);
-                self.hist.cur = MAX_MATCH_OFFSET;
-                break;
-            }
-            let cur = self.hist.cur;
-            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
-            for v in self.table.iter_mut() {
-                *v = rebase_entry(*v, min_off, cur);
-            }
-            self.hist.cur = MAX_MATCH_OFFSET;
-        }
+        self.hist.protect_cur(&mut self.table[..]);
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
@@ -106,17 +93,9 @@ impl FastEncL2 {
             }
 
             loop {
-                let mut t = candidate - cur;
+                let t = candidate - cur;
                 let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
-                while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                    s -= 1;
-                    t -= 1;
-                    l += 1;
-                }
-                if next_emit < s {
-                    dst.add_literals(&src[next_emit as usize..s as usize]);
-                }
-                dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+                (s, _, l) = emit_match(dst, src, next_emit, s, t, l);
                 s += l;
                 next_emit = s;
                 if next_s >= s {

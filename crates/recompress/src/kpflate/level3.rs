@@ -10,29 +10,29 @@
 //! Level 3: a 16-bit table keeping two candidates per hash.
 
 use super::fast::{
-    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, emit_remainder,
-    hash_len, load32, load64, match_len, rebase_entry,
+    EntryPrev, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, Tables, emit_match,
+    emit_remainder, hash_len, load32, load64, match_len, rebase_entry,
 };
 use super::token::Tokens;
-use crate::deflate::tables::BASE_MATCH_OFFSET;
 
 const TABLE_BITS: u32 = 16;
 const TABLE_SIZE: usize = 1 << TABLE_BITS;
 const HASH_BYTES: u32 = 5;
 
 /// The newest and the previous position with one hash.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct EntryPrev {
-    pub cur: i32,
-    pub prev: i32,
-}
+/// Level 3 rebases both candidates of an entry independently (level3.go).
+struct Independent<'a>(&'a mut [EntryPrev]);
 
-impl EntryPrev {
-    /// Makes `offset` the newest entry, keeping the old newest as previous.
-    #[inline(always)]
-    pub fn push(&mut self, offset: i32) {
-        self.prev = self.cur;
-        self.cur = offset;
+impl Tables for Independent<'_> {
+    fn clear(&mut self) {
+        self.0.fill(EntryPrev::default());
+    }
+
+    fn rebase(&mut self, min_off: i32, cur: i32) {
+        for v in self.0.iter_mut() {
+            v.cur = rebase_entry(v.cur, min_off, cur);
+            v.prev = rebase_entry(v.prev, min_off, cur);
+        }
     }
 }
 
@@ -55,20 +55,7 @@ impl FastEncL3 {
     }
 
     fn protect_cur(&mut self) {
-        while self.hist.cur >= BUFFER_RESET {
-            if self.hist.len == 0 {
-                self.table.fill(EntryPrev::default());
-                self.hist.cur = MAX_MATCH_OFFSET;
-                break;
-            }
-            let cur = self.hist.cur;
-            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
-            for v in self.table.iter_mut() {
-                v.cur = rebase_entry(v.cur, min_off, cur);
-                v.prev = rebase_entry(v.prev, min_off, cur);
-            }
-            self.hist.cur = MAX_MATCH_OFFSET;
-        }
+        self.hist.protect_cur(&mut Independent(&mut self.table[..]));
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
@@ -138,15 +125,7 @@ impl FastEncL3 {
             loop {
                 let mut t = candidate - cur;
                 let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
-                while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                    s -= 1;
-                    t -= 1;
-                    l += 1;
-                }
-                if next_emit < s {
-                    dst.add_literals(&src[next_emit as usize..s as usize]);
-                }
-                dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+                (s, t, l) = emit_match(dst, src, next_emit, s, t, l);
                 s += l;
                 next_emit = s;
                 if next_s >= s {

@@ -12,12 +12,11 @@
 //! ending where the current one ends.
 
 use super::fast::{
-    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS,
-    TABLE_SIZE, emit_remainder, hash_len, hash7, load32, load64, rebase_entry,
+    EntryPrev, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
+    emit_match, emit_remainder, hash_len, hash7, load32, load64,
 };
-use super::level3::EntryPrev;
 use super::token::Tokens;
-use crate::deflate::tables::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH};
+use crate::deflate::tables::MAX_MATCH_LENGTH;
 
 const HASH_SHORT_BYTES: u32 = 4;
 
@@ -37,18 +36,6 @@ fn hl(u: u64) -> usize {
     hash7(u, TABLE_BITS)
 }
 
-/// Rebases a two-candidate entry; a cleared newest entry clears both.
-#[inline]
-pub(crate) fn rebase_prev_entry(v: &mut EntryPrev, min_off: i32, cur: i32) {
-    if v.cur <= min_off {
-        v.cur = 0;
-        v.prev = 0;
-    } else {
-        v.cur = v.cur - cur + MAX_MATCH_OFFSET;
-        v.prev = rebase_entry(v.prev, min_off, cur);
-    }
-}
-
 impl FastEncL5 {
     pub fn new() -> Box<FastEncL5> {
         Box::new(FastEncL5 {
@@ -59,23 +46,8 @@ impl FastEncL5 {
     }
 
     fn protect_cur(&mut self) {
-        while self.hist.cur >= BUFFER_RESET {
-            if self.hist.len == 0 {
-                self.table.fill(0);
-                self.b_table.fill(EntryPrev::default());
-                self.hist.cur = MAX_MATCH_OFFSET;
-                break;
-            }
-            let cur = self.hist.cur;
-            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
-            for v in self.table.iter_mut() {
-                *v = rebase_entry(*v, min_off, cur);
-            }
-            for v in self.b_table.iter_mut() {
-                rebase_prev_entry(v, min_off, cur);
-            }
-            self.hist.cur = MAX_MATCH_OFFSET;
-        }
+        self.hist
+            .protect_cur(&mut (&mut self.table[..], &mut self.b_table[..]));
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
@@ -211,15 +183,7 @@ impl FastEncL5 {
                 }
             }
 
-            while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            if next_emit < s {
-                dst.add_literals(&src[next_emit as usize..s as usize]);
-            }
-            dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+            (s, _, l) = emit_match(dst, src, next_emit, s, t, l);
             s += l;
             next_emit = s;
             if next_s >= s {

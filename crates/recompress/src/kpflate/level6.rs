@@ -11,13 +11,11 @@
 //! long candidates tried at the end of each match.
 
 use super::fast::{
-    BUFFER_RESET, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS,
-    TABLE_SIZE, emit_remainder, hash_len, hash7, load32, load64, rebase_entry,
+    EntryPrev, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
+    emit_match, emit_remainder, hash_len, hash7, load32, load64,
 };
-use super::level3::EntryPrev;
-use super::level5::rebase_prev_entry;
 use super::token::Tokens;
-use crate::deflate::tables::{BASE_MATCH_OFFSET, MAX_MATCH_LENGTH};
+use crate::deflate::tables::MAX_MATCH_LENGTH;
 
 const HASH_SHORT_BYTES: u32 = 4;
 
@@ -47,23 +45,8 @@ impl FastEncL6 {
     }
 
     fn protect_cur(&mut self) {
-        while self.hist.cur >= BUFFER_RESET {
-            if self.hist.len == 0 {
-                self.table.fill(0);
-                self.b_table.fill(EntryPrev::default());
-                self.hist.cur = MAX_MATCH_OFFSET;
-                break;
-            }
-            let cur = self.hist.cur;
-            let min_off = cur + self.hist.len as i32 - MAX_MATCH_OFFSET;
-            for v in self.table.iter_mut() {
-                *v = rebase_entry(*v, min_off, cur);
-            }
-            for v in self.b_table.iter_mut() {
-                rebase_prev_entry(v, min_off, cur);
-            }
-            self.hist.cur = MAX_MATCH_OFFSET;
-        }
+        self.hist
+            .protect_cur(&mut (&mut self.table[..], &mut self.b_table[..]));
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
@@ -226,15 +209,7 @@ impl FastEncL6 {
                 }
             }
 
-            while t > 0 && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            if next_emit < s {
-                dst.add_literals(&src[next_emit as usize..s as usize]);
-            }
-            dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
+            (s, t, l) = emit_match(dst, src, next_emit, s, t, l);
             repeat = s - t;
             s += l;
             next_emit = s;

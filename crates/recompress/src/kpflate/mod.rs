@@ -43,6 +43,7 @@ mod level4;
 mod level5;
 mod level6;
 mod pgzip;
+mod single_pass;
 mod stateless;
 mod token;
 mod variant;
