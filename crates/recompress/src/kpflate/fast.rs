@@ -259,10 +259,32 @@ impl<A: Tables + ?Sized, B: Tables + ?Sized> Tables for (&mut A, &mut B) {
 }
 
 impl FastGen {
+    /// The start of every level's `Encode`: `protect_cur`, then the block joins the history.
+    /// Returns the history, the table base `cur`, where searching stops (Go's `sLimit`) and
+    /// where the block starts; `None` when the block is too small to search, which the
+    /// caller sees as `dst.n == src.len()` and stores.
+    #[inline(always)]
+    pub fn begin<T: Tables + ?Sized>(
+        &mut self,
+        tables: &mut T,
+        dst: &mut Tokens,
+        src: &[u8],
+    ) -> Option<(&HistBuf, &[u8], i32, i32, i32)> {
+        self.protect_cur(tables);
+        let s = self.add_block(src);
+        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
+            dst.n = src.len();
+            return None;
+        }
+        let buf = &*self.buf;
+        let s_limit = self.len as i32 - INPUT_MARGIN;
+        Some((buf, &buf[..self.len], self.cur, s_limit, s))
+    }
+
     /// Go's guard before each block: once `cur` reaches `BUFFER_RESET`, the tables are
     /// cleared (no history left) or rebased so that `cur` restarts at `MAX_MATCH_OFFSET`.
     #[inline]
-    pub fn protect_cur<T: Tables + ?Sized>(&mut self, tables: &mut T) {
+    fn protect_cur<T: Tables + ?Sized>(&mut self, tables: &mut T) {
         while self.cur >= BUFFER_RESET {
             if self.len == 0 {
                 tables.clear();
@@ -299,4 +321,13 @@ pub(crate) fn emit_match(
     }
     dst.add_match_long(l, (s - t - BASE_MATCH_OFFSET) as u32);
     (s, t, l)
+}
+
+/// Where a level goes on after a match of `l` bytes at `s`: the literals start again at its
+/// end, and the search at its end or just past `next_s`, whichever is later (Go: `s += l;
+/// nextEmit = s; if nextS >= s { s = nextS + 1 }`). Returns (search position, next emit).
+#[inline(always)]
+pub(crate) fn past_match(s: i32, l: i32, next_s: i32) -> (i32, i32) {
+    let end = s + l;
+    (if next_s >= end { next_s + 1 } else { end }, end)
 }

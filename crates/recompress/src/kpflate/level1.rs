@@ -10,8 +10,8 @@
 //! Level 1: one 15-bit table of 5-byte hashes, Snappy-style skipping.
 
 use super::fast::{
-    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE, emit_match,
-    emit_remainder, hash_len, load32, load64,
+    FastGen, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder, hash_len, load32, load64,
+    past_match,
 };
 use super::token::Tokens;
 
@@ -35,27 +35,14 @@ impl FastEncL1 {
         })
     }
 
-    fn protect_cur(&mut self) {
-        self.hist.protect_cur(&mut self.table[..]);
-    }
-
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
         const SKIP_LOG: i32 = 5;
         const DO_EVERY: i32 = 2;
-        self.protect_cur();
-        let mut s = self.hist.add_block(src);
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            // Too small to search: the caller sees n = len and stores it.
-            dst.n = src.len();
+        let Some((buf, src, cur, s_limit, mut s)) = self.hist.begin(&mut self.table[..], dst, src) else {
             return;
-        }
-        let cur = self.hist.cur;
+        };
         let table = &mut *self.table;
-        let buf = &*self.hist.buf;
-        let src = &buf[..self.hist.len];
-        let mut next_emit = s;
-        let s_limit = src.len() as i32 - INPUT_MARGIN;
-        let mut cv = load64(buf, s);
+        let (mut next_emit, mut cv) = (s, load64(buf, s));
 
         'outer: loop {
             let mut next_s;
@@ -97,11 +84,7 @@ impl FastEncL1 {
                 let t = candidate - cur;
                 let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
                 (s, _, l) = emit_match(dst, src, next_emit, s, t, l);
-                s += l;
-                next_emit = s;
-                if next_s >= s {
-                    s = next_s + 1;
-                }
+                (s, next_emit) = past_match(s, l, next_s);
                 if s >= s_limit {
                     // Index the first pair after the match end.
                     if ((s + l + 8) as usize) < src.len() {

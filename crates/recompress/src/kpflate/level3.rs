@@ -10,8 +10,8 @@
 //! Level 3: a 16-bit table keeping two candidates per hash.
 
 use super::fast::{
-    EntryPrev, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, Tables, emit_match,
-    emit_remainder, hash_len, load32, load64, match_len, rebase_entry,
+    EntryPrev, FastGen, MAX_MATCH_OFFSET, Tables, emit_match, emit_remainder, hash_len, load32, load64,
+    match_len, past_match, rebase_entry,
 };
 use super::token::Tokens;
 
@@ -54,25 +54,15 @@ impl FastEncL3 {
         })
     }
 
-    fn protect_cur(&mut self) {
-        self.hist.protect_cur(&mut Independent(&mut self.table[..]));
-    }
-
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
         const SKIP_LOG: i32 = 7;
-        self.protect_cur();
-        let mut s = self.hist.add_block(src);
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            dst.n = src.len();
+        let Some((buf, src, cur, s_limit, mut s)) =
+            self.hist.begin(&mut Independent(&mut self.table[..]), dst, src)
+        else {
             return;
-        }
-        let cur = self.hist.cur;
+        };
         let table = &mut *self.table;
-        let buf = &*self.hist.buf;
-        let src = &buf[..self.hist.len];
-        let mut next_emit = s;
-        let s_limit = src.len() as i32 - INPUT_MARGIN;
-        let mut cv = load64(buf, s);
+        let (mut next_emit, mut cv) = (s, load64(buf, s));
 
         'outer: loop {
             let mut next_s = s;
@@ -126,11 +116,7 @@ impl FastEncL3 {
                 let mut t = candidate - cur;
                 let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
                 (s, t, l) = emit_match(dst, src, next_emit, s, t, l);
-                s += l;
-                next_emit = s;
-                if next_s >= s {
-                    s = next_s + 1;
-                }
+                (s, next_emit) = past_match(s, l, next_s);
                 if s >= s_limit {
                     t += l;
                     // Index the first pair after the match end.

@@ -10,8 +10,8 @@
 //! Level 4: a short (4-byte) and a long (7-byte) hash table.
 
 use super::fast::{
-    FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE, emit_match,
-    emit_remainder, hash_len, hash7, load32, load64, match_len,
+    FastGen, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder, hash_len, hash7, load32,
+    load64, match_len, past_match,
 };
 use super::token::Tokens;
 
@@ -46,29 +46,19 @@ impl FastEncL4 {
         })
     }
 
-    fn protect_cur(&mut self) {
-        self.hist
-            .protect_cur(&mut (&mut self.table[..], &mut self.b_table[..]));
-    }
-
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
         const SKIP_LOG: i32 = 6;
         const DO_EVERY: i32 = 1;
-        self.protect_cur();
-        let mut s = self.hist.add_block(src);
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            dst.n = src.len();
+        let Some((buf, src, cur, s_limit, mut s)) =
+            self.hist
+                .begin(&mut (&mut self.table[..], &mut self.b_table[..]), dst, src)
+        else {
             return;
-        }
-        let cur = self.hist.cur;
+        };
         let distance_as_position = self.distance_as_position;
         let table = &mut *self.table;
         let b_table = &mut *self.b_table;
-        let buf = &*self.hist.buf;
-        let src = &buf[..self.hist.len];
-        let mut next_emit = s;
-        let s_limit = src.len() as i32 - INPUT_MARGIN;
-        let mut cv = load64(buf, s);
+        let (mut next_emit, mut cv) = (s, load64(buf, s));
 
         loop {
             let mut next_s = s;
@@ -122,11 +112,7 @@ impl FastEncL4 {
 
             let mut l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
             (s, _, l) = emit_match(dst, src, next_emit, s, t, l);
-            s += l;
-            next_emit = s;
-            if next_s >= s {
-                s = next_s + 1;
-            }
+            (s, next_emit) = past_match(s, l, next_s);
             if s >= s_limit {
                 // Index the first pair after the match end.
                 if ((s + 8) as usize) < src.len() {

@@ -11,8 +11,8 @@
 //! long candidates tried at the end of each match.
 
 use super::fast::{
-    EntryPrev, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE,
-    emit_match, emit_remainder, hash_len, hash7, load32, load64,
+    EntryPrev, FastGen, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder, hash_len,
+    hash7, load32, load64, past_match,
 };
 use super::token::Tokens;
 use crate::deflate::tables::MAX_MATCH_LENGTH;
@@ -44,28 +44,18 @@ impl FastEncL6 {
         })
     }
 
-    fn protect_cur(&mut self) {
-        self.hist
-            .protect_cur(&mut (&mut self.table[..], &mut self.b_table[..]));
-    }
-
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
         const SKIP_LOG: i32 = 7;
         const DO_EVERY: i32 = 1;
-        self.protect_cur();
-        let mut s = self.hist.add_block(src);
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            dst.n = src.len();
+        let Some((buf, src, cur, s_limit, mut s)) =
+            self.hist
+                .begin(&mut (&mut self.table[..], &mut self.b_table[..]), dst, src)
+        else {
             return;
-        }
-        let cur = self.hist.cur;
+        };
         let table = &mut *self.table;
         let b_table = &mut *self.b_table;
-        let buf = &*self.hist.buf;
-        let src = &buf[..self.hist.len];
-        let mut next_emit = s;
-        let s_limit = src.len() as i32 - INPUT_MARGIN;
-        let mut cv = load64(buf, s);
+        let (mut next_emit, mut cv) = (s, load64(buf, s));
         // Distance of the last match; must be > 0 and within range.
         let mut repeat: i32 = 1;
 
@@ -211,11 +201,7 @@ impl FastEncL6 {
 
             (s, t, l) = emit_match(dst, src, next_emit, s, t, l);
             repeat = s - t;
-            s += l;
-            next_emit = s;
-            if next_s >= s {
-                s = next_s + 1;
-            }
+            (s, next_emit) = past_match(s, l, next_s);
 
             if s >= s_limit {
                 // Index after the match end.
