@@ -365,10 +365,7 @@ impl BestEncoder {
                 break 'encode;
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         blk.recent_offsets = [offset1 as u32, offset2 as u32, offset3 as u32];
     }
 }
@@ -405,11 +402,7 @@ impl Best15Encoder {
         const MIN_NON_LITERAL_BLOCK_SIZE: usize = 16;
         rebase_chains(&mut self.base, &mut self.table, &mut self.long_table);
         let mut s = self.base.add_block(block);
-        blk.size = block.len();
-        if block.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            blk.extra_lits = block.len();
-            blk.literals.clear();
-            blk.literals.extend_from_slice(block);
+        if blk.literal_only(block, MIN_NON_LITERAL_BLOCK_SIZE) {
             return;
         }
         let bits_per_byte = ((shannon_entropy_bits(block) * 1024) / block.len() as i64) as i32;
@@ -581,29 +574,11 @@ impl Best15Encoder {
             }
 
             s = best.s;
-            let mut t = best.offset;
+            let t = best.offset;
             (offset1, offset2, offset3) = (s - t, offset1, offset2);
             let mut l = best.length;
             let t_min = (s - mm).max(0);
-            while t > t_min
-                && s > next_emit
-                && src[(t - 1) as usize] == src[(s - 1) as usize]
-                && l < MAX_MATCH_LENGTH
-            {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences.push(Seq::new(
-                lit_len,
-                (l as u32).wrapping_sub(ZSTD_MIN_MATCH),
-                (s - t) as u32 + 3,
-            ));
+            (s, _, l) = blk.emit_match(src, next_emit, t_min, (s, t, l), true);
             s += l;
             next_emit = s;
             if s >= s_limit {
@@ -645,8 +620,7 @@ impl Best15Encoder {
                     offset: s + cur,
                     prev: table[next_hash_s].offset,
                 };
-                blk.sequences
-                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                blk.emit_repeat2(l);
                 s += l;
                 next_emit = s;
                 std::mem::swap(&mut offset1, &mut offset2);
@@ -656,10 +630,7 @@ impl Best15Encoder {
                 cv = load64(src, s);
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         blk.recent_offsets = [offset1 as u32, offset2 as u32, offset3 as u32];
     }
 }

@@ -270,22 +270,7 @@ impl BetterEncoder {
             offset1 = s - t;
             let mut l = matched;
             let t_min = (s - mm).max(0);
-            while t > t_min
-                && s > next_emit
-                && src[(t - 1) as usize] == src[(s - 1) as usize]
-                && l < MAX_MATCH_LENGTH
-            {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences
-                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            (s, _, l) = blk.emit_match(src, next_emit, t_min, (s, t, l), true);
             s += l;
             next_emit = s;
             if s >= s_limit {
@@ -330,8 +315,7 @@ impl BetterEncoder {
                     offset: s + cur,
                     val: cv as u32,
                 };
-                blk.sequences
-                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                blk.emit_repeat2(l);
                 s += l;
                 next_emit = s;
                 std::mem::swap(&mut offset1, &mut offset2);
@@ -341,10 +325,7 @@ impl BetterEncoder {
                 cv = load64(src, s);
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         blk.recent_offsets[0] = offset1 as u32;
         blk.recent_offsets[1] = offset2 as u32;
     }

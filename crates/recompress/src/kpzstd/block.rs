@@ -11,6 +11,7 @@
 //! or compressed zstd block, with the entropy state (Huffman table, FSE tables) carried to
 //! the next block of the frame.
 
+use super::base::{MAX_MATCH_LENGTH, ZSTD_MIN_MATCH};
 use super::bits::{BIT_MASK32, BitWriter};
 use super::fse::{CState, FseEncoder, LL_BITS, ML_BITS, Table, high_bit, predefined};
 use super::huff0::{HuffError, HuffScratch, Reuse};
@@ -220,7 +221,73 @@ pub(crate) fn of_code(offset: u32) -> u8 {
     (32 - offset.leading_zeros()).wrapping_sub(1) as u8
 }
 
+/// What every speed's match finder does with a block: the literals and sequences it finds
+/// go here, in the same steps for all of them.
 impl BlockEnc {
+    /// A block too small to search (under `min` bytes) is all literals: true when `src` is
+    /// such a block, which the caller then leaves as it is.
+    #[inline(always)]
+    pub fn literal_only(&mut self, src: &[u8], min: usize) -> bool {
+        self.size = src.len();
+        if src.len() >= min {
+            return false;
+        }
+        self.extra_lits = src.len();
+        self.literals.clear();
+        self.literals.extend_from_slice(src);
+        true
+    }
+
+    /// A match of `l` bytes at `s` from `t`: extended backwards over bytes equal on both
+    /// sides (not before `next_emit` nor `t_min`, and under `MAX_MATCH_LENGTH` when
+    /// `capped`), then the literals since `next_emit` and the sequence are appended.
+    /// Returns the extended match's start, source and length.
+    #[inline(always)]
+    pub fn emit_match(
+        &mut self,
+        src: &[u8],
+        next_emit: i32,
+        t_min: i32,
+        (mut s, mut t, mut l): (i32, i32, i32),
+        capped: bool,
+    ) -> (i32, i32, i32) {
+        while t > t_min
+            && s > next_emit
+            && src[(t - 1) as usize] == src[(s - 1) as usize]
+            && (!capped || l < MAX_MATCH_LENGTH)
+        {
+            s -= 1;
+            t -= 1;
+            l += 1;
+        }
+        let lit_len = (s - next_emit) as u32;
+        if lit_len > 0 {
+            self.literals
+                .extend_from_slice(&src[next_emit as usize..s as usize]);
+        }
+        self.sequences.push(Seq::new(
+            lit_len,
+            (l as u32).wrapping_sub(ZSTD_MIN_MATCH),
+            (s - t) as u32 + 3,
+        ));
+        (s, t, l)
+    }
+
+    /// A match of `l` bytes at the second most recent offset, right after the last one.
+    #[inline(always)]
+    pub fn emit_repeat2(&mut self, l: i32) {
+        self.sequences
+            .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+    }
+
+    /// The literals after the last match.
+    #[inline(always)]
+    pub fn finish_literals(&mut self, src: &[u8], next_emit: i32) {
+        if (next_emit as usize) < src.len() {
+            self.literals.extend_from_slice(&src[next_emit as usize..]);
+            self.extra_lits = src.len() - next_emit as usize;
+        }
+    }
     pub fn new(rules: BlockRules) -> BlockEnc {
         BlockEnc {
             size: 0,

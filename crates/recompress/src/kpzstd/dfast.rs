@@ -70,11 +70,7 @@ impl DoubleFastEncoder {
             }
             s = 0;
         }
-        blk.size = input.len();
-        if input.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            blk.extra_lits = input.len();
-            blk.literals.clear();
-            blk.literals.extend_from_slice(input);
+        if blk.literal_only(input, MIN_NON_LITERAL_BLOCK_SIZE) {
             return;
         }
         let cur = self.base.cur;
@@ -94,7 +90,7 @@ impl DoubleFastEncoder {
         let mut cv1_stale;
 
         'encode: loop {
-            let mut t;
+            let t;
             let can_repeat = blk.sequences.len() > 2;
             loop {
                 let next_hash_l = hash_len(cv, LONG_BITS, LONG_LEN);
@@ -177,22 +173,7 @@ impl DoubleFastEncoder {
             offset1 = s - t;
             let mut l = matchlen(s + 4, t + 4) + 4;
             let t_min = (s - mm).max(0);
-            while t > t_min
-                && s > next_emit
-                && src[(t - 1) as usize] == src[(s - 1) as usize]
-                && (!hist || l < MAX_MATCH_LENGTH)
-            {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences
-                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            (s, _, l) = blk.emit_match(src, next_emit, t_min, (s, t, l), hist);
             s += l;
             next_emit = s;
             if s >= s_limit {
@@ -246,8 +227,7 @@ impl DoubleFastEncoder {
                 };
                 long_table[next_hash_l] = entry;
                 table[next_hash_s] = entry;
-                blk.sequences
-                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                blk.emit_repeat2(l);
                 s += l;
                 next_emit = s;
                 std::mem::swap(&mut offset1, &mut offset2);
@@ -257,10 +237,7 @@ impl DoubleFastEncoder {
                 cv = load64(src, s);
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         if hist {
             blk.recent_offsets[0] = offset1 as u32;
             blk.recent_offsets[1] = offset2 as u32;

@@ -46,11 +46,7 @@ impl FastEncoder {
             }
         }
         let mut s = self.base.add_block(src);
-        blk.size = src.len();
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            blk.extra_lits = src.len();
-            blk.literals.clear();
-            blk.literals.extend_from_slice(src);
+        if blk.literal_only(src, MIN_NON_LITERAL_BLOCK_SIZE) {
             return;
         }
         let cur = self.base.cur;
@@ -67,7 +63,7 @@ impl FastEncoder {
         let matchlen = |s: i32, t: i32| match_len(&src[s as usize..], &src[t as usize..]) as i32;
 
         'encode: loop {
-            let mut t;
+            let t;
             let can_repeat = blk.sequences.len() > 2;
             loop {
                 let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
@@ -134,22 +130,7 @@ impl FastEncoder {
             offset1 = s - t;
             let mut l = matchlen(s + 4, t + 4) + 4;
             let t_min = (s - mm).max(0);
-            while t > t_min
-                && s > next_emit
-                && src[(t - 1) as usize] == src[(s - 1) as usize]
-                && l < MAX_MATCH_LENGTH
-            {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences
-                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            (s, _, l) = blk.emit_match(src, next_emit, t_min, (s, t, l), true);
             s += l;
             next_emit = s;
             if s >= s_limit {
@@ -164,8 +145,7 @@ impl FastEncoder {
                     offset: s + cur,
                     val: cv as u32,
                 };
-                blk.sequences
-                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                blk.emit_repeat2(l);
                 s += l;
                 next_emit = s;
                 std::mem::swap(&mut offset1, &mut offset2);
@@ -175,10 +155,7 @@ impl FastEncoder {
                 cv = load64(src, s);
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         blk.recent_offsets[0] = offset1 as u32;
         blk.recent_offsets[1] = offset2 as u32;
     }
@@ -191,11 +168,7 @@ impl FastEncoder {
             self.table.fill(TableEntry::default());
         }
         let mut s = 0i32;
-        blk.size = src.len();
-        if src.len() < MIN_NON_LITERAL_BLOCK_SIZE {
-            blk.extra_lits = src.len();
-            blk.literals.clear();
-            blk.literals.extend_from_slice(src);
+        if blk.literal_only(src, MIN_NON_LITERAL_BLOCK_SIZE) {
             return;
         }
         let cur = self.base.cur;
@@ -212,7 +185,7 @@ impl FastEncoder {
         let matchlen = |s: i32, t: i32| match_len(&src[s as usize..], &src[t as usize..]) as i32;
 
         'encode: loop {
-            let mut t;
+            let t;
             loop {
                 let next_hash = hash_len(cv, TABLE_BITS, TABLE_FAST_HASH_LEN);
                 let next_hash2 = hash_len(cv >> 8, TABLE_BITS, TABLE_FAST_HASH_LEN);
@@ -277,18 +250,7 @@ impl FastEncoder {
             offset1 = s - t;
             let mut l = matchlen(s + 4, t + 4) + 4;
             let t_min = (s - mm).max(0);
-            while t > t_min && s > next_emit && src[(t - 1) as usize] == src[(s - 1) as usize] {
-                s -= 1;
-                t -= 1;
-                l += 1;
-            }
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences
-                .push(Seq::new(lit_len, l as u32 - ZSTD_MIN_MATCH, (s - t) as u32 + 3));
+            (s, _, l) = blk.emit_match(src, next_emit, t_min, (s, t, l), false);
             s += l;
             next_emit = s;
             if s >= s_limit {
@@ -303,8 +265,7 @@ impl FastEncoder {
                     offset: s + cur,
                     val: cv as u32,
                 };
-                blk.sequences
-                    .push(Seq::new(0, (l as u32).wrapping_sub(ZSTD_MIN_MATCH), 1));
+                blk.emit_repeat2(l);
                 s += l;
                 next_emit = s;
                 std::mem::swap(&mut offset1, &mut offset2);
@@ -314,10 +275,7 @@ impl FastEncoder {
                 cv = load64(src, s);
             }
         }
-        if (next_emit as usize) < src.len() {
-            blk.literals.extend_from_slice(&src[next_emit as usize..]);
-            blk.extra_lits = src.len() - next_emit as usize;
-        }
+        blk.finish_literals(src, next_emit);
         if self.base.cur < self.base.buffer_reset {
             self.base.cur += src.len() as i32;
         }
