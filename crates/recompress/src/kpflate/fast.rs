@@ -10,7 +10,7 @@
 
 //! What the single-pass encoders of levels 1–6 share: the history buffer,
 //! the position base `cur` of their hash tables and its rebasing, hashes, match
-//! extension and emission. The levels (level1.rs–level6.rs) differ in their tables and
+//! extension and emission. The levels (level1.rs–level4.rs, level56.rs) differ in their tables and
 //! search loops; `single_pass` dispatches to them.
 //!
 //! Table entries hold `position + cur`. `cur` only grows (by the history

@@ -13,8 +13,7 @@ use super::level1::FastEncL1;
 use super::level2::FastEncL2;
 use super::level3::FastEncL3;
 use super::level4::FastEncL4;
-use super::level5::FastEncL5;
-use super::level6::FastEncL6;
+use super::level56::{FastEncL5, FastEncL6};
 use super::token::Tokens;
 use super::variant::Variant;
 

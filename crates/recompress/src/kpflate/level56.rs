@@ -1,5 +1,6 @@
-// Port of klauspost/compress v1.15.12 `flate/level6.go`; it follows the Go
-// design closely (same hashing, skipping and table updates, in the same order).
+// Port of klauspost/compress v1.15.12 `flate/level5.go` and `flate/level6.go`; it
+// follows the Go design closely (same hashing, skipping and table updates, in the same
+// order).
 //
 // Copyright (c) 2011 The Snappy-Go Authors. All rights reserved.
 // Modified for deflate by Klaus Post (c) 2015.
@@ -7,8 +8,11 @@
 // Use of this source code is governed by a BSD-style license that can be
 // found in the LICENSE file in this directory.
 
-//! Level 6: level 5 plus a repeat-offset check, denser indexing and both
-//! long candidates tried at the end of each match.
+//! Levels 5 (also pgzip's and flate's default) and 6: a short table and a long table with
+//! two candidates per hash, plus a search for a longer match ending where the current one
+//! ends. Level 6 adds a repeat-offset check, denser indexing and both long candidates tried
+//! at the end of each match. One loop, `L6` choosing at the points where Go's two differ;
+//! monomorphised, each level runs its own loop.
 
 use super::fast::{
     EntryPrev, FastGen, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder, hash_len,
@@ -19,11 +23,14 @@ use crate::deflate::tables::MAX_MATCH_LENGTH;
 
 const HASH_SHORT_BYTES: u32 = 4;
 
-pub(crate) struct FastEncL6 {
+pub(crate) struct FastEncL56<const L6: bool> {
     pub hist: FastGen,
     table: Box<[i32; TABLE_SIZE]>,
     b_table: Box<[EntryPrev; TABLE_SIZE]>,
 }
+
+pub(crate) type FastEncL5 = FastEncL56<false>;
+pub(crate) type FastEncL6 = FastEncL56<true>;
 
 #[inline(always)]
 fn hs(u: u64) -> usize {
@@ -35,9 +42,9 @@ fn hl(u: u64) -> usize {
     hash7(u, TABLE_BITS)
 }
 
-impl FastEncL6 {
-    pub fn new() -> Box<FastEncL6> {
-        Box::new(FastEncL6 {
+impl<const L6: bool> FastEncL56<L6> {
+    pub fn new() -> Box<Self> {
+        Box::new(FastEncL56 {
             hist: FastGen::new(),
             table: Box::new([0; TABLE_SIZE]),
             b_table: Box::new([EntryPrev::default(); TABLE_SIZE]),
@@ -45,7 +52,7 @@ impl FastEncL6 {
     }
 
     pub fn encode(&mut self, dst: &mut Tokens, src: &[u8]) {
-        const SKIP_LOG: i32 = 7;
+        let skip_log: i32 = if L6 { 7 } else { 6 };
         const DO_EVERY: i32 = 1;
         let Some((buf, src, cur, s_limit, mut s)) =
             self.hist
@@ -56,7 +63,7 @@ impl FastEncL6 {
         let table = &mut *self.table;
         let b_table = &mut *self.b_table;
         let (mut next_emit, mut cv) = (s, load64(buf, s));
-        // Distance of the last match; must be > 0 and within range.
+        // Level 6: distance of the last match; must be > 0 and within range.
         let mut repeat: i32 = 1;
 
         loop {
@@ -67,7 +74,7 @@ impl FastEncL6 {
                 let mut next_hash_s = hs(cv);
                 let mut next_hash_l = hl(cv);
                 s = next_s;
-                next_s = s + DO_EVERY + ((s - next_emit) >> SKIP_LOG);
+                next_s = s + DO_EVERY + ((s - next_emit) >> skip_log);
                 if next_s > s_limit {
                     emit_remainder(dst, src, next_emit);
                     return;
@@ -85,7 +92,8 @@ impl FastEncL6 {
                 t = l_candidate.cur - cur;
                 if s - t < MAX_MATCH_OFFSET {
                     if cv as u32 == load32(buf, l_candidate.cur - cur) {
-                        // The long candidate matches at least 4 bytes.
+                        // The long candidate matches at least 4 bytes: store the next
+                        // position, and take the previous long one if it is longer.
                         table[next_hash_s] = next_s + cur;
                         b_table[next_hash_l].push(next_s + cur);
                         let t2 = l_candidate.prev - cur;
@@ -110,28 +118,29 @@ impl FastEncL6 {
 
                 t = s_candidate - cur;
                 if s - t < MAX_MATCH_OFFSET && cv as u32 == load32(buf, s_candidate - cur) {
-                    // A 4-byte match.
+                    // A 4-byte match; a long candidate at s+1 (read before storing it)
+                    // may be longer.
                     l = FastGen::matchlen(s + 4, t + 4, src) + 4;
-                    // Long candidate at s+1, read before storing it.
                     let l_candidate = b_table[next_hash_l];
                     table[next_hash_s] = next_s + cur;
                     b_table[next_hash_l].push(next_s + cur);
 
-                    // Check the repeat offset at s + 1.
-                    const REP_OFF: i32 = 1;
-                    let t2 = s - repeat + REP_OFF;
-                    if load32(buf, t2) == (cv >> (8 * REP_OFF)) as u32 {
-                        let ml = FastGen::matchlen(s + 4 + REP_OFF, t2 + 4, src) + 4;
-                        if ml > l {
-                            t = t2;
-                            l = ml;
-                            s += REP_OFF;
-                            // Not worth checking more.
-                            break;
+                    if L6 {
+                        // Check the repeat offset at s + 1.
+                        const REP_OFF: i32 = 1;
+                        let t2 = s - repeat + REP_OFF;
+                        if load32(buf, t2) == (cv >> (8 * REP_OFF)) as u32 {
+                            let ml = FastGen::matchlen(s + 4 + REP_OFF, t2 + 4, src) + 4;
+                            if ml > l {
+                                t = t2;
+                                l = ml;
+                                s += REP_OFF;
+                                // Not worth checking more.
+                                break;
+                            }
                         }
                     }
 
-                    // The long candidates at s+1 may be longer.
                     let t2 = l_candidate.cur - cur;
                     if next_s - t2 < MAX_MATCH_OFFSET {
                         if load32(buf, l_candidate.cur - cur) == next as u32 {
@@ -140,7 +149,10 @@ impl FastEncL6 {
                                 t = t2;
                                 s = next_s;
                                 l = ml;
-                                // Good, but check the previous one as well.
+                                // Level 6 checks the previous one as well.
+                                if !L6 {
+                                    break;
+                                }
                             }
                         }
                         let t2 = l_candidate.prev - cur;
@@ -162,15 +174,18 @@ impl FastEncL6 {
             }
 
             if l == 0 {
+                // Extend the 4-byte match as long as possible.
                 l = FastGen::matchlen_long(s + 4, t + 4, src) + 4;
             } else if l == MAX_MATCH_LENGTH as i32 {
                 l += FastGen::matchlen_long(s + l, t + l, src);
             }
 
-            // Try both long candidates for a longer match ending where this
-            // one ends, allowing 2 bytes at the start to mismatch.
+            // Try to locate a better match by checking the end of the best match, allowing
+            // 2 bytes at the start to mismatch (they are picked up again by the backward
+            // extension): level 5 for short matches with the newest long candidate, level
+            // 6 always and with both.
             let s_at = s + l;
-            if s_at < s_limit {
+            if (L6 || l < 30) && s_at < s_limit {
                 const SKIP_BEGINNING: i32 = 2;
                 let e_long = b_table[hl(load64(buf, s_at))];
                 let s2 = s + SKIP_BEGINNING;
@@ -185,15 +200,17 @@ impl FastEncL6 {
                             s = s2;
                         }
                     }
-                    // Test the previous entry (with the possibly updated l).
-                    let t2 = e_long.prev - cur - l + SKIP_BEGINNING;
-                    let off = s2 - t2;
-                    if off > 0 && off < MAX_MATCH_OFFSET && t2 >= 0 {
-                        let l2 = FastGen::matchlen_long(s2, t2, src);
-                        if l2 > l {
-                            t = t2;
-                            l = l2;
-                            s = s2;
+                    if L6 {
+                        // Test the previous entry (with the possibly updated l).
+                        let t2 = e_long.prev - cur - l + SKIP_BEGINNING;
+                        let off = s2 - t2;
+                        if off > 0 && off < MAX_MATCH_OFFSET && t2 >= 0 {
+                            let l2 = FastGen::matchlen_long(s2, t2, src);
+                            if l2 > l {
+                                t = t2;
+                                l = l2;
+                                s = s2;
+                            }
                         }
                     }
                 }
@@ -204,33 +221,93 @@ impl FastEncL6 {
             (s, next_emit) = past_match(s, l, next_s);
 
             if s >= s_limit {
-                // Index after the match end.
-                let mut i = next_s + 1;
-                while i < src.len() as i32 - 8 {
-                    let cv = load64(buf, i);
-                    table[hs(cv)] = i + cur;
-                    b_table[hl(cv)].push(i + cur);
-                    i += 2;
+                if L6 {
+                    // Index after the match end.
+                    let mut i = next_s + 1;
+                    while i < src.len() as i32 - 8 {
+                        let cv = load64(buf, i);
+                        table[hs(cv)] = i + cur;
+                        b_table[hl(cv)].push(i + cur);
+                        i += 2;
+                    }
                 }
                 emit_remainder(dst, src, next_emit);
                 return;
             }
 
-            // Store every long hash in-between and every second short.
-            let mut i = next_s + 1;
-            while i < s - 1 {
-                let cv = load64(buf, i);
-                let t = i + cur;
-                let h_long = hl(cv);
-                let h_long2 = hl(cv >> 8);
-                table[hs(cv)] = t;
-                b_table[h_long].push(t);
-                b_table[h_long2].push(t + 1);
-                i += 2;
+            if L6 {
+                index_between_l6(table, b_table, buf, cur, next_s, s);
+                // Continue at s.
+                cv = load64(buf, s);
+            } else {
+                index_between_l5(table, b_table, buf, cur, s - l + 1, s);
+                // Update the table at s-1 and continue at s.
+                let x = load64(buf, s - 1);
+                let o = cur + s - 1;
+                table[hs(x)] = o;
+                b_table[hl(x)].push(o);
+                cv = x >> 8;
             }
-
-            // Continue at s.
-            cv = load64(buf, s);
         }
+    }
+}
+
+/// Level 5 stores every 3rd hash between `i` and the match end `s`.
+#[inline(always)]
+fn index_between_l5(
+    table: &mut [i32],
+    b_table: &mut [EntryPrev],
+    buf: &super::fast::HistBuf,
+    cur: i32,
+    mut i: i32,
+    s: i32,
+) {
+    const HASH_EVERY: i32 = 3;
+    if i < s - 1 {
+        let mut cv = load64(buf, i);
+        let mut t = i + cur;
+        table[hs(cv)] = t;
+        b_table[hl(cv)].push(t);
+        // A long entry at i+1.
+        cv >>= 8;
+        t += 1;
+        b_table[hl(cv)].push(t);
+        // Only enough bits left for a short entry at i+2.
+        cv >>= 8;
+        t += 1;
+        table[hs(cv)] = t;
+        // Skip one, or we risk hitting s.
+        i += 4;
+        while i < s - 1 {
+            let cv = load64(buf, i);
+            let t = i + cur;
+            b_table[hl(cv)].push(t);
+            table[hs(cv >> 8)] = t + 1;
+            i += HASH_EVERY;
+        }
+    }
+}
+
+/// Level 6 stores every long hash between `next_s` and the match end `s`, and every second
+/// short one.
+#[inline(always)]
+fn index_between_l6(
+    table: &mut [i32],
+    b_table: &mut [EntryPrev],
+    buf: &super::fast::HistBuf,
+    cur: i32,
+    next_s: i32,
+    s: i32,
+) {
+    let mut i = next_s + 1;
+    while i < s - 1 {
+        let cv = load64(buf, i);
+        let t = i + cur;
+        let h_long = hl(cv);
+        let h_long2 = hl(cv >> 8);
+        table[hs(cv)] = t;
+        b_table[h_long].push(t);
+        b_table[h_long2].push(t + 1);
+        i += 2;
     }
 }
