@@ -91,7 +91,7 @@ fn go_std_encoder(level: i8) -> Option<Box<dyn StreamEncoder>> {
 
 fn pgzip_encoder(level: i8, block_size: u32, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
     super::kpflate::PgzipEncoder::with_variant(level as i32, block_size as usize, variant)
-        .map(|e| Box::new(PgzipEncoder(e)) as Box<dyn StreamEncoder>)
+        .map(|e| Box::new(Infallible(e)) as Box<dyn StreamEncoder>)
 }
 
 fn klauspost_encoder(level: i8, variant: KpVariant) -> Option<Box<dyn StreamEncoder>> {
@@ -120,40 +120,28 @@ impl<E: PlainEncoder> StreamEncoder for Infallible<E> {
     }
 }
 
-/// One klauspost flate stream (klauspost's `gzip.Writer`, Go 1.27's `compress/gzip`).
-impl PlainEncoder for super::kpflate::Encoder {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        super::kpflate::Encoder::write(self, input, out)
-    }
+/// The models whose `write` and `finish` cannot fail: a klauspost flate stream
+/// (klauspost's `gzip.Writer`, Go 1.27's `compress/gzip`), Go's `compress/flate` up to
+/// 1.26, and pgzip.
+macro_rules! plain_encoders {
+    ($($model:ty),*) => {$(
+        impl PlainEncoder for $model {
+            fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+                <$model>::write(self, input, out)
+            }
 
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        super::kpflate::Encoder::finish(self, out)
-    }
+            fn finish(&mut self, out: &mut Vec<u8>) {
+                <$model>::finish(self, out)
+            }
+        }
+    )*};
 }
 
-impl PlainEncoder for super::goflate::Encoder {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        super::goflate::Encoder::write(self, input, out)
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        super::goflate::Encoder::finish(self, out)
-    }
-}
-
-struct PgzipEncoder(super::kpflate::PgzipEncoder);
-
-impl StreamEncoder for PgzipEncoder {
-    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.write(input, out);
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.0.finish(out);
-        Ok(())
-    }
-}
+plain_encoders!(
+    super::kpflate::Encoder,
+    super::goflate::Encoder,
+    super::kpflate::PgzipEncoder
+);
 
 /// libzstd with the recorded frame parameters.
 pub struct ZstdEncoder {

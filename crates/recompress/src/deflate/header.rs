@@ -47,6 +47,16 @@ pub fn stored_size(input: Option<&[u8]>) -> Option<i64> {
     }
 }
 
+/// One run-length symbol with its extra bits: 16 (repeat the last length 3-6 times), 17
+/// (3-10 zeros) or 18 (11-138 zeros).
+#[inline(always)]
+fn push_run(coded: &mut [u8], freq: &mut [u16], out_index: &mut usize, symbol: u8, extra: i32) {
+    coded[*out_index] = symbol;
+    coded[*out_index + 1] = extra as u8;
+    *out_index += 2;
+    freq[symbol as usize] += 1;
+}
+
 /// A dynamic block's code lengths, run-length coded, with the code they are sent in.
 pub struct Codegen<O: FreqOrder> {
     /// Symbol counts of the run-length coded lengths.
@@ -109,26 +119,17 @@ impl<O: FreqOrder> Codegen<O> {
                 count -= 1;
                 while count >= 3 {
                     let n = count.min(6);
-                    codegen[out_index] = 16;
-                    codegen[out_index + 1] = (n - 3) as u8;
-                    out_index += 2;
-                    freq[16] += 1;
+                    push_run(codegen, freq, &mut out_index, 16, n - 3);
                     count -= n;
                 }
             } else {
                 while count >= 11 {
                     let n = count.min(138);
-                    codegen[out_index] = 18;
-                    codegen[out_index + 1] = (n - 11) as u8;
-                    out_index += 2;
-                    freq[18] += 1;
+                    push_run(codegen, freq, &mut out_index, 18, n - 11);
                     count -= n;
                 }
                 if count >= 3 {
-                    codegen[out_index] = 17;
-                    codegen[out_index + 1] = (count - 3) as u8;
-                    out_index += 2;
-                    freq[17] += 1;
+                    push_run(codegen, freq, &mut out_index, 17, count - 3);
                     count = 0;
                 }
             }

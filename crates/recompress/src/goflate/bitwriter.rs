@@ -294,13 +294,28 @@ impl BitWriter {
     pub(super) fn write_block_dynamic(&mut self, tokens: &[Token], eof: bool, input: &[u8]) {
         let (num_literals, num_offsets) = self.index_tokens(tokens);
         self.build_codegen(num_literals, num_offsets, false);
-        let (size, num_codegens) = self.dynamic_size(false, 0);
+        if self.dynamic_header_or_stored(false, (num_literals, num_offsets), eof, input) {
+            self.write_tokens_dynamic(tokens);
+        }
+    }
+
+    /// BestSpeed's and HuffmanOnly's choice: a stored block when the dynamic one would
+    /// save less than 1/16 of it, else the dynamic header (true: the caller writes the
+    /// symbols).
+    fn dynamic_header_or_stored(
+        &mut self,
+        huff_offset: bool,
+        (num_literals, num_offsets): (usize, usize),
+        eof: bool,
+        input: &[u8],
+    ) -> bool {
+        let (size, num_codegens) = self.dynamic_size(huff_offset, 0);
         if stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
             self.write_stored_block(input, eof);
-            return;
+            return false;
         }
         self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
-        self.write_tokens_dynamic(tokens);
+        true
     }
 
     /// `indexTokens`: symbol histograms and the dynamic codes for them. The
@@ -367,13 +382,9 @@ impl BitWriter {
 
         self.literal_encoding.generate(&self.literal_freq, 15);
         self.build_codegen(NUM_LITERALS, NUM_OFFSETS, true);
-        let (size, num_codegens) = self.dynamic_size(true, 0);
-        if stored_size(Some(input)).is_some_and(|ss| ss < size + (size >> 4)) {
-            self.write_stored_block(input, eof);
-            return;
+        if self.dynamic_header_or_stored(true, (NUM_LITERALS, NUM_OFFSETS), eof, input) {
+            self.write_literals(input);
         }
-        self.write_dynamic_header(NUM_LITERALS, NUM_OFFSETS, num_codegens, eof);
-        self.write_literals(input);
     }
 
     /// The literal loop of `writeBlockHuff`, with the end-of-block code.

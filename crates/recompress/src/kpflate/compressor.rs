@@ -119,24 +119,24 @@ impl Encoder {
     /// `Writer.Flush`: encodes everything pending and ends with a sync
     /// marker (an empty stored block), so the output is byte aligned.
     pub fn flush(&mut self, out: &mut Vec<u8>) {
-        self.with_out(out, |e| {
-            e.sync = true;
-            e.step();
-            e.w.write_stored_header(0, false);
-            e.w.flush();
-            e.sync = false;
-        });
+        self.end_with_empty_block(out, false);
+        self.sync = false;
     }
 
     /// `Writer.Close`: encodes everything pending and ends the stream with
     /// an empty final block. Use `reset_dict` before writing again.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.end_with_empty_block(out, true);
+        self.w.reset();
+    }
+
+    /// Encodes everything pending, then an empty stored block (final with `eof`).
+    fn end_with_empty_block(&mut self, out: &mut Vec<u8>, eof: bool) {
         self.with_out(out, |e| {
             e.sync = true;
             e.step();
-            e.w.write_stored_header(0, true);
+            e.w.write_stored_header(0, eof);
             e.w.flush();
-            e.w.reset();
         });
     }
 

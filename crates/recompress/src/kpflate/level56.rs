@@ -15,8 +15,8 @@
 //! monomorphised, each level runs its own loop.
 
 use super::fast::{
-    EntryPrev, FastGen, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder, hash_len,
-    hash7, load32, load64, past_match,
+    EntryPrev, FastGen, HistBuf, MAX_MATCH_OFFSET, TABLE_BITS, TABLE_SIZE, emit_match, emit_remainder,
+    hash_len, hash7, load32, load64, past_match,
 };
 use super::token::Tokens;
 use crate::deflate::tables::MAX_MATCH_LENGTH;
@@ -235,12 +235,12 @@ impl<const L6: bool> FastEncL56<L6> {
                 return;
             }
 
+            let from = if L6 { next_s + 1 } else { s - l + 1 };
+            index_between::<L6>(table, b_table, buf, cur, from, s);
             if L6 {
-                index_between_l6(table, b_table, buf, cur, next_s, s);
                 // Continue at s.
                 cv = load64(buf, s);
             } else {
-                index_between_l5(table, b_table, buf, cur, s - l + 1, s);
                 // Update the table at s-1 and continue at s.
                 let x = load64(buf, s - 1);
                 let o = cur + s - 1;
@@ -252,16 +252,31 @@ impl<const L6: bool> FastEncL56<L6> {
     }
 }
 
-/// Level 5 stores every 3rd hash between `i` and the match end `s`.
+/// The hashes stored between a match's start and its end `s`: level 5 every 3rd from
+/// `from` = s - l + 1, level 6 every long one and every second short one from `from` =
+/// `next_s` + 1.
 #[inline(always)]
-fn index_between_l5(
+fn index_between<const L6: bool>(
     table: &mut [i32],
     b_table: &mut [EntryPrev],
-    buf: &super::fast::HistBuf,
+    buf: &HistBuf,
     cur: i32,
     mut i: i32,
     s: i32,
 ) {
+    if L6 {
+        while i < s - 1 {
+            let cv = load64(buf, i);
+            let t = i + cur;
+            let h_long = hl(cv);
+            let h_long2 = hl(cv >> 8);
+            table[hs(cv)] = t;
+            b_table[h_long].push(t);
+            b_table[h_long2].push(t + 1);
+            i += 2;
+        }
+        return;
+    }
     const HASH_EVERY: i32 = 3;
     if i < s - 1 {
         let mut cv = load64(buf, i);
@@ -285,29 +300,5 @@ fn index_between_l5(
             table[hs(cv >> 8)] = t + 1;
             i += HASH_EVERY;
         }
-    }
-}
-
-/// Level 6 stores every long hash between `next_s` and the match end `s`, and every second
-/// short one.
-#[inline(always)]
-fn index_between_l6(
-    table: &mut [i32],
-    b_table: &mut [EntryPrev],
-    buf: &super::fast::HistBuf,
-    cur: i32,
-    next_s: i32,
-    s: i32,
-) {
-    let mut i = next_s + 1;
-    while i < s - 1 {
-        let cv = load64(buf, i);
-        let t = i + cur;
-        let h_long = hl(cv);
-        let h_long2 = hl(cv >> 8);
-        table[hs(cv)] = t;
-        b_table[h_long].push(t);
-        b_table[h_long2].push(t + 1);
-        i += 2;
     }
 }

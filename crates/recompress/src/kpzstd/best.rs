@@ -332,16 +332,7 @@ impl BestEncoder {
             let t = best.offset;
             (offset1, offset2, offset3) = (s - t, offset1, offset2);
             let l = best.length;
-            let lit_len = (s - next_emit) as u32;
-            if lit_len > 0 {
-                blk.literals
-                    .extend_from_slice(&src[next_emit as usize..s as usize]);
-            }
-            blk.sequences.push(Seq::new(
-                lit_len,
-                (l as u32).wrapping_sub(ZSTD_MIN_MATCH),
-                (s - t) as u32 + 3,
-            ));
+            blk.emit_sequence(src, next_emit, s, t, l);
             s += l;
             next_emit = s;
             let end = s.min(s_limit - 4);

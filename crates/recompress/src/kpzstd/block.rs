@@ -260,6 +260,13 @@ impl BlockEnc {
             t -= 1;
             l += 1;
         }
+        self.emit_sequence(src, next_emit, s, t, l);
+        (s, t, l)
+    }
+
+    /// The literals since `next_emit` and a match of `l` bytes at `s` from `t`.
+    #[inline(always)]
+    pub fn emit_sequence(&mut self, src: &[u8], next_emit: i32, s: i32, t: i32, l: i32) {
         let lit_len = (s - next_emit) as u32;
         if lit_len > 0 {
             self.literals
@@ -270,7 +277,6 @@ impl BlockEnc {
             (l as u32).wrapping_sub(ZSTD_MIN_MATCH),
             (s - t) as u32 + 3,
         ));
-        (s, t, l)
     }
 
     /// A match of `l` bytes at the second most recent offset, right after the last one.
