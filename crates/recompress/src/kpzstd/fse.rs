@@ -86,75 +86,19 @@ impl FseEncoder {
     }
 
     fn build_ctable(&mut self) {
-        let table_size = 1u32 << self.actual_table_log;
-        let mut high_threshold = table_size - 1;
-        let mut cumul = [0i16; 257];
         self.alloc_ctable();
+        let tt = &mut self.symbol_tt;
         let sl = self.symbol_len as usize;
-        for u in 0..sl {
-            let v = self.norm[u];
-            if v == -1 {
-                cumul[u + 1] = cumul[u] + 1;
-                self.table_symbol[high_threshold as usize] = u as u8;
-                high_threshold = high_threshold.wrapping_sub(1);
-            } else {
-                cumul[u + 1] = cumul[u] + v;
-            }
-        }
-        debug_assert_eq!(
-            cumul[sl] as u32, table_size,
-            "FSE counts must sum to the table size"
+        self.zero_bits = build_ctable(
+            &self.norm[..sl],
+            self.actual_table_log,
+            &mut self.table_symbol,
+            &mut self.state_table,
+            |i, delta_nb_bits, delta_find_state| {
+                tt[i].delta_nb_bits = delta_nb_bits;
+                tt[i].delta_find_state = delta_find_state;
+            },
         );
-        cumul[sl] = table_size as i16 + 1;
-
-        self.zero_bits = false;
-        let step = table_step(table_size);
-        let table_mask = table_size - 1;
-        let mut position = 0u32;
-        let large_limit = 1i16 << (self.actual_table_log - 1);
-        for (symbol, &v) in self.norm[..sl].iter().enumerate() {
-            if v > large_limit {
-                self.zero_bits = true;
-            }
-            for _ in 0..v.max(0) {
-                self.table_symbol[position as usize] = symbol as u8;
-                position = (position + step) & table_mask;
-                while position > high_threshold {
-                    position = (position + step) & table_mask;
-                }
-            }
-        }
-        debug_assert_eq!(position, 0, "FSE spread must end at position 0");
-
-        let tsi = table_size as usize;
-        for u in 0..tsi {
-            let v = self.table_symbol[u] as usize;
-            self.state_table[cumul[v] as usize] = (tsi + u) as u16;
-            cumul[v] += 1;
-        }
-
-        let mut total = 0i16;
-        let table_log = self.actual_table_log as u32;
-        let tl = (table_log << 16).wrapping_sub(1 << table_log);
-        for i in 0..sl {
-            let v = self.norm[i];
-            match v {
-                0 => {}
-                -1 | 1 => {
-                    self.symbol_tt[i].delta_nb_bits = tl;
-                    self.symbol_tt[i].delta_find_state = total - 1;
-                    total += 1;
-                }
-                _ => {
-                    let max_bits_out = table_log - high_bit((v - 1) as u32);
-                    let min_state_plus = (v as u32) << max_bits_out;
-                    self.symbol_tt[i].delta_nb_bits = (max_bits_out << 16).wrapping_sub(min_state_plus);
-                    self.symbol_tt[i].delta_find_state = total - v;
-                    total += v;
-                }
-            }
-        }
-        debug_assert_eq!(total as u32, table_size);
     }
 
     pub fn set_rle(&mut self, val: u8) {
@@ -336,6 +280,86 @@ impl FseEncoder {
         }
         (((self.symbol_len as u32 * self.actual_table_log as u32) >> 3) + 3) * 8
     }
+}
+
+/// FSE's compression table from normalized counts (`buildCTable`, shared by the sequence
+/// coders and huff0's weight coder): spreads the symbols over `table_symbol`, fills
+/// `state_table` (both `1 << table_log` long) and hands each used symbol's
+/// (deltaNbBits, deltaFindState) to `transform`. Returns `zeroBits`: whether some symbol
+/// takes more than half the table.
+pub(crate) fn build_ctable(
+    norm: &[i16],
+    table_log: u8,
+    table_symbol: &mut [u8],
+    state_table: &mut [u16],
+    mut transform: impl FnMut(usize, u32, i16),
+) -> bool {
+    let table_size = 1u32 << table_log;
+    let mut high_threshold = table_size - 1;
+    let mut cumul = [0i16; 258];
+    let sl = norm.len();
+    for u in 0..sl {
+        let v = norm[u];
+        if v == -1 {
+            cumul[u + 1] = cumul[u] + 1;
+            table_symbol[high_threshold as usize] = u as u8;
+            high_threshold = high_threshold.wrapping_sub(1);
+        } else {
+            cumul[u + 1] = cumul[u] + v;
+        }
+    }
+    debug_assert_eq!(
+        cumul[sl] as u32, table_size,
+        "FSE counts must sum to the table size"
+    );
+    cumul[sl] = table_size as i16 + 1;
+
+    let mut zero_bits = false;
+    let step = table_step(table_size);
+    let table_mask = table_size - 1;
+    let mut position = 0u32;
+    let large_limit = 1i16 << (table_log - 1);
+    for (symbol, &v) in norm.iter().enumerate() {
+        if v > large_limit {
+            zero_bits = true;
+        }
+        for _ in 0..v.max(0) {
+            table_symbol[position as usize] = symbol as u8;
+            position = (position + step) & table_mask;
+            while position > high_threshold {
+                position = (position + step) & table_mask;
+            }
+        }
+    }
+    debug_assert_eq!(position, 0, "FSE spread must end at position 0");
+
+    let tsi = table_size as usize;
+    for (u, &symbol) in table_symbol[..tsi].iter().enumerate() {
+        let v = symbol as usize;
+        state_table[cumul[v] as usize] = (tsi + u) as u16;
+        cumul[v] += 1;
+    }
+
+    let mut total = 0i16;
+    let table_log = table_log as u32;
+    let tl = (table_log << 16).wrapping_sub(1 << table_log);
+    for (i, &v) in norm.iter().enumerate() {
+        match v {
+            0 => {}
+            -1 | 1 => {
+                transform(i, tl, total - 1);
+                total += 1;
+            }
+            _ => {
+                let max_bits_out = table_log - high_bit((v - 1) as u32);
+                let min_state_plus = (v as u32) << max_bits_out;
+                transform(i, (max_bits_out << 16).wrapping_sub(min_state_plus), total - v);
+                total += v;
+            }
+        }
+    }
+    debug_assert_eq!(total as u32, table_size);
+    zero_bits
 }
 
 fn table_step(table_size: u32) -> u32 {

@@ -762,68 +762,18 @@ impl WeightsFse {
     }
 
     fn build_ctable(&mut self) {
-        let table_size = 1u32 << self.actual_table_log;
-        let mut high_threshold = table_size - 1;
-        let mut cumul = [0i16; 258];
-        self.table_symbol.resize(table_size as usize, 0);
-        self.state_table.resize(table_size as usize, 0);
+        let table_size = 1usize << self.actual_table_log;
+        self.table_symbol.resize(table_size, 0);
+        self.state_table.resize(table_size, 0);
+        let tt = &mut self.symbol_tt;
         let sl = self.symbol_len as usize;
-        for u in 0..sl {
-            let v = self.norm[u];
-            if v == -1 {
-                cumul[u + 1] = cumul[u] + 1;
-                self.table_symbol[high_threshold as usize] = u as u8;
-                high_threshold = high_threshold.wrapping_sub(1);
-            } else {
-                cumul[u + 1] = cumul[u] + v;
-            }
-        }
-        cumul[sl] = table_size as i16 + 1;
-        self.zero_bits = false;
-        let step = (table_size >> 1) + (table_size >> 3) + 3;
-        let mask = table_size - 1;
-        let mut position = 0u32;
-        let large_limit = 1i16 << (self.actual_table_log - 1);
-        for (symbol, &v) in self.norm[..sl].iter().enumerate() {
-            if v > large_limit {
-                self.zero_bits = true;
-            }
-            for _ in 0..v.max(0) {
-                self.table_symbol[position as usize] = symbol as u8;
-                position = (position + step) & mask;
-                while position > high_threshold {
-                    position = (position + step) & mask;
-                }
-            }
-        }
-        let tsi = table_size as usize;
-        for u in 0..tsi {
-            let v = self.table_symbol[u] as usize;
-            self.state_table[cumul[v] as usize] = (tsi + u) as u16;
-            cumul[v] += 1;
-        }
-        let mut total = 0i16;
-        let tl_log = self.actual_table_log as u32;
-        let tl = (tl_log << 16).wrapping_sub(1 << tl_log);
-        for i in 0..sl {
-            let v = self.norm[i];
-            match v {
-                0 => {}
-                -1 | 1 => {
-                    self.symbol_tt[i] = (tl, (total - 1) as i32);
-                    total += 1;
-                }
-                _ => {
-                    let max_bits_out = tl_log - high_bit((v - 1) as u32);
-                    let min_state_plus = (v as u32) << max_bits_out;
-                    self.symbol_tt[i] = (
-                        (max_bits_out << 16).wrapping_sub(min_state_plus),
-                        (total - v) as i32,
-                    );
-                    total += v;
-                }
-            }
-        }
+        self.zero_bits = super::fse::build_ctable(
+            &self.norm[..sl],
+            self.actual_table_log,
+            &mut self.table_symbol,
+            &mut self.state_table,
+            |i, delta_nb_bits, delta_find_state| tt[i] = (delta_nb_bits, delta_find_state as i32),
+        );
     }
 
     /// Two interleaved states over the input from its end (`fse.(*Scratch).compress`).
