@@ -145,62 +145,19 @@ impl FseEncoder {
             return;
         }
         self.optimal_table_log(length);
-        let table_log = self.actual_table_log as u64;
-        let scale = 62 - table_log;
-        let step = (1u64 << 62) / length as u64;
-        let v_step = 1u64 << (scale - 20);
-        let mut still_to_distribute = 1i16 << table_log;
-        let mut largest = 0usize;
-        let mut largest_p = 0i16;
-        let low_threshold = (length >> table_log) as u32;
         if self.max_count == length {
             self.use_rle = true;
             return;
         }
         self.use_rle = false;
-        for i in 0..self.symbol_len as usize {
-            let cnt = self.count[i];
-            if cnt == 0 {
-                self.norm[i] = 0;
-                continue;
-            }
-            if cnt <= low_threshold {
-                self.norm[i] = -1;
-                still_to_distribute -= 1;
-            } else {
-                let mut proba = ((cnt as u64 * step) >> scale) as i16;
-                if proba < 8 {
-                    let rest_to_beat = v_step * RTB_TABLE[proba as usize] as u64;
-                    let v = (cnt as u64 * step) - ((proba as u64) << scale);
-                    if v > rest_to_beat {
-                        proba += 1;
-                    }
-                }
-                if proba > largest_p {
-                    largest_p = proba;
-                    largest = i;
-                }
-                self.norm[i] = proba;
-                still_to_distribute -= proba;
-            }
-        }
-        if -still_to_distribute >= (self.norm[largest] >> 1) {
-            self.normalize_count2(length);
-            self.build_ctable();
-            return;
-        }
-        self.norm[largest] += still_to_distribute;
-        self.build_ctable();
-    }
-
-    fn normalize_count2(&mut self, length: usize) {
-        normalize_count2(
+        normalize_count(
             &self.count,
             &mut self.norm,
             self.symbol_len as usize,
             self.actual_table_log as u32,
             length,
         );
+        self.build_ctable();
     }
 
     fn optimal_table_log(&mut self, length: usize) {
@@ -536,6 +493,59 @@ pub(super) fn write_ncount(norm: &[i16; 256], table_log: u8, out: &mut Vec<u8>) 
     }
     let tail = (bit_stream as u16).to_le_bytes();
     out.extend_from_slice(&tail[..bit_count.div_ceil(8) as usize]);
+}
+
+/// `normalizeCount`: the counts of `symbol_len` symbols over `length` scaled to
+/// `1 << table_log` (rare symbols get -1, "less than one"), falling back to
+/// `normalize_count2` when rounding leaves too much to the largest symbol. Shared by the
+/// sequence coders and huff0's weight coder.
+// Indexed loops over the two parallel arrays, as in the Go original.
+#[allow(clippy::needless_range_loop)]
+pub(super) fn normalize_count(
+    count: &[u32; 256],
+    norm: &mut [i16; 256],
+    symbol_len: usize,
+    table_log: u32,
+    length: usize,
+) {
+    let scale = 62 - table_log as u64;
+    let step = (1u64 << 62) / length as u64;
+    let v_step = 1u64 << (scale - 20);
+    let mut still_to_distribute = 1i16 << table_log;
+    let mut largest = 0usize;
+    let mut largest_p = 0i16;
+    let low_threshold = (length >> table_log) as u32;
+    for i in 0..symbol_len {
+        let cnt = count[i];
+        if cnt == 0 {
+            norm[i] = 0;
+            continue;
+        }
+        if cnt <= low_threshold {
+            norm[i] = -1;
+            still_to_distribute -= 1;
+        } else {
+            let mut proba = ((cnt as u64 * step) >> scale) as i16;
+            if proba < 8 {
+                let rest_to_beat = v_step * RTB_TABLE[proba as usize] as u64;
+                let v = (cnt as u64 * step) - ((proba as u64) << scale);
+                if v > rest_to_beat {
+                    proba += 1;
+                }
+            }
+            if proba > largest_p {
+                largest_p = proba;
+                largest = i;
+            }
+            norm[i] = proba;
+            still_to_distribute -= proba;
+        }
+    }
+    if -still_to_distribute >= (norm[largest] >> 1) {
+        normalize_count2(count, norm, symbol_len, table_log, length);
+        return;
+    }
+    norm[largest] += still_to_distribute;
 }
 
 /// The fallback normalisation (zstd's `FSE_normalizeM2`) for counts the fast one cannot

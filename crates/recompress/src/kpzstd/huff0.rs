@@ -645,7 +645,6 @@ struct WeightsFse {
 const FSE_MIN_TABLE_LOG: u8 = 5;
 const FSE_MAX_TABLE_LOG: u8 = 12;
 const FSE_WEIGHTS_TABLE_LOG: u8 = 6;
-static RTB_TABLE: [u32; 8] = [0, 473195, 504333, 520860, 550000, 700000, 750000, 830000];
 
 impl WeightsFse {
     fn new() -> WeightsFse {
@@ -705,48 +704,7 @@ impl WeightsFse {
     }
 
     fn normalize_count(&mut self, len: usize) {
-        let table_log = self.actual_table_log as u64;
-        let scale = 62 - table_log;
-        let step = (1u64 << 62) / len as u64;
-        let v_step = 1u64 << (scale - 20);
-        let mut still = 1i16 << table_log;
-        let (mut largest, mut largest_p) = (0usize, 0i16);
-        let low_threshold = (len >> table_log) as u32;
-        for i in 0..self.symbol_len as usize {
-            let cnt = self.count[i];
-            if cnt == 0 {
-                self.norm[i] = 0;
-                continue;
-            }
-            if cnt <= low_threshold {
-                self.norm[i] = -1;
-                still -= 1;
-            } else {
-                let mut proba = ((cnt as u64 * step) >> scale) as i16;
-                if proba < 8 {
-                    let rest_to_beat = v_step * RTB_TABLE[proba as usize] as u64;
-                    let v = cnt as u64 * step - ((proba as u64) << scale);
-                    if v > rest_to_beat {
-                        proba += 1;
-                    }
-                }
-                if proba > largest_p {
-                    largest_p = proba;
-                    largest = i;
-                }
-                self.norm[i] = proba;
-                still -= proba;
-            }
-        }
-        if -still >= (self.norm[largest] >> 1) {
-            self.normalize_count2(len);
-            return;
-        }
-        self.norm[largest] += still;
-    }
-
-    fn normalize_count2(&mut self, len: usize) {
-        super::fse::normalize_count2(
+        super::fse::normalize_count(
             &self.count,
             &mut self.norm,
             self.symbol_len as usize,
