@@ -512,27 +512,19 @@ impl Best15Encoder {
 
             if best.rep > 0 {
                 s = best.s;
-                let mut match_len = (best.length as u32).wrapping_sub(ZSTD_MIN_MATCH);
-                let mut start = best.s;
-                let start_limit = next_emit + 1;
                 let t_min = (s - mm).max(0);
-                let mut rep_index = best.offset;
-                while rep_index > t_min
-                    && start > start_limit
-                    && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
-                    && match_len < (MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH - 1)
-                {
-                    rep_index -= 1;
-                    start -= 1;
-                    match_len += 1;
-                }
-                let mut seq = Seq::new(0, match_len, best.rep as u32);
-                if start != next_emit {
-                    blk.literals
-                        .extend_from_slice(&src[next_emit as usize..start as usize]);
-                    seq.lit_len = (start - next_emit) as u32;
-                }
-                blk.sequences.push(seq);
+                blk.emit_repeat(
+                    src,
+                    next_emit,
+                    t_min,
+                    (
+                        best.s,
+                        best.offset,
+                        (best.length as u32).wrapping_sub(ZSTD_MIN_MATCH),
+                    ),
+                    MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH - 1,
+                    best.rep as u32,
+                );
                 let mut index0 = s;
                 s = best.s + best.length;
                 next_emit = s;

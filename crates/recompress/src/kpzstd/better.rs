@@ -123,7 +123,7 @@ impl BetterEncoder {
                 let candidate_l = long_table[next_hash_l];
                 let candidate_s = table[next_hash_s];
                 const REP_OFF: i32 = 1;
-                let mut rep_index = s - offset1 + REP_OFF;
+                let rep_index = s - offset1 + REP_OFF;
                 let off = s + cur;
                 long_table[next_hash_l] = PrevEntry {
                     offset: off,
@@ -136,26 +136,19 @@ impl BetterEncoder {
                 index0 = s + 1;
                 if can_repeat && rep_index >= 0 && load32(src, rep_index) == (cv >> (REP_OFF * 8)) as u32 {
                     let length = 4 + matchlen(s + 4 + REP_OFF, rep_index + 4);
-                    let mut match_len = (length as u32).wrapping_sub(ZSTD_MIN_MATCH);
-                    let mut start = s + REP_OFF;
-                    let start_limit = next_emit + 1;
                     let t_min = (s - mm).max(0);
-                    while rep_index > t_min
-                        && start > start_limit
-                        && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
-                        && match_len < (MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH - 1)
-                    {
-                        rep_index -= 1;
-                        start -= 1;
-                        match_len += 1;
-                    }
-                    let mut seq = Seq::new(0, match_len, 1);
-                    if start != next_emit {
-                        blk.literals
-                            .extend_from_slice(&src[next_emit as usize..start as usize]);
-                        seq.lit_len = (start - next_emit) as u32;
-                    }
-                    blk.sequences.push(seq);
+                    blk.emit_repeat(
+                        src,
+                        next_emit,
+                        t_min,
+                        (
+                            s + REP_OFF,
+                            rep_index,
+                            (length as u32).wrapping_sub(ZSTD_MIN_MATCH),
+                        ),
+                        MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH - 1,
+                        1,
+                    );
                     let mut index0 = s + REP_OFF;
                     s += length + REP_OFF;
                     next_emit = s;

@@ -279,6 +279,39 @@ impl BlockEnc {
         ));
     }
 
+    /// A match at a recent offset (`code`: zstd's repeat code 1-3) of `match_len` bytes
+    /// minus 3 at `start` from `rep_index`: extended backwards over bytes equal on both
+    /// sides (not before `next_emit` + 1 nor `t_min`, and while `match_len` < `cap`),
+    /// then appended with the literals before it.
+    #[inline(always)]
+    pub fn emit_repeat(
+        &mut self,
+        src: &[u8],
+        next_emit: i32,
+        t_min: i32,
+        (mut start, mut rep_index, mut match_len): (i32, i32, u32),
+        cap: u32,
+        code: u32,
+    ) {
+        let start_limit = next_emit + 1;
+        while rep_index > t_min
+            && start > start_limit
+            && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
+            && match_len < cap
+        {
+            rep_index -= 1;
+            start -= 1;
+            match_len += 1;
+        }
+        let mut seq = Seq::new(0, match_len, code);
+        if start != next_emit {
+            self.literals
+                .extend_from_slice(&src[next_emit as usize..start as usize]);
+            seq.lit_len = (start - next_emit) as u32;
+        }
+        self.sequences.push(seq);
+    }
+
     /// A match of `l` bytes at the second most recent offset, right after the last one.
     #[inline(always)]
     pub fn emit_repeat2(&mut self, l: i32) {

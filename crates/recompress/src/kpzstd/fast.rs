@@ -12,7 +12,7 @@ use super::base::{
     FastBase, MAX_MATCH_LENGTH, TableEntry, ZSTD_MIN_MATCH, hash_len, load32, load64, match_len,
     rebase_offset, zeroed_table,
 };
-use super::block::{BlockEnc, Seq};
+use super::block::BlockEnc;
 
 pub(crate) const TABLE_BITS: u32 = 15;
 const TABLE_SIZE: usize = 1 << TABLE_BITS;
@@ -96,7 +96,7 @@ impl FastEncoder {
                 let next_hash2 = hash_len(cv >> 8, TABLE_BITS, TABLE_FAST_HASH_LEN);
                 let candidate = table[next_hash];
                 let candidate2 = table[next_hash2];
-                let mut rep_index = s - offset1 + 2;
+                let rep_index = s - offset1 + 2;
                 table[next_hash] = TableEntry {
                     offset: s + cur,
                     val: cv as u32,
@@ -108,26 +108,19 @@ impl FastEncoder {
                 if can_repeat(blk) && (!HIST || rep_index >= 0) && load32(src, rep_index) == (cv >> 16) as u32
                 {
                     let length = 4 + matchlen(s + 6, rep_index + 4);
-                    let mut match_len = (length as u32).wrapping_sub(ZSTD_MIN_MATCH);
-                    let mut start = s + 2;
-                    let start_limit = next_emit + 1;
                     let s_min = (s - mm).max(0);
-                    while rep_index > s_min
-                        && start > start_limit
-                        && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
-                        && (!HIST || match_len < (MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH))
-                    {
-                        rep_index -= 1;
-                        start -= 1;
-                        match_len += 1;
-                    }
-                    let mut seq = Seq::new(0, match_len, 1);
-                    if start != next_emit {
-                        blk.literals
-                            .extend_from_slice(&src[next_emit as usize..start as usize]);
-                        seq.lit_len = (start - next_emit) as u32;
-                    }
-                    blk.sequences.push(seq);
+                    blk.emit_repeat(
+                        src,
+                        next_emit,
+                        s_min,
+                        (s + 2, rep_index, (length as u32).wrapping_sub(ZSTD_MIN_MATCH)),
+                        if HIST {
+                            MAX_MATCH_LENGTH as u32 - ZSTD_MIN_MATCH
+                        } else {
+                            u32::MAX
+                        },
+                        1,
+                    );
                     s += length + 2;
                     next_emit = s;
                     if s >= s_limit {
