@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed of booster's Go-flate port (src/compress/goflate) against Go's own
+# Speed of booster's Go-flate port (crates/recompress/src/goflate) against Go's own
 # compress/flate on the same input, plus a byte-for-byte check of the output.
 #
 # Usage: bench/goflate-speed.sh [INPUT] [LEVEL...]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long differential sweep of booster's klauspost port (src/compress/kpflate)
+# The long differential sweep of booster's klauspost port (crates/recompress/src/kpflate)
 # against Go + klauspost/compress 1.15.12 + pgzip 1.2.5.
 #
 # Usage: bench/kp-sweep.sh [CASES] [SEED]

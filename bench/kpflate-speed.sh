@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed of booster's klauspost port (src/compress/kpflate) against Go's
+# Speed of booster's klauspost port (crates/recompress/src/kpflate) against Go's
 # klauspost/pgzip 1.2.5 + klauspost/compress 1.15.12 on the same input, plus a
 # byte-for-byte check of the deflate body.
 #

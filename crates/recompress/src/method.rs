@@ -311,7 +311,7 @@ impl Deflate {
                 variant,
                 level,
                 block_size: 0,
-            } => match variant {
+            } => match *variant {
                 KpVariant::Go1_27 => format!("go1.27 compress/gzip level {}", go_level_name(*level)),
                 kp => format!("{} gzip level {}", kp.name(), go_level_name(*level)),
             },

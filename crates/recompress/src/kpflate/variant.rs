@@ -2,67 +2,133 @@
 //!
 //! klauspost/compress changed its deflate output at 1.18.0 and 1.20.x, and Go 1.27's
 //! `compress/flate` is a port of klauspost 1.20.3 with two changes of its own. The encoder
-//! code is shared; each behaviour that differs between versions is one switch below, and a
-//! variant is the set of switches that version has. A new version is a new variant and, if
-//! it changes something new, a new switch: never a copy of the encoder.
+//! code is shared; each behaviour that differs between versions is one switch (a column of
+//! `VERSIONS`), and a variant is a row: the switches that version has. A new version is a
+//! new row and, if it changes something new, a new column read where the encoder decides
+//! it: never a copy of the encoder.
 //!
 //! Which switch belongs to which version was found by reading the Go sources side by side
 //! and confirmed with patched Go builds (each switch alone turns one version's output into
 //! the next one's); `tests/kpflate_differential.rs` checks every variant against the real
 //! Go encoder built from Debian's packages.
 
-/// A version of the klauspost flate family. The order is the order of history: each
-/// variant has the switches of the one before it, plus its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Variant {
+/// A version of the klauspost flate family: its row in `VERSIONS`, whose index is also the
+/// id stored in blob records (`store-format.md`, deflate model 4). The order is the order
+/// of history.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Variant(u8);
+
+// The versions keep the names they had as enum variants.
+#[allow(non_upper_case_globals)]
+impl Variant {
     /// klauspost/compress 1.15.12 (same output up to 1.17.11).
-    Kp1_15,
+    pub const Kp1_15: Variant = Variant(0);
     /// klauspost/compress 1.18.0 (1.18.x, 1.19.x).
-    Kp1_18,
+    pub const Kp1_18: Variant = Variant(1);
     /// klauspost/compress 1.20.3.
-    Kp1_20,
+    pub const Kp1_20: Variant = Variant(2);
     /// Go 1.27's standard library `compress/flate`.
-    Go1_27,
+    pub const Go1_27: Variant = Variant(3);
+}
+
+/// How one version differs from the others, as data: the switches the encoder reads.
+struct Behaviour {
+    name: &'static str,
+    /// What `DefaultCompression` (−1) means.
+    default_level: i32,
+    level4_distance_as_position: bool,
+    lazy_end_check_extends_back: bool,
+    /// Level 9's match gain: (minimum gain, base cost).
+    gain_threshold_and_base_cost: (i64, i64),
+    open_blocks_trim_code_counts: bool,
+    level9_histogram_capped: bool,
+    dictionary_moves_block_start: bool,
+    literal_cost_at_least_one_bit: bool,
+}
+
+/// Every version, oldest first. A new version is a row here and a constant above; a
+/// behaviour no version had before is a new column, read where the encoder decides it
+/// (the methods below say what each one changes).
+#[rustfmt::skip]
+const VERSIONS: [Behaviour; 4] = [
+    // name              default lvl4 lazy   gain    trim   l9cap  dict   lit1
+    row("klauspost 1.15", 5, false, false, (0, 6), false, false, false, false),
+    row("klauspost 1.18", 5, true,  true,  (4, 3), false, false, false, false),
+    row("klauspost 1.20", 5, true,  true,  (4, 3), true,  true,  true,  false),
+    row("go1.27",         6, true,  true,  (4, 3), true,  true,  true,  true),
+];
+
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    name: &'static str,
+    default_level: i32,
+    level4_distance_as_position: bool,
+    lazy_end_check_extends_back: bool,
+    gain_threshold_and_base_cost: (i64, i64),
+    open_blocks_trim_code_counts: bool,
+    level9_histogram_capped: bool,
+    dictionary_moves_block_start: bool,
+    literal_cost_at_least_one_bit: bool,
+) -> Behaviour {
+    Behaviour {
+        name,
+        default_level,
+        level4_distance_as_position,
+        lazy_end_check_extends_back,
+        gain_threshold_and_base_cost,
+        open_blocks_trim_code_counts,
+        level9_histogram_capped,
+        dictionary_moves_block_start,
+        literal_cost_at_least_one_bit,
+    }
+}
+
+impl std::fmt::Debug for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Variant {
     /// Every variant, oldest first.
-    pub const ALL: [Variant; 4] = [Variant::Kp1_15, Variant::Kp1_18, Variant::Kp1_20, Variant::Go1_27];
+    pub const ALL: [Variant; VERSIONS.len()] = {
+        let mut all = [Variant(0); VERSIONS.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Variant(i as u8);
+            i += 1;
+        }
+        all
+    };
+
+    fn behaviour(self) -> &'static Behaviour {
+        &VERSIONS[self.0 as usize]
+    }
 
     /// The id stored in blob records (`store-format.md`, deflate model 4).
     pub fn id(self) -> u8 {
-        match self {
-            Variant::Kp1_15 => 0,
-            Variant::Kp1_18 => 1,
-            Variant::Kp1_20 => 2,
-            Variant::Go1_27 => 3,
-        }
+        self.0
     }
 
     pub fn from_id(id: u8) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.id() == id)
+        ((id as usize) < VERSIONS.len()).then_some(Variant(id))
     }
 
     /// A short name for summaries: `klauspost 1.20`, `go1.27`.
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Kp1_15 => "klauspost 1.15",
-            Variant::Kp1_18 => "klauspost 1.18",
-            Variant::Kp1_20 => "klauspost 1.20",
-            Variant::Go1_27 => "go1.27",
-        }
+        self.behaviour().name
     }
 
     /// What `DefaultCompression` (−1) means: klauspost maps it to level 5, Go 1.27 to 6.
     pub fn default_level(self) -> i32 {
-        if self == Variant::Go1_27 { 6 } else { 5 }
+        self.behaviour().default_level
     }
 
     /// Level 4 (from 1.18.0): the long candidate at s+1 is compared at its *distance* used
     /// as a position (`src[nextS-lOff+4:]` after `lOff` became a position), a bug that Go
     /// 1.27 kept.
     pub(crate) fn level4_distance_as_position(self) -> bool {
-        self >= Variant::Kp1_18
+        self.behaviour().level4_distance_as_position
     }
 
     /// Levels 7–9 (from 1.18.0): when the previous match wins, look for a longer match
@@ -70,38 +136,38 @@ impl Variant {
     /// emitting the ones that do not match as literals (the earlier check hashed two bytes
     /// before the end and only compared lengths).
     pub(crate) fn lazy_end_check_extends_back(self) -> bool {
-        self >= Variant::Kp1_18
+        self.behaviour().lazy_end_check_extends_back
     }
 
     /// Level 9's match gain: (minimum gain, base cost). 1.15 accepted any gain over 0 with
     /// a base cost of 6 bits; from 1.18.0 a match must gain over 4 with a base cost of 3.
     pub(crate) fn gain_threshold_and_base_cost(self) -> (i64, i64) {
-        if self >= Variant::Kp1_18 { (4, 3) } else { (0, 6) }
+        self.behaviour().gain_threshold_and_base_cost
     }
 
     /// Blocks left open (no sync) declare only the literal/length and offset codes they
     /// use, with an end-of-block code counted, instead of all 286 + 30 (from 1.20).
     pub(crate) fn open_blocks_trim_code_counts(self) -> bool {
-        self >= Variant::Kp1_20
+        self.behaviour().open_blocks_trim_code_counts
     }
 
     /// Level 9's literal table is built from at most the first 32 KiB of the unprocessed
     /// window (from 1.20).
     pub(crate) fn level9_histogram_capped(self) -> bool {
-        self >= Variant::Kp1_20
+        self.behaviour().level9_histogram_capped
     }
 
     /// A dictionary (`ResetDict`, as pgzip primes each block) moves the start of the next
     /// block past it for levels 7–9 (from 1.20), so the first block's stored-size estimate
     /// no longer covers the dictionary.
     pub(crate) fn dictionary_moves_block_start(self) -> bool {
-        self >= Variant::Kp1_20
+        self.behaviour().dictionary_moves_block_start
     }
 
     /// Level 9 prices a literal at no less than 1 bit when weighing a match (Go 1.27 only;
     /// klauspost prices a byte missing from its table at 0).
     pub(crate) fn literal_cost_at_least_one_bit(self) -> bool {
-        self == Variant::Go1_27
+        self.behaviour().literal_cost_at_least_one_bit
     }
 }
 
