@@ -79,50 +79,126 @@ impl Speed {
     }
 }
 
-/// The version of klauspost/compress's zstd encoder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Variant {
+/// The version of klauspost/compress's zstd encoder: its row in `VERSIONS`, whose index is
+/// also the id stored in blob records. The order is the order of history.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Variant(u8);
+
+// The versions keep the names they had as enum variants.
+#[allow(non_upper_case_globals)]
+impl Variant {
     /// 1.15.12 (Debian bookworm; up to 1.16.3 for the fastest and default speeds).
-    Kp1_15,
+    pub const Kp1_15: Variant = Variant(0);
     /// 1.18.0 (1.17.8 to 1.18.4).
-    Kp1_18,
+    pub const Kp1_18: Variant = Variant(1);
     /// 1.20.3.
-    Kp1_20,
+    pub const Kp1_20: Variant = Variant(2);
+}
+
+/// How one version differs from the others, as data.
+struct Behaviour {
+    name: &'static str,
+    /// The block encoder's choices (`BlockRules`): how much a compressed block must save
+    /// (as a shift), above which literal count huff0 uses 1 stream, the near-raw check, RLE
+    /// blocks, and 1.20's `chooseComp`.
+    saved_shift: u32,
+    huff_1x_above: usize,
+    near_raw_check: bool,
+    rle_blocks: bool,
+    choose_comp_v2: bool,
+    /// A stream closed with nothing written is a frame (from 1.18.5: `fullZero`).
+    full_zero: bool,
+    /// 1.15's windows (16 MiB better, 32 MiB best), entropy-coded literals from the default
+    /// speed on, its own best-speed search, a full literal-only block stored raw, and the
+    /// better speed without the RLE shortcut nor indexing from the search.
+    v1_15: bool,
+}
+
+/// Every version, oldest first. A new version is a row here and a constant above; a
+/// behaviour no version had before is a new column, read where the encoder decides it.
+#[rustfmt::skip]
+const VERSIONS: [Behaviour; 3] = [
+    // name              saved 1x  nearraw rle    compv2 zero   1.15
+    row("klauspost 1.15", 5, 32, false, false, false, false, true),
+    row("klauspost 1.18", 6, 16, true,  true,  false, false, false),
+    row("klauspost 1.20", 6, 16, true,  true,  true,  true,  false),
+];
+
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    name: &'static str,
+    saved_shift: u32,
+    huff_1x_above: usize,
+    near_raw_check: bool,
+    rle_blocks: bool,
+    choose_comp_v2: bool,
+    full_zero: bool,
+    v1_15: bool,
+) -> Behaviour {
+    Behaviour {
+        name,
+        saved_shift,
+        huff_1x_above,
+        near_raw_check,
+        rle_blocks,
+        choose_comp_v2,
+        full_zero,
+        v1_15,
+    }
+}
+
+impl std::fmt::Debug for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Kp1_15, Variant::Kp1_18, Variant::Kp1_20];
+    pub const ALL: [Variant; VERSIONS.len()] = {
+        let mut all = [Variant(0); VERSIONS.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Variant(i as u8);
+            i += 1;
+        }
+        all
+    };
+
+    fn behaviour(self) -> &'static Behaviour {
+        &VERSIONS[self.0 as usize]
+    }
 
     pub fn id(self) -> u8 {
-        self as u8
+        self.0
     }
 
     pub fn from_id(id: u8) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.id() == id)
+        ((id as usize) < VERSIONS.len()).then_some(Variant(id))
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Kp1_15 => "klauspost 1.15",
-            Variant::Kp1_18 => "klauspost 1.18",
-            Variant::Kp1_20 => "klauspost 1.20",
-        }
+        self.behaviour().name
     }
 
     fn block_rules(self) -> BlockRules {
-        let old = self == Variant::Kp1_15;
+        let b = self.behaviour();
         BlockRules {
-            saved_shift: if old { 5 } else { 6 },
-            huff_1x_above: if old { 32 } else { 16 },
-            near_raw_check: !old,
-            rle_blocks: !old,
-            choose_comp_v2: self >= Variant::Kp1_20,
+            saved_shift: b.saved_shift,
+            huff_1x_above: b.huff_1x_above,
+            near_raw_check: b.near_raw_check,
+            rle_blocks: b.rle_blocks,
+            choose_comp_v2: b.choose_comp_v2,
         }
     }
 
     /// Whether a stream closed with nothing written is a frame (from 1.18.5: `fullZero`).
     fn full_zero(self) -> bool {
-        self >= Variant::Kp1_20
+        self.behaviour().full_zero
+    }
+
+    /// 1.15.12's rules where later versions changed them (see `Behaviour::v1_15`).
+    fn is_v1_15(self) -> bool {
+        self.behaviour().v1_15
     }
 }
 
@@ -136,7 +212,7 @@ struct Options {
 }
 
 fn options(speed: Speed, variant: Variant) -> Options {
-    let old = variant == Variant::Kp1_15;
+    let old = variant.is_v1_15();
     let window = match speed {
         Speed::Fastest => 4 << 20,
         Speed::Default => 8 << 20,
@@ -170,7 +246,7 @@ enum Finder {
 
 impl Finder {
     fn new(speed: Speed, variant: Variant, window: i32) -> Finder {
-        let old = variant == Variant::Kp1_15;
+        let old = variant.is_v1_15();
         match speed {
             Speed::Fastest => Finder::Fast(Box::new(FastEncoder::new(window))),
             Speed::Default => Finder::DFast(Box::new(DoubleFastEncoder::new(window))),
@@ -389,7 +465,7 @@ impl FrameEncoder {
     /// only is stored as it is.
     fn encode_block(&mut self, out: &mut Vec<u8>) {
         let src = &self.filling;
-        if self.variant == Variant::Kp1_15
+        if self.variant.is_v1_15()
             && src.len() == self.blk.literals.len()
             && src.len() == self.opts.block_size
         {
