@@ -8,31 +8,24 @@
 
 //! Go's `huffmanBitWriter`: chooses stored/fixed/dynamic blocks and emits bits.
 //!
-//! Output goes to `out`, a `Vec` that the encoder swaps in from the caller for
-//! the duration of one public call. Go buffers up to 240 bytes before writing
-//! to its `io.Writer`; we keep the same buffer so that exactly the bytes Go
-//! would have written by the end of a call reach the caller.
+//! Bits go through the shared bit writer (`deflate::bits`) into `out`, a `Vec` that the
+//! encoder swaps in from the caller for the duration of one public call; the encoder then
+//! hands over exactly what Go's 240-byte buffer would have released (`Encoder::with_out`).
 
-use super::token::{
-    END_BLOCK_MARKER, MATCH_TYPE, Token, length_code, offset_code, token_length, token_offset,
-};
-use crate::deflate::header::{BitOut, Codegen, HUFF_OFFSET_CODES, stored_size};
+use super::token::{END_BLOCK_MARKER, MATCH_TYPE, Token, length_code, token_length, token_offset_code};
+use crate::deflate::bits::{BitSink, histogram, write_literals, write_tokens};
+use crate::deflate::header::{Codegen, HUFF_OFFSET_CODES, stored_size};
 use crate::deflate::huffman::{
-    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, GoOrder, HCode, HuffmanEncoder, code64, fixed_bit_length, hlen,
+    FIXED_LITERAL_CODES, FIXED_OFFSET_CODES, GoOrder, HCode, HuffmanEncoder, fixed_bit_length,
 };
 pub(super) use crate::deflate::tables::MAX_STORE_BLOCK_SIZE;
 use crate::deflate::tables::{
-    LENGTH_BASE, LENGTH_EXTRA_BITS, LITERAL_COUNT as MAX_NUM_LIT, OFFSET_BASE, OFFSET_CODE_COUNT,
-    OFFSET_EXTRA_BITS,
+    LENGTH_EXTRA_BITS, LITERAL_COUNT as MAX_NUM_LIT, OFFSET_CODE_COUNT, OFFSET_EXTRA_BITS,
 };
 
 type Huffman = HuffmanEncoder<GoOrder>;
 
 const LENGTH_CODES_START: usize = 257;
-/// Go writes its byte buffer out once it holds this many bytes.
-const BUFFER_FLUSH_SIZE: usize = 240;
-/// Headroom of 8 lets us store a whole `u64` where Go stores 6 bytes.
-const BUFFER_SIZE: usize = BUFFER_FLUSH_SIZE + 8;
 
 /// Which of the two literal/offset code pairs a block is written with.
 #[derive(PartialEq, Eq)]
@@ -41,103 +34,8 @@ enum Codes {
     Dynamic,
 }
 
-/// Go's bit accumulator and 240-byte output buffer. Kept apart from the
-/// Huffman state so that hot loops can work on a local copy, which lets the
-/// compiler keep `bits` and `nbits` in registers.
-pub(super) struct Sink {
-    /// Destination of every byte Go would pass to its `io.Writer`.
-    pub(super) out: Vec<u8>,
-    bits: u64,
-    nbits: u32,
-    bytes: [u8; BUFFER_SIZE],
-    nbytes: usize,
-}
-
-impl Sink {
-    const fn new() -> Self {
-        Sink {
-            out: Vec::new(),
-            bits: 0,
-            nbits: 0,
-            bytes: [0; BUFFER_SIZE],
-            nbytes: 0,
-        }
-    }
-
-    /// Moves 48 accumulated bits to the byte buffer once there are that many;
-    /// shared tail of Go's `writeBits` and `writeCode`.
-    #[inline(always)]
-    fn spill(&mut self) {
-        if self.nbits >= 48 {
-            let n = self.nbytes;
-            // Go stores 6 bytes; storing 8 is the same since n + 8 <= BUFFER_SIZE
-            // and the 2 extra bytes are overwritten before they are emitted.
-            self.bytes[n..n + 8].copy_from_slice(&self.bits.to_le_bytes());
-            self.bits >>= 48;
-            self.nbits -= 48;
-            let n = n + 6;
-            if n >= BUFFER_FLUSH_SIZE {
-                self.out.extend_from_slice(&self.bytes[..n]);
-                self.nbytes = 0;
-            } else {
-                self.nbytes = n;
-            }
-        }
-    }
-
-    /// `writeBits` (at most 16 bits, as in Go).
-    #[inline(always)]
-    fn write_bits(&mut self, b: u64, nb: u32) {
-        self.bits |= b << self.nbits;
-        self.nbits += nb;
-        self.spill();
-    }
-
-    /// `writeCode`.
-    #[inline(always)]
-    fn write_code(&mut self, c: HCode) {
-        self.write_bits(code64(c), hlen(c));
-    }
-
-    /// `flush`: pad the pending bits to a byte boundary and emit everything.
-    fn flush(&mut self) {
-        let mut n = self.nbytes;
-        while self.nbits != 0 {
-            self.bytes[n] = self.bits as u8;
-            self.bits >>= 8;
-            self.nbits = self.nbits.saturating_sub(8);
-            n += 1;
-        }
-        self.bits = 0;
-        self.out.extend_from_slice(&self.bytes[..n]);
-        self.nbytes = 0;
-    }
-
-    /// `writeBytes`: byte-aligned raw data (stored block payload).
-    fn write_bytes(&mut self, bytes: &[u8]) {
-        assert!(self.nbits & 7 == 0, "writeBytes with unfinished bits");
-        let mut n = self.nbytes;
-        while self.nbits != 0 {
-            self.bytes[n] = self.bits as u8;
-            self.bits >>= 8;
-            self.nbits -= 8;
-            n += 1;
-        }
-        self.out.extend_from_slice(&self.bytes[..n]);
-        self.nbytes = 0;
-        self.out.extend_from_slice(bytes);
-    }
-}
-
-impl BitOut for Sink {
-    #[inline(always)]
-    fn write_bits(&mut self, b: u64, nb: u32) {
-        Sink::write_bits(self, b, nb);
-    }
-}
-
 pub(super) struct BitWriter {
-    pub(super) sink: Sink,
+    pub(super) sink: BitSink,
     /// Go counts in `int32`; a block holds at most 65535 symbols, so `u16` is exact.
     literal_freq: [u16; MAX_NUM_LIT],
     offset_freq: [u16; OFFSET_CODE_COUNT],
@@ -149,7 +47,7 @@ pub(super) struct BitWriter {
 impl BitWriter {
     pub(super) fn new() -> Self {
         BitWriter {
-            sink: Sink::new(),
+            sink: BitSink::default(),
             literal_freq: [0; MAX_NUM_LIT],
             offset_freq: [0; OFFSET_CODE_COUNT],
             literal_encoding: Huffman::new(MAX_NUM_LIT),
@@ -158,29 +56,18 @@ impl BitWriter {
         }
     }
 
-    /// Go's `reset`: pending bits and buffered bytes are dropped.
+    /// Go's `reset`: pending bits are dropped (the encoder drops what Go had buffered).
     pub(super) fn reset(&mut self) {
-        self.sink.bits = 0;
-        self.sink.nbits = 0;
-        self.sink.nbytes = 0;
+        self.sink.reset();
     }
 
     /// `flush`.
     pub(super) fn flush(&mut self) {
-        self.sink.flush();
+        self.sink.flush_bits();
     }
 
     fn write_bits(&mut self, b: u64, nb: u32) {
         self.sink.write_bits(b, nb);
-    }
-
-    /// Runs a hot loop on a local copy of the sink (see [`Sink`]).
-    #[inline(always)]
-    fn with_local_sink<R>(&mut self, f: impl FnOnce(&mut Self, &mut Sink) -> R) -> R {
-        let mut sink = std::mem::replace(&mut self.sink, Sink::new());
-        let r = f(self, &mut sink);
-        self.sink = sink;
-        r
     }
 
     /// `writeStoredHeader`: block header, byte alignment, LEN and NLEN.
@@ -329,7 +216,7 @@ impl BitWriter {
                 self.literal_freq[t as usize] += 1;
             } else {
                 self.literal_freq[LENGTH_CODES_START + length_code(token_length(t))] += 1;
-                self.offset_freq[offset_code(token_offset(t))] += 1;
+                self.offset_freq[token_offset_code(t)] += 1;
             }
         }
         self.literal_freq[END_BLOCK_MARKER] += 1;
@@ -365,13 +252,14 @@ impl BitWriter {
 
     /// `writeTokens`, then the end-of-block code.
     fn write_tokens(&mut self, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
-        self.with_local_sink(|_, s| write_tokens(s, tokens, le, oe));
+        write_tokens(&mut self.sink, tokens, le, oe);
+        self.sink.write_code(le[END_BLOCK_MARKER]);
     }
 
     /// `writeBlockHuff`: literals only, or stored if that saves under 1/16.
     pub(super) fn write_block_huff(&mut self, eof: bool, input: &[u8]) {
         self.literal_freq = [0; MAX_NUM_LIT];
-        histogram(input, &mut self.literal_freq);
+        histogram(input, &mut self.literal_freq[..256]);
         self.literal_freq[END_BLOCK_MARKER] = 1;
         const NUM_LITERALS: usize = END_BLOCK_MARKER + 1;
         // Go sets only entry 0 and leaves the rest of offsetFreq stale; the
@@ -389,47 +277,8 @@ impl BitWriter {
 
     /// The literal loop of `writeBlockHuff`, with the end-of-block code.
     fn write_literals(&mut self, input: &[u8]) {
-        let mut enc: [HCode; 257] = [0; 257];
-        enc.copy_from_slice(&self.literal_encoding.codes[..257]);
-        self.with_local_sink(|_, s| {
-            for &b in input {
-                s.write_code(enc[b as usize]);
-            }
-            s.write_code(enc[END_BLOCK_MARKER]);
-        });
-    }
-}
-
-/// `writeTokens` on a local sink.
-fn write_tokens(s: &mut Sink, tokens: &[Token], le: &[HCode], oe: &[HCode]) {
-    let le = &le[..MAX_NUM_LIT];
-    let oe = &oe[..OFFSET_CODE_COUNT];
-    for &t in tokens {
-        if t < MATCH_TYPE {
-            s.write_code(le[t as usize & 255]);
-            continue;
-        }
-        let length = token_length(t);
-        let lc = length_code(length);
-        s.write_code(le[lc + LENGTH_CODES_START]);
-        let extra = u32::from(LENGTH_EXTRA_BITS[lc]);
-        if extra > 0 {
-            s.write_bits(u64::from(length - u32::from(LENGTH_BASE[lc])), extra);
-        }
-        let offset = token_offset(t);
-        let oc = offset_code(offset);
-        s.write_code(oe[oc]);
-        let extra = OFFSET_EXTRA_BITS[oc] as u32;
-        if extra > 0 {
-            s.write_bits(u64::from(offset - OFFSET_BASE[oc]), extra);
-        }
-    }
-    s.write_code(le[END_BLOCK_MARKER]);
-}
-
-/// `histogram`: byte counts of `b` added to `h[..256]`.
-fn histogram(b: &[u8], h: &mut [u16; MAX_NUM_LIT]) {
-    for &t in b {
-        h[t as usize] += 1;
+        let codes = &self.literal_encoding.codes;
+        write_literals(&mut self.sink, input, &codes[..256]);
+        self.sink.write_code(codes[END_BLOCK_MARKER]);
     }
 }

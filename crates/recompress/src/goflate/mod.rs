@@ -59,7 +59,16 @@ pub struct Encoder {
     engine: Engine,
     /// Set by `finish`, like Go's `errWriterClosed`.
     closed: bool,
+    /// Stream bytes Go would still hold in its 240-byte buffer after the last call.
+    held: Vec<u8>,
+    /// Whole bytes of the stream since it was last byte-aligned by a flush (held ones
+    /// included).
+    since_flush: usize,
 }
+
+/// Go's `bufferFlushSize`: its bit writer hands its byte buffer to the `io.Writer` once it
+/// holds this many bytes, which it fills 6 at a time (every 48 bits).
+const GO_BUFFER_FLUSH_SIZE: usize = 240;
 
 /// The per-level strategies of Go's `compressor` (its `fill`/`step` pair).
 enum Engine {
@@ -164,6 +173,8 @@ impl Encoder {
             w: BitWriter::new(),
             engine,
             closed: false,
+            held: Vec::new(),
+            since_flush: 0,
         })
     }
 
@@ -214,6 +225,8 @@ impl Encoder {
     /// Go's `(*Writer).Reset` with no dictionary, to reuse allocations.
     pub fn reset(&mut self) {
         self.w.reset();
+        self.held.clear();
+        self.since_flush = 0;
         self.closed = false;
         match &mut self.engine {
             Engine::Store(buf) | Engine::Huff(buf) => buf.window_end = 0,
@@ -228,12 +241,30 @@ impl Encoder {
         }
     }
 
-    /// Lends `out` to the bit writer for one call so that output is appended
-    /// in place, without an intermediate copy.
+    /// Lends `out` to the bit writer for one call so that output is appended in place,
+    /// then keeps back what Go would not have handed over yet: after a flush, Go's buffer
+    /// releases 240 bytes for every 40 groups of 48 bits, so of the bits written since the
+    /// last flush, all but the last `bits % 1920` stay in it (with the bytes held before).
     fn with_out(&mut self, out: &mut Vec<u8>, f: impl FnOnce(&mut Self)) {
+        let start = out.len();
+        out.extend_from_slice(&self.held);
+        let before = out.len();
+        self.w.sink.flushed_at = usize::MAX;
         std::mem::swap(&mut self.w.sink.out, out);
         f(self);
+        let pending = self.w.sink.spill_whole_bytes();
         std::mem::swap(&mut self.w.sink.out, out);
+        self.since_flush = match self.w.sink.flushed_at {
+            usize::MAX => self.since_flush + (out.len() - before),
+            at => out.len() - at,
+        };
+        let bits = 8 * self.since_flush as u64 + u64::from(pending);
+        let released = GO_BUFFER_FLUSH_SIZE * (bits / (8 * GO_BUFFER_FLUSH_SIZE as u64)) as usize;
+        let visible = out.len() - (self.since_flush - released);
+        debug_assert!(visible >= start, "Go never takes back bytes it handed over");
+        self.held.clear();
+        self.held.extend_from_slice(&out[visible..]);
+        out.truncate(visible);
     }
 
     /// Go's `d.fill`.

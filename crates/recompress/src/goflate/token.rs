@@ -5,11 +5,12 @@
 // Port of Go's compress/flate/token.go (Go 1.19); the layout follows Go's
 // design closely, hence Go's license notice above.
 
-//! LZ77 tokens as Go packs them into a `u32` (the shared layout of
-//! `deflate::tables`, with the whole low 22 bits for the offset).
+//! LZ77 tokens in the layout both families share (`deflate::tables`): Go packs the offset
+//! into the low 22 bits; klauspost's layout, used here too, also keeps the offset code in
+//! bits 16–21, which the token writer and the histograms read directly.
 
 pub(super) use crate::deflate::tables::{END_BLOCK_MARKER, MATCH_TYPE};
-use crate::deflate::tables::{LENGTH_CODES, LENGTH_SHIFT, OFFSET_MASK};
+use crate::deflate::tables::{LENGTH_CODES, LENGTH_SHIFT, offset_code};
 
 /// A packed literal or `<length, offset>` token.
 pub(super) type Token = u32;
@@ -20,10 +21,11 @@ pub(super) fn literal_token(literal: u8) -> Token {
     u32::from(literal)
 }
 
-/// `matchToken`: `xlength` is length - 3, `xoffset` is offset - 1.
+/// `matchToken`: `xlength` is length - 3, `xoffset` is offset - 1 (< 32768), plus the
+/// offset code.
 #[inline(always)]
 pub(super) fn match_token(xlength: u32, xoffset: u32) -> Token {
-    MATCH_TYPE + (xlength << LENGTH_SHIFT) + xoffset
+    MATCH_TYPE | (xlength << LENGTH_SHIFT) | (offset_code(xoffset) << 16) | xoffset
 }
 
 /// Length minus 3 of a match token.
@@ -32,20 +34,14 @@ pub(super) fn token_length(t: Token) -> u32 {
     (t - MATCH_TYPE) >> LENGTH_SHIFT
 }
 
-/// Offset minus 1 of a match token.
+/// The offset code of a match token.
 #[inline(always)]
-pub(super) fn token_offset(t: Token) -> u32 {
-    t & OFFSET_MASK
+pub(super) fn token_offset_code(t: Token) -> usize {
+    ((t >> 16) & 31) as usize
 }
 
 /// `lengthCode`: length code minus 257 of a length minus 3.
 #[inline(always)]
 pub(super) fn length_code(xlength: u32) -> usize {
     LENGTH_CODES[xlength as usize & 255] as usize
-}
-
-/// `offsetCode`: offset code of an offset minus 1 (< 32768).
-#[inline(always)]
-pub(super) fn offset_code(off: u32) -> usize {
-    crate::deflate::tables::offset_code(off) as usize
 }
