@@ -34,6 +34,7 @@ pub mod models;
 pub mod preflate_worker;
 pub mod rebuild;
 pub mod replay;
+mod versions;
 
 pub use error::{Error, Result};
 pub use method::{

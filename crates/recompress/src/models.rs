@@ -188,43 +188,42 @@ impl ZstdEncoder {
     }
 }
 
+impl ZstdEncoder {
+    /// One `compress_stream2` pass over `input` with `directive`, output appended to
+    /// `out`; returns what libzstd says is left to flush.
+    fn pass(
+        &mut self,
+        input: &mut zstd_safe::InBuffer<'_>,
+        directive: zstd_safe::zstd_sys::ZSTD_EndDirective,
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let mut outb = zstd_safe::OutBuffer::around(&mut self.buf[..]);
+        let remaining = self
+            .cctx
+            .compress_stream2(&mut outb, input, directive)
+            .map_err(zstd_err)?;
+        let n = outb.pos();
+        out.extend_from_slice(&self.buf[..n]);
+        Ok(remaining)
+    }
+}
+
 impl StreamEncoder for ZstdEncoder {
     fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        use zstd_safe::{InBuffer, OutBuffer};
-        let mut inb = InBuffer::around(input);
+        let mut inb = zstd_safe::InBuffer::around(input);
         while inb.pos() < input.len() {
-            let mut outb = OutBuffer::around(&mut self.buf[..]);
-            self.cctx
-                .compress_stream2(
-                    &mut outb,
-                    &mut inb,
-                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
-                )
-                .map_err(zstd_err)?;
-            let n = outb.pos();
-            out.extend_from_slice(&self.buf[..n]);
+            self.pass(
+                &mut inb,
+                zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+                out,
+            )?;
         }
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        use zstd_safe::{InBuffer, OutBuffer};
-        loop {
-            let mut inb = InBuffer::around(&[]);
-            let mut outb = OutBuffer::around(&mut self.buf[..]);
-            let remaining = self
-                .cctx
-                .compress_stream2(
-                    &mut outb,
-                    &mut inb,
-                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
-                )
-                .map_err(zstd_err)?;
-            let n = outb.pos();
-            out.extend_from_slice(&self.buf[..n]);
-            if remaining == 0 {
-                return Ok(());
-            }
-        }
+        let mut inb = zstd_safe::InBuffer::around(&[]);
+        while self.pass(&mut inb, zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end, out)? != 0 {}
+        Ok(())
     }
 }

@@ -278,13 +278,21 @@ impl HuffmanBitWriter {
             reuse_size
         };
         if tokens.n < MAX_PREDEFINED_TOKENS && self.fixed_size(p.extra_bits) + 7 < size {
-            if p.ssize.is_some_and(|ssize| ssize <= size) {
-                self.write_stored(p.input, p.eof);
-            } else {
-                self.write_fixed(tokens, p.eof, p.sync);
-            }
+            self.write_stored_or_fixed(tokens, p, size);
             return true;
         }
+        self.write_stored_if_no_larger(p, size)
+    }
+
+    /// The block stored if that is no larger than `size`, else with the fixed codes.
+    fn write_stored_or_fixed(&mut self, tokens: &mut Tokens, p: &Pricing, size: i64) {
+        if !self.write_stored_if_no_larger(p, size) {
+            self.write_fixed(tokens, p.eof, p.sync);
+        }
+    }
+
+    /// The block stored if that is no larger than `size`; true when it was.
+    fn write_stored_if_no_larger(&mut self, p: &Pricing, size: i64) -> bool {
         if p.ssize.is_some_and(|ssize| ssize <= size) {
             self.write_stored(p.input, p.eof);
             return true;
@@ -314,16 +322,11 @@ impl HuffmanBitWriter {
         if tokens.n < MAX_PREDEFINED_TOKENS {
             let pre_size = self.fixed_size(p.extra_bits);
             if pre_size <= size {
-                if p.ssize.is_some_and(|ssize| ssize <= pre_size) {
-                    self.write_stored(p.input, p.eof);
-                } else {
-                    self.write_fixed(tokens, p.eof, p.sync);
-                }
+                self.write_stored_or_fixed(tokens, p, pre_size);
                 return true;
             }
         }
-        if p.ssize.is_some_and(|ssize| ssize <= size) {
-            self.write_stored(p.input, p.eof);
+        if self.write_stored_if_no_larger(p, size) {
             return true;
         }
         self.codegen

@@ -12,113 +12,39 @@
 //! the next one's); `tests/kpflate_differential.rs` checks every variant against the real
 //! Go encoder built from Debian's packages.
 
-/// A version of the klauspost flate family: its row in `VERSIONS`, whose index is also the
-/// id stored in blob records (`store-format.md`, deflate model 4). The order is the order
-/// of history.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Variant(u8);
-
-// The versions keep the names they had as enum variants.
-#[allow(non_upper_case_globals)]
-impl Variant {
-    /// klauspost/compress 1.15.12 (same output up to 1.17.11).
-    pub const Kp1_15: Variant = Variant(0);
-    /// klauspost/compress 1.18.0 (1.18.x, 1.19.x).
-    pub const Kp1_18: Variant = Variant(1);
-    /// klauspost/compress 1.20.3.
-    pub const Kp1_20: Variant = Variant(2);
-    /// Go 1.27's standard library `compress/flate`.
-    pub const Go1_27: Variant = Variant(3);
-}
-
-/// How one version differs from the others, as data: the switches the encoder reads.
-struct Behaviour {
-    name: &'static str,
-    /// What `DefaultCompression` (−1) means.
-    default_level: i32,
-    level4_distance_as_position: bool,
-    lazy_end_check_extends_back: bool,
-    /// Level 9's match gain: (minimum gain, base cost).
-    gain_threshold_and_base_cost: (i64, i64),
-    open_blocks_trim_code_counts: bool,
-    level9_histogram_capped: bool,
-    dictionary_moves_block_start: bool,
-    literal_cost_at_least_one_bit: bool,
-}
-
-/// Every version, oldest first. A new version is a row here and a constant above; a
-/// behaviour no version had before is a new column, read where the encoder decides it
-/// (the methods below say what each one changes).
-#[rustfmt::skip]
-const VERSIONS: [Behaviour; 4] = [
+crate::versions::versions! {
+    /// A version of the klauspost flate family. The order is the order of history.
+    pub struct Variant;
+    versions {
+        /// klauspost/compress 1.15.12 (same output up to 1.17.11).
+        Kp1_15 = 0,
+        /// klauspost/compress 1.18.0 (1.18.x, 1.19.x).
+        Kp1_18 = 1,
+        /// klauspost/compress 1.20.3.
+        Kp1_20 = 2,
+        /// Go 1.27's standard library `compress/flate`.
+        Go1_27 = 3,
+    }
+    behaviour Behaviour {
+        default_level: i32,
+        level4_distance_as_position: bool,
+        lazy_end_check_extends_back: bool,
+        gain_threshold_and_base_cost: (i64, i64),
+        open_blocks_trim_code_counts: bool,
+        level9_histogram_capped: bool,
+        dictionary_moves_block_start: bool,
+        literal_cost_at_least_one_bit: bool,
+    }
     // name              default lvl4 lazy   gain    trim   l9cap  dict   lit1
-    row("klauspost 1.15", 5, false, false, (0, 6), false, false, false, false),
-    row("klauspost 1.18", 5, true,  true,  (4, 3), false, false, false, false),
-    row("klauspost 1.20", 5, true,  true,  (4, 3), true,  true,  true,  false),
-    row("go1.27",         6, true,  true,  (4, 3), true,  true,  true,  true),
-];
-
-#[allow(clippy::too_many_arguments)]
-const fn row(
-    name: &'static str,
-    default_level: i32,
-    level4_distance_as_position: bool,
-    lazy_end_check_extends_back: bool,
-    gain_threshold_and_base_cost: (i64, i64),
-    open_blocks_trim_code_counts: bool,
-    level9_histogram_capped: bool,
-    dictionary_moves_block_start: bool,
-    literal_cost_at_least_one_bit: bool,
-) -> Behaviour {
-    Behaviour {
-        name,
-        default_level,
-        level4_distance_as_position,
-        lazy_end_check_extends_back,
-        gain_threshold_and_base_cost,
-        open_blocks_trim_code_counts,
-        level9_histogram_capped,
-        dictionary_moves_block_start,
-        literal_cost_at_least_one_bit,
-    }
-}
-
-impl std::fmt::Debug for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+    rows [
+        ("klauspost 1.15", 5, false, false, (0, 6), false, false, false, false),
+        ("klauspost 1.18", 5, true,  true,  (4, 3), false, false, false, false),
+        ("klauspost 1.20", 5, true,  true,  (4, 3), true,  true,  true,  false),
+        ("go1.27",         6, true,  true,  (4, 3), true,  true,  true,  true),
+    ]
 }
 
 impl Variant {
-    /// Every variant, oldest first.
-    pub const ALL: [Variant; VERSIONS.len()] = {
-        let mut all = [Variant(0); VERSIONS.len()];
-        let mut i = 0;
-        while i < all.len() {
-            all[i] = Variant(i as u8);
-            i += 1;
-        }
-        all
-    };
-
-    fn behaviour(self) -> &'static Behaviour {
-        &VERSIONS[self.0 as usize]
-    }
-
-    /// The id stored in blob records (`store-format.md`, deflate model 4).
-    pub fn id(self) -> u8 {
-        self.0
-    }
-
-    pub fn from_id(id: u8) -> Option<Variant> {
-        ((id as usize) < VERSIONS.len()).then_some(Variant(id))
-    }
-
-    /// A short name for summaries: `klauspost 1.20`, `go1.27`.
-    pub fn name(self) -> &'static str {
-        self.behaviour().name
-    }
-
     /// What `DefaultCompression` (−1) means: klauspost maps it to level 5, Go 1.27 to 6.
     pub fn default_level(self) -> i32 {
         self.behaviour().default_level

@@ -79,107 +79,42 @@ impl Speed {
     }
 }
 
-/// The version of klauspost/compress's zstd encoder: its row in `VERSIONS`, whose index is
-/// also the id stored in blob records. The order is the order of history.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Variant(u8);
-
-// The versions keep the names they had as enum variants.
-#[allow(non_upper_case_globals)]
-impl Variant {
-    /// 1.15.12 (Debian bookworm; up to 1.16.3 for the fastest and default speeds).
-    pub const Kp1_15: Variant = Variant(0);
-    /// 1.18.0 (1.17.8 to 1.18.4).
-    pub const Kp1_18: Variant = Variant(1);
-    /// 1.20.3.
-    pub const Kp1_20: Variant = Variant(2);
-}
-
-/// How one version differs from the others, as data.
-struct Behaviour {
-    name: &'static str,
-    /// The block encoder's choices (`BlockRules`): how much a compressed block must save
-    /// (as a shift), above which literal count huff0 uses 1 stream, the near-raw check, RLE
-    /// blocks, and 1.20's `chooseComp`.
-    saved_shift: u32,
-    huff_1x_above: usize,
-    near_raw_check: bool,
-    rle_blocks: bool,
-    choose_comp_v2: bool,
-    /// A stream closed with nothing written is a frame (from 1.18.5: `fullZero`).
-    full_zero: bool,
-    /// 1.15's windows (16 MiB better, 32 MiB best), entropy-coded literals from the default
-    /// speed on, its own best-speed search, a full literal-only block stored raw, and the
-    /// better speed without the RLE shortcut nor indexing from the search.
-    v1_15: bool,
-}
-
-/// Every version, oldest first. A new version is a row here and a constant above; a
-/// behaviour no version had before is a new column, read where the encoder decides it.
-#[rustfmt::skip]
-const VERSIONS: [Behaviour; 3] = [
+crate::versions::versions! {
+    /// The version of klauspost/compress's zstd encoder. The order is the order of history.
+    pub struct Variant;
+    versions {
+        /// 1.15.12 (Debian bookworm; up to 1.16.3 for the fastest and default speeds).
+        Kp1_15 = 0,
+        /// 1.18.0 (1.17.8 to 1.18.4).
+        Kp1_18 = 1,
+        /// 1.20.3.
+        Kp1_20 = 2,
+    }
+    behaviour Behaviour {
+        /// The block encoder's choices (`BlockRules`): how much a compressed block must
+        /// save (as a shift), above which literal count huff0 uses 1 stream, the near-raw
+        /// check, RLE blocks, and 1.20's `chooseComp`.
+        saved_shift: u32,
+        huff_1x_above: usize,
+        near_raw_check: bool,
+        rle_blocks: bool,
+        choose_comp_v2: bool,
+        /// A stream closed with nothing written is a frame (from 1.18.5: `fullZero`).
+        full_zero: bool,
+        /// 1.15's windows (16 MiB better, 32 MiB best), entropy-coded literals from the
+        /// default speed on, its own best-speed search, a full literal-only block stored
+        /// raw, and the better speed without the RLE shortcut nor indexing from the search.
+        v1_15: bool,
+    }
     // name              saved 1x  nearraw rle    compv2 zero   1.15
-    row("klauspost 1.15", 5, 32, false, false, false, false, true),
-    row("klauspost 1.18", 6, 16, true,  true,  false, false, false),
-    row("klauspost 1.20", 6, 16, true,  true,  true,  true,  false),
-];
-
-#[allow(clippy::too_many_arguments)]
-const fn row(
-    name: &'static str,
-    saved_shift: u32,
-    huff_1x_above: usize,
-    near_raw_check: bool,
-    rle_blocks: bool,
-    choose_comp_v2: bool,
-    full_zero: bool,
-    v1_15: bool,
-) -> Behaviour {
-    Behaviour {
-        name,
-        saved_shift,
-        huff_1x_above,
-        near_raw_check,
-        rle_blocks,
-        choose_comp_v2,
-        full_zero,
-        v1_15,
-    }
-}
-
-impl std::fmt::Debug for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+    rows [
+        ("klauspost 1.15", 5, 32, false, false, false, false, true),
+        ("klauspost 1.18", 6, 16, true,  true,  false, false, false),
+        ("klauspost 1.20", 6, 16, true,  true,  true,  true,  false),
+    ]
 }
 
 impl Variant {
-    pub const ALL: [Variant; VERSIONS.len()] = {
-        let mut all = [Variant(0); VERSIONS.len()];
-        let mut i = 0;
-        while i < all.len() {
-            all[i] = Variant(i as u8);
-            i += 1;
-        }
-        all
-    };
-
-    fn behaviour(self) -> &'static Behaviour {
-        &VERSIONS[self.0 as usize]
-    }
-
-    pub fn id(self) -> u8 {
-        self.0
-    }
-
-    pub fn from_id(id: u8) -> Option<Variant> {
-        ((id as usize) < VERSIONS.len()).then_some(Variant(id))
-    }
-
-    pub fn name(self) -> &'static str {
-        self.behaviour().name
-    }
-
     fn block_rules(self) -> BlockRules {
         let b = self.behaviour();
         BlockRules {
