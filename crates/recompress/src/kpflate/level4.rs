@@ -125,21 +125,13 @@ impl FastEncL4 {
             }
             // Store every 3rd hash in-between.
             let mut i = next_s;
-            if i < s - 1 {
+            while i < s - 1 {
                 let cv = load64(buf, i);
                 let t = i + cur;
                 b_table[hl(cv)] = t;
                 b_table[hl(cv >> 8)] = t + 1;
                 table[hs(cv >> 8)] = t + 1;
                 i += 3;
-                while i < s - 1 {
-                    let cv = load64(buf, i);
-                    let t = i + cur;
-                    b_table[hl(cv)] = t;
-                    b_table[hl(cv >> 8)] = t + 1;
-                    table[hs(cv >> 8)] = t + 1;
-                    i += 3;
-                }
             }
             // Update the table at s-1 and continue at s.
             let x = load64(buf, s - 1);

@@ -266,20 +266,8 @@ impl HuffScratch {
         }
         self.nodes[0].set_count(1 << 31);
         while node_nb <= node_root {
-            let n1 = if self.nodes[(low_s + 1) as usize].count() < self.nodes[(low_n + 1) as usize].count() {
-                low_s -= 1;
-                low_s + 1
-            } else {
-                low_n += 1;
-                low_n - 1
-            };
-            let n2 = if self.nodes[(low_s + 1) as usize].count() < self.nodes[(low_n + 1) as usize].count() {
-                low_s -= 1;
-                low_s + 1
-            } else {
-                low_n += 1;
-                low_n - 1
-            };
+            let n1 = take_smaller(&self.nodes, &mut low_s, &mut low_n);
+            let n2 = take_smaller(&self.nodes, &mut low_s, &mut low_n);
             let c = self.nodes[(n1 + 1) as usize].count() + self.nodes[(n2 + 1) as usize].count();
             self.nodes[node(node_nb as i32)].set_count(c);
             self.nodes[(n1 + 1) as usize].set_parent(node_nb);
@@ -802,5 +790,18 @@ impl WeightsFse {
         }
         w.close();
         *out = w.out;
+    }
+}
+
+/// The smaller of the next leaf (`low_s`, counting down) and the next inner node (`low_n`,
+/// counting up) in the Huffman tree under construction; the one taken moves on.
+fn take_smaller(nodes: &[Node], low_s: &mut i16, low_n: &mut i16) -> i16 {
+    let count = |i: i16| nodes[(i + 1) as usize].count();
+    if count(*low_s) < count(*low_n) {
+        *low_s -= 1;
+        *low_s + 1
+    } else {
+        *low_n += 1;
+        *low_n - 1
     }
 }
