@@ -16,7 +16,7 @@ use super::base::{
     FastBase, MAX_MATCH_LENGTH, PrevEntry, ZSTD_MIN_MATCH, hash_len, load32, load64, match_len,
     rebase_offset, zeroed_table,
 };
-use super::block::{BlockEnc, Seq, ml_code, of_code};
+use super::block::{BlockEnc, Seq, extend_back, ml_code, of_code};
 use super::fse::{Table, predefined};
 use super::gomath::shannon_entropy_bits;
 
@@ -174,15 +174,15 @@ impl BestEncoder {
                 let mut l = 4 + match_len(&src[(s + 4) as usize..], &src[(offset + 4) as usize..]) as i32;
                 if m.rep <= 0 {
                     let t_min = (s - mm).max(0);
-                    while offset > t_min
-                        && s > next_emit
-                        && src[(offset - 1) as usize] == src[(s - 1) as usize]
-                        && l < MAX_MATCH_LENGTH
-                    {
-                        s -= 1;
-                        offset -= 1;
-                        l += 1;
-                    }
+                    let extended = extend_back(
+                        src,
+                        next_emit,
+                        t_min,
+                        (s, offset, l.into()),
+                        MAX_MATCH_LENGTH.into(),
+                    );
+                    (s, offset) = (extended.0, extended.1);
+                    l = extended.2 as i32;
                 }
                 let mut cand = Match {
                     offset,

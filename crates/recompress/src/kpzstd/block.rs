@@ -221,6 +221,25 @@ pub(crate) fn of_code(offset: u32) -> u8 {
     (32 - offset.leading_zeros()).wrapping_sub(1) as u8
 }
 
+/// How far a match of `l` bytes at `s` from `t` extends backwards over bytes equal on both
+/// sides: `s` stays above `s_floor` and `t` above `t_min`, and `l` under `cap`. Returns the
+/// extended match.
+#[inline(always)]
+pub fn extend_back(
+    src: &[u8],
+    s_floor: i32,
+    t_min: i32,
+    (mut s, mut t, mut l): (i32, i32, i64),
+    cap: i64,
+) -> (i32, i32, i64) {
+    while t > t_min && s > s_floor && src[(t - 1) as usize] == src[(s - 1) as usize] && l < cap {
+        s -= 1;
+        t -= 1;
+        l += 1;
+    }
+    (s, t, l)
+}
+
 /// What every speed's match finder does with a block: the literals and sequences it finds
 /// go here, in the same steps for all of them.
 impl BlockEnc {
@@ -248,18 +267,12 @@ impl BlockEnc {
         src: &[u8],
         next_emit: i32,
         t_min: i32,
-        (mut s, mut t, mut l): (i32, i32, i32),
+        (s, t, l): (i32, i32, i32),
         capped: bool,
     ) -> (i32, i32, i32) {
-        while t > t_min
-            && s > next_emit
-            && src[(t - 1) as usize] == src[(s - 1) as usize]
-            && (!capped || l < MAX_MATCH_LENGTH)
-        {
-            s -= 1;
-            t -= 1;
-            l += 1;
-        }
+        let cap = if capped { MAX_MATCH_LENGTH as i64 } else { i64::MAX };
+        let (s, t, l) = extend_back(src, next_emit, t_min, (s, t, l as i64), cap);
+        let l = l as i32;
         self.emit_sequence(src, next_emit, s, t, l);
         (s, t, l)
     }
@@ -289,20 +302,18 @@ impl BlockEnc {
         src: &[u8],
         next_emit: i32,
         t_min: i32,
-        (mut start, mut rep_index, mut match_len): (i32, i32, u32),
+        (start, rep_index, match_len): (i32, i32, u32),
         cap: u32,
         code: u32,
     ) {
-        let start_limit = next_emit + 1;
-        while rep_index > t_min
-            && start > start_limit
-            && src[(rep_index - 1) as usize] == src[(start - 1) as usize]
-            && match_len < cap
-        {
-            rep_index -= 1;
-            start -= 1;
-            match_len += 1;
-        }
+        let (start, _, match_len) = extend_back(
+            src,
+            next_emit + 1,
+            t_min,
+            (start, rep_index, i64::from(match_len)),
+            i64::from(cap),
+        );
+        let match_len = match_len as u32;
         let mut seq = Seq::new(0, match_len, code);
         if start != next_emit {
             self.literals
