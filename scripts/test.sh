@@ -21,13 +21,14 @@ scripts/go-refs.sh
 step "signing clients for the referrer tests: cosign, oras, notation, crane (Debian sid, private apt configuration)"
 scripts/sig-tools.sh
 
-step "the recompression crate stands alone: no store, no async runtime, no network"
+step "the recompression crate stands alone (no store, no async runtime, no network) and its layers have no import cycles"
 # crates/recompress is tested on its own (`cargo test -p recompress` builds no RocksDB); a
 # dependency on any of these would undo that.
 if cargo tree -p recompress -e normal --prefix none --locked | grep -E '^(rocksdb|librocksdb-sys|tokio|hyper|reqwest|oci-client|axum) '; then
   echo "crates/recompress depends on the store, the runtime or the network" >&2; exit 1
 fi
 echo ok
+scripts/module-cycles.py crates/recompress/src
 
 step "cargo test (booster and crates/recompress)"
 cargo test --locked --workspace --all-targets -- --test-threads 2
