@@ -262,6 +262,8 @@ impl Encoder {
         let released = GO_BUFFER_FLUSH_SIZE * (bits / (8 * GO_BUFFER_FLUSH_SIZE as u64)) as usize;
         let visible = out.len() - (self.since_flush - released);
         debug_assert!(visible >= start, "Go never takes back bytes it handed over");
+        // Whatever the count says, what the caller had before this call stays.
+        let visible = visible.max(start);
         self.held.clear();
         self.held.extend_from_slice(&out[visible..]);
         out.truncate(visible);
