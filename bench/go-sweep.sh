@@ -35,7 +35,7 @@ for sweep in "${SWEEPS[@]}"; do
     start=$SECONDS
     # Build under the build lock (lcargo), then run outside it, so a long
     # sweep does not hold up other people's builds.
-    bin=$($cargo test --release --test "$test" --no-run 2>&1 |
+    bin=$($cargo test --release -p recompress --test "$test" --no-run 2>&1 |
         tee /dev/stderr | sed -n "s|.*Executable tests/$test.rs (\(.*\))|\1|p")
     [ -x "$bin" ] || { echo "== $name: could not build tests/$test.rs" >&2; exit 1; }
     if "$bin" --nocapture; then

@@ -37,7 +37,7 @@ start=$SECONDS
 # not hold up other people's builds.
 # (Not `tee /dev/stderr`: with stderr redirected to a file, that reopens the
 # file at offset 0 and overwrites the start of the log.)
-build_log=$(cd "$booster_dir" && $cargo test --release --test kpflate_differential --no-run 2>&1) || {
+build_log=$(cd "$booster_dir" && $cargo test --release -p recompress --test kpflate_differential --no-run 2>&1) || {
     echo "$build_log" >&2
     exit 1
 }

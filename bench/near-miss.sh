@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The near-miss experiment (issue 19): blobs written by today's encoders, rebuilt from a
-# model of a neighbouring version plus token corrections (booster::compress::replay), with
+# model of a neighbouring version plus token corrections (recompress::replay), with
 # the exact model left out. Prints one Markdown table: per pair the correction bytes and
 # their share of the blob (carrying the blob whole costs 100 %), and the times of the
 # analysis (model + diff) and of the rebuild (model + corrections), one core.

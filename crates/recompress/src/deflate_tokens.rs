@@ -2,7 +2,7 @@
 //! the tokens inside them (literals and matches), read from the compressed bytes, and
 //! written back to exactly those bytes.
 //!
-//! This is what the near-miss rebuild works on (`compress::replay`): a model that makes
+//! This is what the near-miss rebuild works on (`replay`): a model that makes
 //! almost the same decisions as the real encoder is corrected token by token, and the block
 //! structure and headers of the original are kept, so the bytes come out identical.
 //!

@@ -54,7 +54,7 @@ pub enum Deflate {
     /// the correction data preflate needs to re-encode it.
     Preflate { pieces: Vec<PreflatePiece> },
     /// A near miss: `model`'s output, corrected where the real encoder decided otherwise
-    /// (`compress::replay`). `model` is one of the exact models above.
+    /// (`replay`). `model` is one of the exact models above.
     Replay {
         model: Box<Deflate>,
         corrections: Vec<u8>,
