@@ -174,15 +174,11 @@ impl From<recompress::Error> for Error {
     /// a plain text) comes back as itself.
     fn from(e: recompress::Error) -> Error {
         match e {
-            recompress::Error::Io { what, source } => {
-                if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-                    if let Some(Ok(own)) = source.into_inner().map(|inner| inner.downcast::<Error>()) {
-                        return *own;
-                    }
-                    unreachable!("checked to be booster's error");
-                }
-                Error::Io { what, source }
+            recompress::Error::Io { source, .. } if source.get_ref().is_some_and(|e| e.is::<Error>()) => {
+                let inner = source.into_inner().expect("checked to hold an error");
+                *inner.downcast::<Error>().expect("checked to be booster's error")
             }
+            recompress::Error::Io { what, source } => Error::Io { what, source },
             recompress::Error::Format { what, reason } => Error::Format { what, reason },
         }
     }
@@ -196,5 +192,26 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| Error::Io { what: what(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's own error, carried through the models inside an `io::Error`, comes back as
+    /// itself; any other I/O error keeps what it concerns.
+    #[test]
+    fn errors_from_the_models_unwrap_booster_s_own() {
+        let own = recompress::Error::Io {
+            what: "analysing blob".into(),
+            source: io::Error::other(Error::Usage("chunk abc is damaged".into())),
+        };
+        assert!(matches!(Error::from(own), Error::Usage(m) if m == "chunk abc is damaged"));
+        let plain = recompress::Error::Io {
+            what: "reading blob".into(),
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "short"),
+        };
+        assert_eq!(Error::from(plain).to_string(), "reading blob: short");
     }
 }

@@ -15,7 +15,6 @@
 //! was last byte-aligned by a flush, which `BitSink::flushed_at` marks, so `goflate` derives
 //! it from the same stream instead of buffering differently.
 
-use super::header::BitOut;
 use super::huffman::{HCode, code64, hlen};
 use super::tables::{
     END_BLOCK_MARKER, LENGTH_BASE, LENGTH_CODES, LENGTH_EXTRA_BITS, MATCH_OFFSET_ONLY_MASK, OFFSET_COMBINED,
@@ -33,13 +32,6 @@ pub struct BitSink {
     nbits: u32,
     /// Where in `out` the stream was last byte-aligned by `flush_bits` or `write_bytes`.
     pub flushed_at: usize,
-}
-
-impl BitOut for BitSink {
-    #[inline(always)]
-    fn write_bits(&mut self, b: u64, nb: u32) {
-        BitSink::write_bits(self, b, nb);
-    }
 }
 
 impl BitSink {

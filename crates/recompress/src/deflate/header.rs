@@ -8,10 +8,11 @@
 
 //! The dynamic block header (RFC 1951 3.2.7): the code lengths of the literal/length and
 //! offset codes, run-length coded and sent with their own Huffman code, and what it costs.
-//! Both families build, price and write it identically; they differ in where the bits go
-//! (`BitOut`) and in how they decide between block types.
+//! Both families build, price and write it identically, through the one bit writer; they
+//! differ in how they decide between block types.
 
-use super::huffman::{FreqOrder, HCode, HuffmanEncoder, code64, hlen, new_hcode};
+use super::bits::BitSink;
+use super::huffman::{FreqOrder, HCode, HuffmanEncoder, hlen, new_hcode};
 use super::tables::{LITERAL_COUNT, MAX_STORE_BLOCK_SIZE, OFFSET_CODE_COUNT};
 
 pub const CODEGEN_CODE_COUNT: usize = 19;
@@ -27,16 +28,6 @@ pub static HUFF_OFFSET_CODES: [HCode; OFFSET_CODE_COUNT] = {
     c[0] = new_hcode(0, 1);
     c
 };
-
-/// Where a writer's bits go: an LSB-first accumulator of at most 16 bits per call.
-pub trait BitOut {
-    fn write_bits(&mut self, b: u64, nb: u32);
-
-    #[inline(always)]
-    fn write_code(&mut self, c: HCode) {
-        self.write_bits(code64(c), hlen(c));
-    }
-}
 
 /// Stored size in bits including the header, when the input fits one stored block (Go's
 /// `storedSize`; no input, Go's nil slice, rules a stored block out).
@@ -83,7 +74,7 @@ impl<O: FreqOrder> Codegen<O> {
     }
 
     /// `generateCodegen` alone: run-length codes the concatenated code lengths.
-    pub fn generate(&mut self, num_literals: usize, num_offsets: usize, lit: &[HCode], off: &[HCode]) {
+    fn generate(&mut self, num_literals: usize, num_offsets: usize, lit: &[HCode], off: &[HCode]) {
         self.freq = [0; CODEGEN_CODE_COUNT];
         let codegen = &mut self.coded;
         let freq = &mut self.freq;
@@ -172,7 +163,7 @@ impl<O: FreqOrder> Codegen<O> {
     /// `writeDynamicHeader`.
     pub fn write_header(
         &self,
-        s: &mut impl BitOut,
+        s: &mut BitSink,
         num_literals: usize,
         num_offsets: usize,
         num_codegens: usize,
